@@ -1,0 +1,35 @@
+"""The application factory: gateway middleware, one error renderer, one router per AEP service."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from upstack import __version__
+from upstack.api import errors
+from upstack.api.context import AppContext
+from upstack.api.gateway import GatewayMiddleware
+from upstack.config import Settings
+from upstack.services.ims import TokenChecker
+
+# Routers in the order a reader meets the export loop.
+ROUTERS = ("ims", "admin", "catalog", "ingestion", "data_access", "merge_policies", "export_jobs", "entities")
+
+
+def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
+               routers: tuple[str, ...] = ROUTERS) -> FastAPI:
+    settings = settings or (ctx.settings if ctx else Settings())
+    ctx = ctx or AppContext.create(settings)
+    app = FastAPI(title="upstack", version=__version__, default_response_class=ORJSONResponse,
+                  description="Local Adobe Experience Platform export-loop APIs (Catalog, Batch Ingestion, "
+                              "Data Access, merge policies, Profile export jobs, Profile access).")
+    app.state.ctx = ctx
+    errors.install(app)
+    for name in routers:
+        module = importlib.import_module(f"upstack.api.routers.{name}")
+        app.include_router(module.router)
+    app.add_middleware(GatewayMiddleware, settings=settings, token_checker=TokenChecker(ctx.db, settings),
+                       render_error=errors.render_for_scope)
+    return app

@@ -1,0 +1,72 @@
+"""Typed dependencies every router uses: the app context, one transaction per request, the tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from upstack.api.context import AppContext
+from upstack.config import Settings
+from upstack.lake import Lake
+from upstack.services.tenancy import Tenant
+
+
+def get_context(request: Request) -> AppContext:
+    return request.app.state.ctx
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    # The request owns the transaction: services never commit. scope="function" below makes the commit
+    # happen before the response is sent, so a client never sees a 2xx for work that then rolled back.
+    with request.app.state.ctx.db.session() as session:
+        yield session
+
+
+def get_tenant(request: Request) -> Tenant:
+    return request.state.tenant
+
+
+def get_request_id(request: Request) -> str:
+    return request.state.request_id
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+TenantDep = Annotated[Tenant, Depends(get_tenant)]
+RequestIdDep = Annotated[str, Depends(get_request_id)]
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.ctx.settings
+
+
+def get_lake(request: Request) -> Lake:
+    return request.app.state.ctx.lake
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+LakeDep = Annotated[Lake, Depends(get_lake)]
+
+
+async def json_body(request: Request):
+    """The request's JSON body, parsed once; wrong media type is 415, malformed JSON the family's 400."""
+    import orjson
+
+    from upstack.services.errors import MalformedJson, UnsupportedMediaType
+
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if not raw.strip():
+        raise MalformedJson("Request body is empty; a JSON document is required.")
+    if ctype and not (ctype == "application/json" or ctype.endswith("+json")):
+        raise UnsupportedMediaType(f"Content-Type must be application/json, got '{ctype}'.")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJson(f"Request body is not valid JSON: {exc}") from None
+
+
+JsonBody = Annotated[object, Depends(json_body)]

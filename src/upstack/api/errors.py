@@ -1,0 +1,100 @@
+"""The one error renderer: every failure becomes the AEP error body of its service family (CONTRACT §2)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from upstack.api.gateway import BodyTooLarge
+from upstack.services.errors import DomainError, GatewayError, Invalid, MalformedJson, NotFound, TooLarge
+
+log = logging.getLogger("upstack.api")
+
+UPS_CODES = {400: "UPAPI-113434-400", 404: "UPAPI-113430-404", 405: "UPAPI-113439-405", 409: "UPAPI-113435-409",
+             413: "UPAPI-113436-413", 415: "UPAPI-113438-415", 422: "UPAPI-113437-422", 500: "UPAPI-113500-500"}
+TITLES = {400: "BadRequestError", 404: "NotFoundError", 405: "MethodNotAllowedError", 409: "ConflictError",
+          413: "PayloadTooLargeError", 415: "UnsupportedMediaTypeError", 422: "UnprocessableEntityError",
+          500: "InternalServerError"}
+
+
+def family(path: str) -> str:
+    return "ups" if path.startswith("/data/core/ups") else "catalog"
+
+
+def body_for(path: str, status: int, title: str, detail: str, request_id: str, code: str | None = None) -> dict:
+    if family(path) == "ups":
+        code = code or UPS_CODES.get(status, f"UPAPI-113{status}-{status}")
+        return {"requestId": request_id, "type": f"https://ns.adobe.com/aep/errors/{code}", "title": title,
+                "status": status, "errors": {str(status): [{"code": code, "message": detail}]}}
+    body = {"type": "/placeholder/type/uri", "status": status, "title": title, "detail": detail}
+    if status >= 500:
+        body["requestId"] = request_id
+    return body
+
+
+def render(path: str, exc: Exception, request_id: str) -> ORJSONResponse:
+    if isinstance(exc, GatewayError):
+        return ORJSONResponse({"error_code": exc.error_code, "message": exc.message}, status_code=exc.status)
+    if isinstance(exc, BodyTooLarge):
+        exc = TooLarge(str(exc))
+    if isinstance(exc, DomainError):
+        return ORJSONResponse(body_for(path, exc.status, exc.title, exc.detail, request_id, exc.code),
+                              status_code=exc.status)
+    log.exception("unhandled error on %s (request %s)", path, request_id, exc_info=exc)
+    detail = f"Internal error while serving {path}: {type(exc).__name__}. Request id {request_id}."
+    return ORJSONResponse(body_for(path, 500, "InternalServerError", detail, request_id), status_code=500)
+
+
+def render_for_scope(scope, exc: Exception, request_id: str) -> ORJSONResponse:
+    return render(scope["path"], exc, request_id)
+
+
+def _request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", "") or ""
+
+
+def _validation_message(exc: RequestValidationError) -> DomainError:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return MalformedJson("Request body is not valid JSON")
+    parts = []
+    for e in errors[:5]:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",))
+        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+    return Invalid("Invalid request: " + "; ".join(parts))
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError):
+        return render(request.url.path, exc, _request_id(request))
+
+    @app.exception_handler(GatewayError)
+    async def _gateway(request: Request, exc: GatewayError):
+        return render(request.url.path, exc, _request_id(request))
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge):
+        return render(request.url.path, exc, _request_id(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return render(request.url.path, _validation_message(exc), _request_id(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        status = exc.status_code
+        if status == 404:
+            err: DomainError = NotFound(f"No route for {request.method} {request.url.path}")
+        else:
+            err = DomainError(str(exc.detail), status=status, code=UPS_CODES.get(status))
+            err.title = TITLES.get(status, "Error")
+        return render(request.url.path, err, _request_id(request))
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception):
+        return render(request.url.path, exc, _request_id(request))

@@ -1,0 +1,67 @@
+"""One Settings object for the whole process, read from UPSTACK_* environment variables and CLI flags."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of upstack. CLI flags override the environment; the environment overrides defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="UPSTACK_", extra="ignore")
+
+    data_dir: Path = Field(Path("./.upstack"), description="Root of the embedded database file and the data lake.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Default: a SQLite file in DATA_DIR. Production: postgresql+psycopg://...",
+    )
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(8080, description="Port the API listens on.")
+    auth: Literal["permissive", "strict"] = Field(
+        "permissive",
+        description="permissive: any non-empty bearer token and api key pass. strict: only tokens issued by "
+        "POST /ims/token/v3 to a registered client, unexpired, whose client id equals x-api-key.",
+    )
+    ims_clients: str = Field(
+        "",
+        description="Registered IMS clients for strict mode: 'client_id:client_secret:org1|org2;...' "
+        "('*' as org allows any org).",
+    )
+    workers: int = Field(1, ge=0, description="Worker threads embedded in `upstack serve` (0 = API only).")
+    worker_lease_seconds: float = Field(30.0, gt=0, description="A claimed job is re-claimable this long after its last heartbeat.")
+    worker_poll_seconds: float = Field(0.2, gt=0, description="How often an idle worker looks for work.")
+    job_max_attempts: int = Field(3, ge=1, description="Runs of a job before it is failed for good.")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_json: bool = Field(False, description="Emit logs as JSON lines instead of console text.")
+    max_upload_bytes: int = Field(1024**3, gt=0, description="Largest file accepted by one upload PUT.")
+    max_body_bytes: int = Field(10 * 1024**2, gt=0, description="Largest JSON request body.")
+    export_rows_per_file: int = Field(1_000_000, gt=0, description="Export Parquet files are split above this row count.")
+    engine_memory_limit: str | None = Field(None, description="DuckDB memory_limit for merges (e.g. '2GB'); spills to DATA_DIR/tmp above it.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'upstack.db').resolve()}"
+
+    @property
+    def lake_root(self) -> Path:
+        return self.data_dir.resolve()
+
+    def ims_client_table(self) -> dict[str, tuple[str, frozenset[str]]]:
+        table: dict[str, tuple[str, frozenset[str]]] = {}
+        for entry in filter(None, (e.strip() for e in self.ims_clients.split(";"))):
+            client_id, _, rest = entry.partition(":")
+            secret, _, orgs = rest.partition(":")
+            table[client_id] = (secret, frozenset(o for o in orgs.split("|") if o) or frozenset({"*"}))
+        return table
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

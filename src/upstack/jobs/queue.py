@@ -1,0 +1,117 @@
+"""The durable job queue: enqueue, claim one job in one statement, heartbeat its lease, record its outcome."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from upstack.jobs.states import QUEUE, transition
+from upstack.storage import dialect
+from upstack.storage.models import Job
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    kind: str
+    subject_id: str
+    org: str
+    sandbox: str
+    attempts: int
+    max_attempts: int
+
+
+def enqueue(session: Session, kind: str, subject_id: str, org: str, sandbox: str, *, max_attempts: int = 3,
+            delay_ms: int = 0) -> Job:
+    t = now_ms()
+    job = Job(kind=kind, subject_id=subject_id, org=org, sandbox=sandbox, status="queued", attempts=0,
+              max_attempts=max_attempts, run_after_ms=t + delay_ms, created_ms=t, updated_ms=t)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def claim(session: Session, worker_id: str, lease_ms: int, kinds: tuple[str, ...] | None = None) -> Claimed | None:
+    """Claim the oldest runnable job: queued and due, or running with an expired lease (its worker died).
+    PostgreSQL skips rows other workers hold locked; SQLite has one writer at a time (BEGIN IMMEDIATE)."""
+    t = now_ms()
+    kind_filter = ""
+    params = {"now": t, "owner": worker_id, "expires": t + lease_ms}
+    if kinds:
+        names = [f"k{i}" for i in range(len(kinds))]
+        kind_filter = f"AND kind IN ({', '.join(':' + n for n in names)})"
+        params.update(dict(zip(names, kinds, strict=True)))
+    lock = dialect.skip_locked(session.get_bind())
+    sql = f"""
+        UPDATE jobs SET status = 'running', lease_owner = :owner, lease_expires_ms = :expires,
+                        attempts = attempts + 1, updated_ms = :now
+        WHERE id = (
+            SELECT id FROM jobs
+            WHERE ((status = 'queued' AND run_after_ms <= :now)
+                   OR (status = 'running' AND lease_expires_ms < :now AND attempts < max_attempts))
+                  {kind_filter}
+            ORDER BY id
+            LIMIT 1 {lock}
+        )
+        RETURNING id, kind, subject_id, org, sandbox, attempts, max_attempts
+    """
+    row = session.execute(text(sql), params).first()
+    return Claimed(*row) if row else None
+
+
+def heartbeat(session: Session, job_id: int, worker_id: str, lease_ms: int) -> bool:
+    """Renew the lease. False means the job is no longer ours (lease lost, claimed elsewhere): stop work."""
+    t = now_ms()
+    res = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == "running")
+        .values(lease_expires_ms=t + lease_ms, updated_ms=t)
+        .execution_options(synchronize_session=False)
+    )
+    return res.rowcount == 1
+
+
+def _owned(job_id: int, worker_id: str) -> tuple:
+    return (Job.lease_owner == worker_id,)
+
+
+def succeed(session: Session, job_id: int, worker_id: str) -> bool:
+    return transition(session, Job, QUEUE, job_id, "succeeded", from_states=("running",),
+                      where=_owned(job_id, worker_id), updated_ms=now_ms(), lease_expires_ms=None)
+
+
+def fail(session: Session, job_id: int, worker_id: str, error: str, *, retry_in_ms: int | None) -> bool:
+    """Record a failed run: back to the queue after `retry_in_ms`, or failed for good when None."""
+    t = now_ms()
+    if retry_in_ms is None:
+        return transition(session, Job, QUEUE, job_id, "failed", from_states=("running",),
+                          where=_owned(job_id, worker_id), updated_ms=t, last_error=error, lease_expires_ms=None)
+    return transition(session, Job, QUEUE, job_id, "queued", from_states=("running",),
+                      where=_owned(job_id, worker_id), updated_ms=t, last_error=error,
+                      run_after_ms=t + retry_in_ms, lease_owner=None, lease_expires_ms=None)
+
+
+def give_up_exhausted(session: Session) -> list[Job]:
+    """Jobs whose lease expired after their last allowed attempt: failed for good (their worker died
+    every time). Returns them so the caller can fail their subjects too."""
+    t = now_ms()
+    rows = session.scalars(
+        select(Job).where(Job.status == "running", Job.lease_expires_ms < t, Job.attempts >= Job.max_attempts)
+    ).all()
+    done = []
+    for job in rows:
+        if transition(session, Job, QUEUE, job.id, "failed", from_states=("running",),
+                      where=(Job.lease_expires_ms < t,), updated_ms=t, last_error="worker lease expired"):
+            done.append(job)
+    return done
+
+
+def backoff_ms(attempt: int) -> int:
+    return min(30_000, 500 * 2 ** (attempt - 1))

@@ -1,0 +1,27 @@
+"""Exceptions raised by the data lake, so callers can map each one to an answer without parsing text."""
+
+from __future__ import annotations
+
+
+class LakeError(Exception):
+    """Base class of everything `upstack.lake` raises on purpose."""
+
+
+class UnsafePath(LakeError, ValueError):
+    """A client-supplied path or name that could escape its directory or is not storable."""
+
+
+class TooLarge(LakeError):
+    """An upload went past its byte limit; nothing was kept."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"upload exceeds the limit of {max_bytes} bytes")
+        self.max_bytes = max_bytes
+
+
+class UnreadableFile(LakeError):
+    """A whole file is not in its declared format, so none of its rows can be read (the batch fails)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

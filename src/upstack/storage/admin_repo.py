@@ -1,0 +1,41 @@
+"""SQL for the local controls: wiping one tenant or everything, reading worker heartbeats."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from upstack.storage.models import (Batch, Dataset, DatasetFile, ExportJob, FailedRow, Job, MergePolicy,
+                                    MergePolicyVersion, Tenant, Worker)
+
+TENANT_TABLES = (DatasetFile, Batch, Dataset, Job, ExportJob, MergePolicy, Tenant)
+
+
+def wipe(s: Session, org: str | None, sandbox: str | None) -> None:
+    def scoped(model):
+        q = delete(model)
+        if org is not None:
+            q = q.where(model.org == org)
+        if sandbox is not None:
+            q = q.where(model.sandbox == sandbox)
+        return q
+
+    if org is None and sandbox is None:
+        s.execute(delete(FailedRow))
+        s.execute(delete(MergePolicyVersion))
+    else:
+        batch_ids = select(Batch.id).where(*(c for c in (Batch.org == org if org else None,
+                                                          Batch.sandbox == sandbox if sandbox else None) if c is not None))
+        s.execute(delete(FailedRow).where(FailedRow.batch_id.in_(batch_ids)))
+        policy_ids = select(MergePolicy.id).where(*(c for c in (MergePolicy.org == org if org else None,
+                                                                MergePolicy.sandbox == sandbox if sandbox else None)
+                                                    if c is not None))
+        s.execute(delete(MergePolicyVersion).where(MergePolicyVersion.policy_id.in_(policy_ids)))
+    for model in TENANT_TABLES:
+        s.execute(scoped(model))
+
+
+def workers(s: Session) -> Sequence[Worker]:
+    return s.scalars(select(Worker).order_by(Worker.started_ms)).all()

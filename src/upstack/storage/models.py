@@ -1,0 +1,186 @@
+"""SQLAlchemy models of every durable object; the Alembic migrations are generated from and checked against these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Constraint names are fixed so migrations are stable across SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER PRIMARY KEY
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org: Mapped[str] = mapped_column(String(255))
+    sandbox: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(1024))
+    kind: Mapped[str] = mapped_column(String(16))  # profile | event | export
+    profile_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)  # client-supplied properties (schemaRef, tags, description, ...)
+    version: Mapped[str] = mapped_column(String(32), default="1.0.0")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    last_batch_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_batch_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    __table_args__ = (Index("ix_datasets_tenant_created", "org", "sandbox", "created_ms"),)
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org: Mapped[str] = mapped_column(String(255))
+    sandbox: Mapped[str] = mapped_column(String(255))
+    dataset_id: Mapped[str] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(16))  # ingestion | export
+    status: Mapped[str] = mapped_column(String(16))
+    input_format: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    started_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    completed_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    records_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    records_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    records_failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    export_job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    __table_args__ = (
+        Index("ix_batches_tenant_created", "org", "sandbox", "created_ms"),
+        Index("ix_batches_dataset", "dataset_id"),
+    )
+
+
+class DatasetFile(Base):
+    """A Data Access `dataSetFileId`: one published directory of Parquet parts of one batch."""
+
+    __tablename__ = "dataset_files"
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    org: Mapped[str] = mapped_column(String(255))
+    sandbox: Mapped[str] = mapped_column(String(255))
+    batch_id: Mapped[str] = mapped_column(String(64))
+    dataset_id: Mapped[str] = mapped_column(String(32))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (Index("ix_dataset_files_batch", "batch_id"), Index("ix_dataset_files_dataset", "dataset_id"))
+
+
+class FailedRow(Base):
+    __tablename__ = "failed_rows"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(String(64))
+    file: Mapped[str] = mapped_column(String(1024))
+    row: Mapped[int] = mapped_column(BigInteger)
+    code: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    record: Mapped[str | None] = mapped_column(Text, nullable=True)
+    __table_args__ = (Index("ix_failed_rows_batch", "batch_id", "id"),)
+
+
+class Job(Base):
+    """A unit of durable background work: claimed with a lease, renewed by heartbeat, retried on failure."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # ingest | export
+    subject_id: Mapped[str] = mapped_column(String(64))  # batch id or export job id
+    org: Mapped[str] = mapped_column(String(255))
+    sandbox: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | succeeded | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    run_after_ms: Mapped[int] = mapped_column(BigInteger)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    __table_args__ = (Index("ix_jobs_claim", "status", "run_after_ms"), Index("ix_jobs_subject", "kind", "subject_id"))
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    heartbeat_ms: Mapped[int] = mapped_column(BigInteger)
+    current_job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    jobs_done: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ExportJob(Base):
+    __tablename__ = "export_jobs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    org: Mapped[str] = mapped_column(String(255))
+    sandbox: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # NEW | PROCESSING | SUCCEEDED | FAILED
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the normalised create body
+    request_id: Mapped[str] = mapped_column(String(64))
+    dataset_id: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str] = mapped_column(String(64))
+    merge_policy_id: Mapped[str] = mapped_column(String(64))
+    merge_policy_version: Mapped[int] = mapped_column(Integer)
+    creation_ms: Mapped[int] = mapped_column(BigInteger)
+    update_ms: Mapped[int] = mapped_column(BigInteger)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    compute_gateway: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    destination_batches: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    __table_args__ = (Index("ix_export_jobs_tenant_created", "org", "sandbox", "creation_ms", "id"),)
+
+
+class MergePolicy(Base):
+    __tablename__ = "merge_policies"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org: Mapped[str] = mapped_column(String(255))
+    sandbox: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active_on_edge: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    update_epoch: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_merge_policies_tenant", "org", "sandbox"),)
+
+
+class MergePolicyVersion(Base):
+    """Every version a policy ever had, so an export job can name an older one."""
+
+    __tablename__ = "merge_policy_versions"
+    policy_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ImsToken(Base):
+    __tablename__ = "ims_tokens"
+    token: Mapped[str] = mapped_column(String(128), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Tenant(Base):
+    """Tenants seen so far: seeding per-tenant defaults (the default merge policy) happens once per row."""
+
+    __tablename__ = "tenants"
+    org: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sandbox: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,50 @@
+"""What a job handler sees: the claimed job, the app context, and checkpoints that stop lost or cancelled work."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from upstack.api.context import AppContext
+from upstack.jobs.queue import Claimed
+
+
+class JobLost(Exception):
+    """Our lease was lost (another worker owns the job now): stop without recording anything."""
+
+
+class PermanentFailure(Exception):
+    """The job cannot succeed by running again (bad input, cancelled): fail it now, no retry."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class JobContext:
+    app: AppContext
+    job: Claimed
+    worker_id: str
+    lost: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.job.attempts >= self.job.max_attempts
+
+    def checkpoint(self) -> None:
+        """Call between steps of long work."""
+        if self.lost.is_set():
+            raise JobLost(f"job {self.job.id} lease lost")
+
+
+class Handler(Protocol):
+    kind: str
+
+    def run(self, jc: JobContext) -> None:
+        """Do the work idempotently: a job re-claimed after a crash runs again from the start."""
+
+    def give_up(self, app: AppContext, job: Claimed, code: str, message: str) -> None:
+        """The job failed for good: record it on its subject (batch failed, export job FAILED)."""

@@ -1,0 +1,158 @@
+"""The worker loop: claim -> run the handler (heartbeating the lease) -> record the outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+
+from sqlalchemy import update
+
+from upstack.api.context import AppContext
+from upstack.jobs import queue
+from upstack.storage.models import Worker as WorkerRow
+from upstack.worker.base import Handler, JobContext, JobLost, PermanentFailure
+
+log = logging.getLogger("upstack.worker")
+
+
+def default_handlers() -> dict[str, Handler]:
+    from upstack.worker.export import ExportHandler
+    from upstack.worker.ingest import IngestHandler
+
+    return {h.kind: h for h in (IngestHandler(), ExportHandler())}
+
+
+class Worker:
+    """One worker thread. Several may run in one process and in many processes against one database."""
+
+    def __init__(self, ctx: AppContext, handlers: dict[str, Handler] | None = None, *, name: str | None = None):
+        self.ctx = ctx
+        self.handlers = handlers if handlers is not None else default_handlers()
+        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lease_ms = int(ctx.settings.worker_lease_seconds * 1000)
+        self._last_beat = 0.0
+
+    # -- life cycle -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._register()
+        self._thread = threading.Thread(target=self.run_forever, name=f"worker-{self.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        if self._thread:
+            self._thread.join(timeout)
+        self._deregister()
+
+    def run_forever(self) -> None:
+        poll = self.ctx.settings.worker_poll_seconds
+        while not self.stop_event.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # a database hiccup must not kill the worker; it retries on the next poll
+                log.exception("worker %s: loop error", self.id)
+                worked = False
+            if not worked:
+                self.stop_event.wait(poll)
+
+    # -- one job ----------------------------------------------------------------------------------------
+    def run_once(self) -> bool:
+        """Claim and run at most one job. Returns whether there was one."""
+        self._beat(None)
+        with self.ctx.db.session() as s:
+            for job in queue.give_up_exhausted(s):
+                self._give_up_subject(job.kind, job, "WORKER-LOST", "The worker running this job stopped "
+                                      f"responding {job.attempts} times; giving up.")
+            claimed = queue.claim(s, self.id, self.lease_ms, tuple(self.handlers))
+        if claimed is None:
+            return False
+        handler = self.handlers[claimed.kind]
+        jc = JobContext(app=self.ctx, job=claimed, worker_id=self.id)
+        started = time.perf_counter()
+        log.info("job %s claimed: kind=%s subject=%s attempt=%s/%s", claimed.id, claimed.kind, claimed.subject_id,
+                 claimed.attempts, claimed.max_attempts)
+        self._beat(claimed.id)
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(jc, done), daemon=True)
+        beat.start()
+        try:
+            handler.run(jc)
+            outcome = "succeeded"
+            with self.ctx.db.session() as s:
+                if not queue.succeed(s, claimed.id, self.id):
+                    outcome = "lost"
+        except JobLost:
+            outcome = "lost"
+        except PermanentFailure as exc:
+            outcome = "failed"
+            with self.ctx.db.session() as s:
+                queue.fail(s, claimed.id, self.id, f"{exc.code}: {exc.message}", retry_in_ms=None)
+            handler.give_up(self.ctx, claimed, exc.code, exc.message)
+        except Exception as exc:  # unexpected: retry while attempts remain
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            log.exception("job %s failed on attempt %s", claimed.id, claimed.attempts)
+            last = claimed.attempts >= claimed.max_attempts
+            outcome = "failed" if last else "retrying"
+            with self.ctx.db.session() as s:
+                queue.fail(s, claimed.id, self.id, detail,
+                           retry_in_ms=None if last else queue.backoff_ms(claimed.attempts))
+            if last:
+                handler.give_up(self.ctx, claimed, "INTERNAL-ERROR", detail)
+        finally:
+            done.set()
+            beat.join(5)
+        with self.ctx.db.session() as s:
+            s.execute(update(WorkerRow).where(WorkerRow.id == self.id)
+                      .values(current_job_id=None, jobs_done=WorkerRow.jobs_done + 1))
+        log.info("job %s %s in %.3fs", claimed.id, outcome, time.perf_counter() - started)
+        return True
+
+    def _heartbeat(self, jc: JobContext, done: threading.Event) -> None:
+        interval = max(0.05, self.lease_ms / 3000)
+        while not done.wait(interval):
+            try:
+                with self.ctx.db.session() as s:
+                    if not queue.heartbeat(s, jc.job.id, self.id, self.lease_ms):
+                        jc.lost.set()
+                        return
+                    s.execute(update(WorkerRow).where(WorkerRow.id == self.id).values(heartbeat_ms=queue.now_ms()))
+            except Exception:
+                log.warning("job %s: heartbeat failed; will retry", jc.job.id, exc_info=True)
+
+    def _give_up_subject(self, kind: str, job, code: str, message: str) -> None:
+        handler = self.handlers.get(kind)
+        if handler is not None:
+            claimed = queue.Claimed(job.id, job.kind, job.subject_id, job.org, job.sandbox, job.attempts, job.max_attempts)
+            handler.give_up(self.ctx, claimed, code, message)
+
+    # -- worker registry (health endpoint) ----------------------------------------------------------------
+    def _register(self) -> None:
+        t = queue.now_ms()
+        with self.ctx.db.session() as s:
+            s.merge(WorkerRow(id=self.id, host=socket.gethostname(), pid=os.getpid(), started_ms=t, heartbeat_ms=t,
+                              current_job_id=None, jobs_done=0))
+
+    def _deregister(self) -> None:
+        try:
+            with self.ctx.db.session() as s:
+                row = s.get(WorkerRow, self.id)
+                if row is not None:
+                    s.delete(row)
+        except Exception:
+            log.warning("worker %s: could not deregister", self.id, exc_info=True)
+
+    def _beat(self, job_id: int | None) -> None:
+        now = time.monotonic()
+        if job_id is None and now - self._last_beat < 1.0:
+            return
+        self._last_beat = now
+        with self.ctx.db.session() as s:
+            s.execute(update(WorkerRow).where(WorkerRow.id == self.id)
+                      .values(heartbeat_ms=queue.now_ms(), current_job_id=job_id))
