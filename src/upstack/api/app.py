@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from upstack import __version__
 from upstack.api import errors
 from upstack.api.context import AppContext
 from upstack.api.gateway import GatewayMiddleware
+from upstack.api.responses import Json
 from upstack.config import Settings
 from upstack.services.ims import TokenChecker
 
@@ -19,15 +19,15 @@ ROUTERS = ("ims", "admin", "catalog", "ingestion", "data_access", "merge_policie
 
 
 def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
-               routers: tuple[str, ...] = ROUTERS) -> FastAPI:
+               routers: tuple[str, ...] | None = None) -> FastAPI:
     settings = settings or (ctx.settings if ctx else Settings())
     ctx = ctx or AppContext.create(settings)
-    app = FastAPI(title="upstack", version=__version__, default_response_class=ORJSONResponse,
+    app = FastAPI(title="upstack", version=__version__, default_response_class=Json,
                   description="Local Adobe Experience Platform export-loop APIs (Catalog, Batch Ingestion, "
                               "Data Access, merge policies, Profile export jobs, Profile access).")
     app.state.ctx = ctx
     errors.install(app)
-    for name in routers:
+    for name in routers or ROUTERS:
         module = importlib.import_module(f"upstack.api.routers.{name}")
         app.include_router(module.router)
     app.add_middleware(GatewayMiddleware, settings=settings, token_checker=TokenChecker(ctx.db, settings),

@@ -6,10 +6,10 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from upstack.api.gateway import BodyTooLarge
+from upstack.api.responses import Json
 from upstack.services.errors import DomainError, GatewayError, Invalid, MalformedJson, NotFound, TooLarge
 
 log = logging.getLogger("upstack.api")
@@ -36,20 +36,20 @@ def body_for(path: str, status: int, title: str, detail: str, request_id: str, c
     return body
 
 
-def render(path: str, exc: Exception, request_id: str) -> ORJSONResponse:
+def render(path: str, exc: Exception, request_id: str) -> Json:
     if isinstance(exc, GatewayError):
-        return ORJSONResponse({"error_code": exc.error_code, "message": exc.message}, status_code=exc.status)
+        return Json({"error_code": exc.error_code, "message": exc.message}, status_code=exc.status)
     if isinstance(exc, BodyTooLarge):
         exc = TooLarge(str(exc))
     if isinstance(exc, DomainError):
-        return ORJSONResponse(body_for(path, exc.status, exc.title, exc.detail, request_id, exc.code),
+        return Json(body_for(path, exc.status, exc.title, exc.detail, request_id, exc.code),
                               status_code=exc.status)
     log.exception("unhandled error on %s (request %s)", path, request_id, exc_info=exc)
     detail = f"Internal error while serving {path}: {type(exc).__name__}. Request id {request_id}."
-    return ORJSONResponse(body_for(path, 500, "InternalServerError", detail, request_id), status_code=500)
+    return Json(body_for(path, 500, "InternalServerError", detail, request_id), status_code=500)
 
 
-def render_for_scope(scope, exc: Exception, request_id: str) -> ORJSONResponse:
+def render_for_scope(scope, exc: Exception, request_id: str) -> Json:
     return render(scope["path"], exc, request_id)
 
 

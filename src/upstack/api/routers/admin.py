@@ -6,9 +6,9 @@ import time
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 
 from upstack.api.deps import ContextDep
+from upstack.api.responses import Json
 from upstack.services.errors import Invalid
 from upstack.storage import admin_repo
 
@@ -32,7 +32,7 @@ def health(ctx: ContextDep):
     body = {"status": "ok" if ok else "unavailable", "database": "ok" if db_ok else "unavailable",
             "lake": "ok" if lake_ok else "unavailable", "dataDir": str(ctx.settings.data_dir),
             "workers": workers, "liveWorkers": sum(1 for w in workers if w["alive"])}
-    return ORJSONResponse(body, status_code=200 if ok else 503)
+    return Json(body, status_code=200 if ok else 503)
 
 
 @router.post("/reset")
@@ -64,4 +64,4 @@ async def reset(request: Request, ctx: ContextDep):
             ctx.lake.remove_tenant(org, sandbox)
 
     await run_in_threadpool(_wipe)
-    return ORJSONResponse({"reset": "all" if org is None else {"org": org, "sandbox": sandbox}})
+    return Json({"reset": "all" if org is None else {"org": org, "sandbox": sandbox}})

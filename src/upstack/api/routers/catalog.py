@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import ORJSONResponse
 
 from upstack.api.deps import JsonBody, LakeDep, SessionDep, TenantDep
 from upstack.api.paging import catalog_page
+from upstack.api.responses import Json
 from upstack.api.views import batch_view, dataset_view
 from upstack.services import catalog
 from upstack.services.errors import Invalid
@@ -25,7 +25,7 @@ def _object(body: object) -> dict:
 @router.post("/dataSets/", status_code=201, include_in_schema=False)
 def create_dataset(body: JsonBody, s: SessionDep, t: TenantDep):
     ds = catalog.create_dataset(s, t, _object(body))
-    return ORJSONResponse([f"@/dataSets/{ds.id}"], status_code=201,
+    return Json([f"@/dataSets/{ds.id}"], status_code=201,
                           headers={"Location": f"/data/foundation/catalog/dataSets/{ds.id}"})
 
 
@@ -33,31 +33,31 @@ def create_dataset(body: JsonBody, s: SessionDep, t: TenantDep):
 @router.get("/dataSets/", include_in_schema=False)
 def list_datasets(request: Request, s: SessionDep, t: TenantDep):
     items = [(ds.id, dataset_view(ds)) for ds in catalog_repo.list_datasets(s, t)]
-    return ORJSONResponse(catalog_page(request.query_params, items, catalog.apply_filters))
+    return Json(catalog_page(request.query_params, items, catalog.apply_filters))
 
 
 @router.get("/dataSets/{dataset_id}")
 def get_dataset(dataset_id: str, s: SessionDep, t: TenantDep):
     ds = catalog.get_dataset(s, t, dataset_id)
-    return ORJSONResponse({ds.id: dataset_view(ds)})
+    return Json({ds.id: dataset_view(ds)})
 
 
 @router.patch("/dataSets/{dataset_id}")
 def patch_dataset(dataset_id: str, body: JsonBody, s: SessionDep, t: TenantDep):
     ds = catalog.patch_dataset(s, t, dataset_id, _object(body))
-    return ORJSONResponse([f"@/dataSets/{ds.id}"])
+    return Json([f"@/dataSets/{ds.id}"])
 
 
 @router.put("/dataSets/{dataset_id}")
 def put_dataset(dataset_id: str, body: JsonBody, s: SessionDep, t: TenantDep):
     ds = catalog.patch_dataset(s, t, dataset_id, _object(body), replace=True)
-    return ORJSONResponse([f"@/dataSets/{ds.id}"])
+    return Json([f"@/dataSets/{ds.id}"])
 
 
 @router.delete("/dataSets/{dataset_id}")
 def delete_dataset(dataset_id: str, s: SessionDep, t: TenantDep, lake: LakeDep):
     catalog.delete_dataset(s, t, lake, dataset_id)
-    return ORJSONResponse([f"@/dataSets/{dataset_id}"])
+    return Json([f"@/dataSets/{dataset_id}"])
 
 
 @router.get("/batches")
@@ -65,7 +65,7 @@ def delete_dataset(dataset_id: str, s: SessionDep, t: TenantDep, lake: LakeDep):
 def list_batches(request: Request, s: SessionDep, t: TenantDep):
     items = [(b.id, batch_view(b)) for b in catalog_repo.list_batches(s, t)]
     rows = catalog_page(request.query_params, items, _batch_filters)
-    return ORJSONResponse(rows)
+    return Json(rows)
 
 
 def _batch_filters(rows, filters):
@@ -79,7 +79,7 @@ def _batch_filters(rows, filters):
 @router.get("/batches/{batch_id}")
 def get_batch(batch_id: str, s: SessionDep, t: TenantDep):
     b = catalog.get_batch(s, t, batch_id)
-    return ORJSONResponse({b.id: batch_view(b)})
+    return Json({b.id: batch_view(b)})
 
 
 @router.head("/dataSets/{dataset_id}", include_in_schema=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from upstack.api.responses import Json
 from upstack.services import ims
 
 router = APIRouter(prefix="/ims", tags=["ims"])
@@ -20,4 +20,4 @@ async def token(request: Request):
     form = dict(parse_qsl(raw, keep_blank_values=True))
     form.update({k: v for k, v in request.query_params.items() if k not in form})
     ctx = request.app.state.ctx
-    return ORJSONResponse(await run_in_threadpool(ims.issue_token, ctx.db, ctx.settings, form))
+    return Json(await run_in_threadpool(ims.issue_token, ctx.db, ctx.settings, form))
