@@ -216,7 +216,9 @@ def test_publish_replaces_on_rerun(lake: Lake, monkeypatch, exchange: bool) -> N
         monkeypatch.setattr(layout_module, "_exchange", None)
     elif layout_module._exchange is None:
         pytest.skip("no renameat2 here")
-    lake.publish(stage(lake, {"part-00000.parquet": b"old", "part-00001.parquet": b"old"}), ORG, SB, DS, BATCH, "f1")
+    lake.publish(
+        stage(lake, {"part-00000.parquet": b"old", "part-00001.parquet": b"old"}), ORG, SB, DS, BATCH, "f1"
+    )
     files = lake.publish(stage(lake, {"part-00000.parquet": b"new"}), ORG, SB, DS, BATCH, "f1")
     assert [(f.name, f.path.read_bytes()) for f in files] == [("part-00000.parquet", b"new")]
     assert lake.published_files(ORG, SB, DS, BATCH) == files
@@ -294,7 +296,9 @@ def test_published_file_lookup_refuses_escapes(lake: Lake) -> None:
 
 
 def test_dataset_files_spans_published_batches(lake: Lake) -> None:
-    lake.publish(stage(lake, {"part-00000.parquet": b"a", "part-00001.parquet": b"b"}), ORG, SB, DS, "b1", "b1-1")
+    lake.publish(
+        stage(lake, {"part-00000.parquet": b"a", "part-00001.parquet": b"b"}), ORG, SB, DS, "b1", "b1-1"
+    )
     lake.publish(stage(lake, {"part-00000.parquet": b"c"}), ORG, SB, DS, "b2", "b2-1")
     lake.publish(stage(lake, {"part-00000.parquet": b"d"}), ORG, SB, "otherds", "b3", "b3-1")
     got = lake.dataset_files(ORG, SB, DS)

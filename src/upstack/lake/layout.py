@@ -133,7 +133,9 @@ class Lake:
     # -- uploads -------------------------------------------------------------------------------------
 
     def upload_path(self, org: str, sandbox: str, batch: str, dataset: str, relpath: str) -> Path:
-        return self._batch_uploads(org, sandbox, batch) / safe_segment(dataset) / validate_upload_path(relpath)
+        return (
+            self._batch_uploads(org, sandbox, batch) / safe_segment(dataset) / validate_upload_path(relpath)
+        )
 
     def write_upload(
         self,
@@ -312,7 +314,11 @@ class Lake:
 
     def _batch_dir(self, org: str, sandbox: str, dataset: str, batch: str) -> Path:
         return (
-            self._lake / safe_segment(org) / safe_segment(sandbox) / safe_segment(dataset) / safe_segment(batch)
+            self._lake
+            / safe_segment(org)
+            / safe_segment(sandbox)
+            / safe_segment(dataset)
+            / safe_segment(batch)
         )
 
     def _own_staging(self, path: Path) -> Path:
@@ -323,15 +329,32 @@ class Lake:
         return path
 
     def _files_of(self, file_dir: Path) -> list[PublishedFile]:
-        files = []
-        for path in _entries(file_dir):
+        # A republish can swap the directory (and delete the old one) while we read it, which would
+        # give a partial listing. We read through a descriptor and keep the answer only if the path
+        # still names that same directory afterwards; otherwise the listing is retried.
+        file_id = unquote(file_dir.name)
+        files: list[PublishedFile] = []
+        for _attempt in range(20):
             try:
-                st = path.stat()
-            except FileNotFoundError:  # replaced while we listed
+                fd = os.open(file_dir, os.O_RDONLY | os.O_DIRECTORY)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            try:
+                opened = os.fstat(fd)
+                files = []
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        if entry.is_file(follow_symlinks=False):
+                            size = entry.stat(follow_symlinks=False).st_size
+                            files.append(PublishedFile(file_id, entry.name, size, file_dir / entry.name))
+                current = os.stat(file_dir)
+            except FileNotFoundError:
                 continue
-            if path.is_file():
-                files.append(PublishedFile(unquote(file_dir.name), path.name, st.st_size, path))
-        return files
+            finally:
+                os.close(fd)
+            if (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino):
+                break
+        return sorted(files)
 
     def _replace_dir(self, new: Path, target: Path) -> None:
         if _exchange is not None:
