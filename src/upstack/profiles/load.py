@@ -17,6 +17,7 @@ Path = tuple[str, ...]
 SYSTEM = "_acp_system_metadata"
 IDENTITY_MAP = "identityMap"
 LAST_UPDATED: Path = ("extSourceSystemAudit", "lastUpdatedDate")
+ALWAYS_READ = {SYSTEM, IDENTITY_MAP, LAST_UPDATED[0], "timestamp", "_id"}
 
 
 def dotted(path: Path) -> str:
@@ -160,7 +161,10 @@ def load_records(
     file_rank = {f: i for i, f in enumerate(sorted(f for _, f in files))}
     tables = []
     for _, f in files:
-        tables.append(pq.read_table(f))
+        # Read only the top-level columns the projection can use (plus the ones the engine always needs).
+        names = pq.read_schema(f).names
+        needed = [c for c in names if c in ALWAYS_READ or keep.wants((c,))]
+        tables.append(pq.read_table(f, columns=needed))
         should_cancel()
 
     # A path that is an object in one file and a scalar/list in another is kept whole (not descended),
