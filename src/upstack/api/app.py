@@ -12,10 +12,16 @@ from upstack.api.context import AppContext
 from upstack.api.gateway import GatewayMiddleware
 from upstack.api.responses import Json
 from upstack.config import Settings
+from upstack.services import controls
 from upstack.services.ims import TokenChecker
 
 # Routers in the order a reader meets the export loop.
 ROUTERS = ("ims", "admin", "catalog", "ingestion", "data_access", "merge_policies", "export_jobs", "entities")
+
+
+def _faults(ctx: AppContext):
+    with ctx.db.session() as s:
+        return controls.faults(s)
 
 
 def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
@@ -31,5 +37,5 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
         module = importlib.import_module(f"upstack.api.routers.{name}")
         app.include_router(module.router)
     app.add_middleware(GatewayMiddleware, settings=settings, token_checker=TokenChecker(ctx.db, settings),
-                       render_error=errors.render_for_scope)
+                       render_error=errors.render_for_scope, fault_source=lambda: _faults(ctx))
     return app

@@ -8,17 +8,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from upstack.api.gateway import BodyTooLarge
+from upstack.api.gateway import BodyTooLarge, InjectedFault
 from upstack.api.responses import Json
 from upstack.services.errors import DomainError, GatewayError, Invalid, MalformedJson, NotFound, TooLarge
 
 log = logging.getLogger("upstack.api")
 
 UPS_CODES = {400: "UPAPI-113434-400", 404: "UPAPI-113430-404", 405: "UPAPI-113439-405", 409: "UPAPI-113435-409",
-             413: "UPAPI-113436-413", 415: "UPAPI-113438-415", 422: "UPAPI-113437-422", 500: "UPAPI-113500-500"}
+             413: "UPAPI-113436-413", 415: "UPAPI-113438-415", 422: "UPAPI-113437-422", 429: "UPAPI-113429-429",
+             500: "UPAPI-113500-500", 503: "UPAPI-113503-503"}
 TITLES = {400: "BadRequestError", 404: "NotFoundError", 405: "MethodNotAllowedError", 409: "ConflictError",
           413: "PayloadTooLargeError", 415: "UnsupportedMediaTypeError", 422: "UnprocessableEntityError",
-          500: "InternalServerError"}
+          429: "TooManyRequestsError", 500: "InternalServerError", 503: "ServiceUnavailableError"}
 
 
 def family(path: str) -> str:
@@ -41,6 +42,10 @@ def render(path: str, exc: Exception, request_id: str) -> Json:
         return Json({"error_code": exc.error_code, "message": exc.message}, status_code=exc.status)
     if isinstance(exc, BodyTooLarge):
         exc = TooLarge(str(exc))
+    if isinstance(exc, InjectedFault):
+        injected = DomainError(exc.message, status=exc.status, code=UPS_CODES.get(exc.status))
+        injected.title = TITLES.get(exc.status, "InjectedFault")
+        exc = injected
     if isinstance(exc, DomainError):
         return Json(body_for(path, exc.status, exc.title, exc.detail, request_id, exc.code),
                               status_code=exc.status)

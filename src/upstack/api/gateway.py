@@ -17,11 +17,14 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error):
+    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, fault_source=None):
         self.app = app
         self.settings = settings
         self.check_token = token_checker  # (token, api_key, org) -> GatewayError | None, blocking (DB)
         self.render_error = render_error  # (scope, exc, request_id) -> Response
+        self.fault_source = fault_source  # () -> list of injected faults, blocking (DB); cached 1 s
+        self._faults: list = []
+        self._faults_read = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,10 +47,26 @@ class GatewayMiddleware:
             if not path.startswith(OPEN_PREFIXES):
                 state["tenant"] = await self._check_headers(scope["method"], headers)
             receive = self._limit_body(scope, headers, receive)
-        except GatewayError as exc:
+            if not path.startswith("/_upstack"):
+                await self._inject_faults(scope["method"], path)
+        except (GatewayError, InjectedFault) as exc:
             await self.render_error(scope, exc, request_id)(scope, receive, send_with_id)
             return
         await self.app(scope, receive, send_with_id)
+
+    async def _inject_faults(self, method: str, path: str) -> None:
+        if self.fault_source is None:
+            return
+        if time.monotonic() - self._faults_read > 1.0:
+            self._faults = await anyio.to_thread.run_sync(self.fault_source)
+            self._faults_read = time.monotonic()
+        for fault in self._faults:
+            if fault.matches(method, path):
+                if fault.latency_ms:
+                    await anyio.sleep(fault.latency_ms / 1000)
+                if fault.status:
+                    raise InjectedFault(fault.status, fault.message)
+                return
 
     async def _check_headers(self, method: str, headers: dict[str, str]) -> Tenant:
         auth = headers.get("authorization", "")
@@ -96,3 +115,12 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int):
         super().__init__(f"Request body is larger than the limit of {limit} bytes")
         self.limit = limit
+
+
+class InjectedFault(Exception):
+    """An error answer injected by the local test controls (rendered in the route's family shape)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message

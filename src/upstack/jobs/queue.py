@@ -9,7 +9,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from upstack.jobs.states import QUEUE, transition
-from upstack.storage import dialect
+from upstack.storage import controls_repo, dialect
 from upstack.storage.models import Job
 
 
@@ -28,11 +28,26 @@ class Claimed:
     max_attempts: int
 
 
+HELD_MS = 253_402_300_799_000  # 9999-12-31: a held job is due only when released
+
+
+def pacing_run_after(session: Session, t: int) -> int:
+    """When a new job may run under the local job pacing control (CONTRACT §10): now, after a delay, or held
+    until POST /_upstack/jobs/release."""
+    p = controls_repo.get(session, "jobPacing")
+    if not p or p.get("mode") == "immediate":
+        return t
+    if p["mode"] == "manual":
+        return HELD_MS
+    return t + int(float(p.get("delaySeconds", 0)) * 1000)
+
+
 def enqueue(session: Session, kind: str, subject_id: str, org: str, sandbox: str, *, max_attempts: int = 3,
-            delay_ms: int = 0) -> Job:
+            delay_ms: int | None = None) -> Job:
     t = now_ms()
+    run_after = pacing_run_after(session, t) if delay_ms is None else t + delay_ms
     job = Job(kind=kind, subject_id=subject_id, org=org, sandbox=sandbox, status="queued", attempts=0,
-              max_attempts=max_attempts, run_after_ms=t + delay_ms, created_ms=t, updated_ms=t)
+              max_attempts=max_attempts, run_after_ms=run_after, created_ms=t, updated_ms=t)
     session.add(job)
     session.flush()
     return job
@@ -111,6 +126,16 @@ def give_up_exhausted(session: Session) -> list[Job]:
                       where=(Job.lease_expires_ms < t,), updated_ms=t, last_error="worker lease expired"):
             done.append(job)
     return done
+
+
+def release_held(session: Session, kind: str | None = None, subject_id: str | None = None) -> int:
+    """Make held jobs (manual pacing) due now. Returns how many were released."""
+    q = update(Job).where(Job.status == "queued", Job.run_after_ms >= HELD_MS)
+    if kind:
+        q = q.where(Job.kind == kind)
+    if subject_id:
+        q = q.where(Job.subject_id == subject_id)
+    return session.execute(q.values(run_after_ms=now_ms()).execution_options(synchronize_session=False)).rowcount
 
 
 def backoff_ms(attempt: int) -> int:

@@ -7,8 +7,18 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from upstack.storage.models import (Batch, Dataset, DatasetFile, ExportJob, FailedRow, Job, MergePolicy,
-                                    MergePolicyVersion, Tenant, Worker)
+from upstack.storage.models import (
+    Batch,
+    Dataset,
+    DatasetFile,
+    ExportJob,
+    FailedRow,
+    Job,
+    MergePolicy,
+    MergePolicyVersion,
+    Tenant,
+    Worker,
+)
 
 TENANT_TABLES = (DatasetFile, Batch, Dataset, Job, ExportJob, MergePolicy, Tenant)
 
@@ -39,3 +49,10 @@ def wipe(s: Session, org: str | None, sandbox: str | None) -> None:
 
 def workers(s: Session) -> Sequence[Worker]:
     return s.scalars(select(Worker).order_by(Worker.started_ms)).all()
+
+
+def sandboxes_of(s: Session, org: str) -> set[str]:
+    found: set[str] = set()
+    for model in (Dataset, Batch, Tenant, ExportJob):
+        found.update(s.scalars(select(model.sandbox).where(model.org == org).distinct()).all())
+    return found

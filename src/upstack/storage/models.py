@@ -184,3 +184,12 @@ class Tenant(Base):
     org: Mapped[str] = mapped_column(String(255), primary_key=True)
     sandbox: Mapped[str] = mapped_column(String(255), primary_key=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Control(Base):
+    """Local test controls (CONTRACT §10): job pacing, forced job failures, injected route faults."""
+
+    __tablename__ = "controls"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)

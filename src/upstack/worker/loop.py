@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from upstack.api.context import AppContext
 from upstack.jobs import queue
+from upstack.services import controls
 from upstack.storage.models import Worker as WorkerRow
 from upstack.worker.base import Handler, JobContext, JobLost, PermanentFailure
 
@@ -83,6 +84,10 @@ class Worker:
         beat = threading.Thread(target=self._heartbeat, args=(jc, done), daemon=True)
         beat.start()
         try:
+            with self.ctx.db.session() as s:
+                forced = controls.take_forced_failure(s, claimed.kind)
+            if forced is not None:
+                raise PermanentFailure(*forced)
             handler.run(jc)
             outcome = "succeeded"
             with self.ctx.db.session() as s:

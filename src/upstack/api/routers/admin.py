@@ -7,10 +7,12 @@ import time
 import orjson
 from fastapi import APIRouter, Request
 
-from upstack.api.deps import ContextDep
+from upstack.api.deps import ContextDep, JsonBody
 from upstack.api.responses import Json
+from upstack.jobs import queue
+from upstack.services import controls
 from upstack.services.errors import Invalid
-from upstack.storage import admin_repo
+from upstack.storage import admin_repo, controls_repo
 
 router = APIRouter(prefix="/_upstack", tags=["upstack"])
 
@@ -55,13 +57,54 @@ async def reset(request: Request, ctx: ContextDep):
 
     def _wipe():
         with ctx.db.session() as s:
+            sandboxes = {sandbox} if sandbox else (admin_repo.sandboxes_of(s, org) if org else set())
             admin_repo.wipe(s, org, sandbox)
+            if org is None:
+                controls_repo.clear(s)
         if org is None:
             ctx.lake.remove_all()
-        elif sandbox is None:
-            ctx.lake.remove_tenant(org, None)
-        else:
-            ctx.lake.remove_tenant(org, sandbox)
+        for sb in sandboxes:
+            ctx.lake.remove_tenant(org, sb)
 
     await run_in_threadpool(_wipe)
     return Json({"reset": "all" if org is None else {"org": org, "sandbox": sandbox}})
+
+
+@router.get("/controls")
+def get_controls(ctx: ContextDep):
+    with ctx.db.session() as s:
+        return Json(controls.read_all(s))
+
+
+@router.put("/controls")
+@router.post("/controls", include_in_schema=False)
+def put_controls(body: JsonBody, ctx: ContextDep):
+    """Set any of: `jobPacing {mode: immediate|delay|manual, delaySeconds}`, `failNextJobs [{kind, count, code,
+    message}]`, `faults [{method, path (glob), latencyMs, status, message}]`. Omitted keys stay as they are."""
+    with ctx.db.session() as s:
+        current = controls.update(s, body)
+    return Json(current)
+
+
+@router.delete("/controls")
+def clear_controls(ctx: ContextDep):
+    with ctx.db.session() as s:
+        controls_repo.clear(s)
+        return Json(controls.read_all(s))
+
+
+@router.post("/jobs/release")
+async def release_jobs(request: Request, ctx: ContextDep):
+    """Release jobs held by manual pacing: all, or those of `{"kind": ..., "subjectId": ...}`."""
+    raw = await request.body()
+    target = orjson.loads(raw) if raw.strip() else {}
+    if not isinstance(target, dict):
+        raise Invalid("Release body must be a JSON object.")
+
+    def _release():
+        with ctx.db.session() as s:
+            return queue.release_held(s, target.get("kind"), str(target["subjectId"]) if target.get("subjectId") else None)
+
+    from starlette.concurrency import run_in_threadpool
+
+    return Json({"released": await run_in_threadpool(_release)})
