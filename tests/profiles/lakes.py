@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from upstack.profiles import DatasetInput
+from upstack.profiles import DatasetInput, ExportQuery, MergePolicySpec, MergeResult, merge_profiles
 
 
 def ids(*pairs: tuple[str, str], primary: str | None = None, auth: dict[str, str] | None = None) -> dict:
@@ -42,11 +42,13 @@ class Lake:
         self.kinds: dict[str, str] = {}
         self.count = 0
 
-    def batch(self, dataset: str, records: list[dict], *, ingest: int, kind: str = "profile",
+    def batch(self, dataset: str, records: list[dict], *, ingest: int = 0, kind: str = "profile",
               batch_id: str | None = None, schema: pa.Schema | None = None) -> str:
         self.count += 1
         batch_id = batch_id or f"batch{self.count:03d}"
-        rows = [dict(r, _acp_system_metadata={"ingestTime": ingest, "commitBatchId": batch_id, "rowNumber": i})
+        # A record may bring its own `_acp_system_metadata` (property tests give each record its own batch).
+        rows = [r if "_acp_system_metadata" in r else
+                dict(r, _acp_system_metadata={"ingestTime": ingest, "commitBatchId": batch_id, "rowNumber": i})
                 for i, r in enumerate(records)]
         # pa.array infers one struct type from all rows (from_pylist would only look at the first row).
         table = (pa.Table.from_pylist(rows, schema=schema) if schema is not None
@@ -62,3 +64,15 @@ class Lake:
 
     def inputs(self) -> list[DatasetInput]:
         return [DatasetInput(d, self.kinds[d], tuple(f)) for d, f in self.files.items()]
+
+
+def export(lake: Lake, policy: MergePolicySpec | None = None, **query) -> MergeResult:
+    return merge_profiles(lake.inputs(), policy or MergePolicySpec(), ExportQuery(**query))
+
+
+def rows(result: MergeResult) -> list[dict]:
+    """The exported profiles as plain dicts without null members."""
+    return clean(result.profiles.to_pylist())
+
+
+PDG = MergePolicySpec(identity_graph="pdg")

@@ -275,6 +275,7 @@ def merge_profiles(
         "entity_ns": entity_ns,
         "sources": sources,
         "last_modified_ms": pa.array(last_modified, pa.int64()),
+        "fragment_count": np.maximum(_at(per_profile.column("fragment_count").to_numpy(), pos), 0),
         "segment_keys": segment_keys(merged, n),
     })
     keep = segment_mask(merged, n, query) & ingest_mask(last_modified, query)

@@ -1,0 +1,95 @@
+"""Identity graphs: `none` keys profiles by primary identity, `pdg` by connected component; the size guard."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.profiles.lakes import PDG, export, ids, rows
+from upstack.profiles import ComponentTooLarge
+
+JAN1 = 1_704_067_200_000
+DAY = 86_400_000
+
+
+def _chain_lake(lake):
+    """ECID a1 and EMAIL b@x.com share a crm record; EMAIL b@x.com and PHONE 555 share only an event."""
+    lake.batch("crm", [{"identityMap": ids(("ECID", "a1"), ("EMAIL", "b@x.com"), primary="a1"),
+                        "person": {"name": {"firstName": "Ann"}}}], ingest=JAN1)
+    lake.batch("loyalty", [{"identityMap": ids(("PHONE", "555")), "loyalty": {"tier": "gold"}}], ingest=JAN1 + DAY)
+    lake.events("clicks", [{"_id": "ev1", "timestamp": "2024-01-03T10:00:00Z",
+                            "identityMap": ids(("EMAIL", "b@x.com"), ("PHONE", "555"))}], ingest=JAN1 + 2 * DAY)
+
+
+def test_none_keeps_one_profile_per_primary_identity(lake):
+    _chain_lake(lake)
+
+    result = export(lake, include_events=True)
+    assert rows(result) == [
+        {"identityMap": {"ECID": [{"id": "a1", "primary": True}], "EMAIL": [{"id": "b@x.com", "primary": False}]},
+         "person": {"name": {"firstName": "Ann"}}, "eventList": []},
+        {"identityMap": {"PHONE": [{"id": "555", "primary": True}]}, "loyalty": {"tier": "gold"}, "eventList": []},
+    ]
+    # The event's primary identity (EMAIL b@x.com, first namespace) has no fragment: an empty profile.
+    with_empty = rows(export(lake, include_events=True, event_fields=("_id",), empty_profiles=True))
+    assert with_empty[1] == {"identityMap": {"EMAIL": [{"id": "b@x.com", "primary": True}]},
+                             "eventList": [{"_id": "ev1", "timestamp": datetime(2024, 1, 3, 10, tzinfo=UTC)}]}
+
+
+def test_pdg_stitches_a_chain_through_a_record_and_an_event(lake):
+    _chain_lake(lake)
+
+    result = export(lake, PDG, include_events=True, event_fields=("_id",))
+    [profile] = rows(result)
+    assert profile["identityMap"] == {
+        "ECID": [{"id": "a1", "primary": False}],
+        "EMAIL": [{"id": "b@x.com", "primary": False}],
+        "PHONE": [{"id": "555", "primary": True}],  # the primary identity of the newest fragment (loyalty)
+    }
+    assert profile["person"] == {"name": {"firstName": "Ann"}}
+    assert profile["loyalty"] == {"tier": "gold"}
+    assert [e["_id"] for e in profile["eventList"]] == ["ev1"]
+    meta = result.meta.to_pylist()[0]
+    assert (meta["entity_ns"], meta["entity_id"], meta["sources"]) == ("PHONE", "555", ["crm", "loyalty"])
+    assert result.by_namespace == {"ECID": 1, "EMAIL": 1, "PHONE": 1}
+
+
+def test_identity_map_keeps_authenticated_state_of_the_newest_record(lake):
+    lake.batch("crm", [{"identityMap": ids(("ECID", "e1"), auth={"e1": "ambiguous"})}], ingest=JAN1)
+    lake.batch("web", [{"identityMap": ids(("ECID", "e1"), auth={"e1": "authenticated"})}], ingest=JAN1 + DAY)
+    lake.batch("app", [{"identityMap": ids(("ECID", "e1"))}], ingest=JAN1 + 2 * DAY)
+
+    assert rows(export(lake))[0]["identityMap"] == {
+        "ECID": [{"id": "e1", "primary": True, "authenticatedState": "authenticated"}]}
+
+
+def _chain(prefix: str, size: int) -> list[dict]:
+    """Records linking ECID <prefix>0 - <prefix>1 - ... - <prefix>{size-1} into one component."""
+    return [{"identityMap": ids(("ECID", f"{prefix}{i:02d}"), ("ECID", f"{prefix}{i + 1:02d}")),
+             "person": {"gender": "female"}} for i in range(size - 1)]
+
+
+def test_components_over_fifty_identities_are_excluded_and_counted(lake):
+    lake.batch("crm", _chain("big", 51) + _chain("ok", 50), ingest=JAN1)
+
+    result = export(lake, PDG)
+    assert result.excluded_components == 1
+    [profile] = rows(result)
+    assert [i["id"] for i in profile["identityMap"]["ECID"]] == [f"ok{i:02d}" for i in range(50)]
+
+    assert export(lake, PDG, max_component_identities=51).profiles.num_rows == 2
+
+
+def test_lookup_in_an_oversized_component_raises(lake):
+    lake.batch("crm", _chain("big", 51), ingest=JAN1)
+
+    with pytest.raises(ComponentTooLarge):
+        export(lake, PDG, identity=("ECID", "big07"))
+    assert export(lake, PDG, identity=("ECID", "big07"), max_component_identities=60).profiles.num_rows == 1
+
+
+def test_none_does_not_link_secondary_identities(lake):
+    lake.batch("crm", [{"identityMap": ids(("ECID", "e1"), ("EMAIL", "a@x.com"), primary="e1")},
+                       {"identityMap": ids(("EMAIL", "a@x.com"))}], ingest=JAN1)
+
+    assert len(rows(export(lake))) == 2
+    assert len(rows(export(lake, PDG))) == 1
