@@ -55,3 +55,81 @@ def catalog_page(params: QueryParams, items: Sequence[tuple[str, dict[str, Any]]
         ident = row.pop("id")
         out[ident] = {k: v for k, v in row.items() if k in props} if props else row
     return out
+
+
+# ---- Export jobs: cursor paging `{"records","page","link":{"next"}}` (CONTRACT §7) -------------------------
+
+from dataclasses import dataclass  # noqa: E402  (appended section; the file is shared, so append-only)
+from urllib.parse import urlencode  # noqa: E402
+
+EXPORT_MAX_LIMIT = 1000
+# Public sort names (and the aliases clients send) -> the field a page is ordered by.
+EXPORT_SORT_FIELDS = {"createdTime": "createdTime", "creationTime": "createdTime", "created": "createdTime",
+                      "updateTime": "updateTime", "updatedTime": "updateTime", "updated": "updateTime"}
+
+
+@dataclass(frozen=True)
+class CursorQuery:
+    sort_field: str  # "createdTime" | "updateTime"
+    descending: bool
+    after: tuple[int, int] | None  # (sort value, id) of the last row already seen
+    skip: int
+    limit: int  # rows wanted on the page (fetch one more to know whether there is a next page)
+
+
+def parse_cursor_query(params: QueryParams) -> CursorQuery:
+    """`limit` (default 20, clamped to 1..1000, never an error), `offset` (`<value>_<id>` cursor), `start`
+    (rows to skip), `page` (1-based page number), `sort` (`field:asc|desc`, default `createdTime:desc`)."""
+    limit = int_param(params, "limit", 20, lo=1, hi=EXPORT_MAX_LIMIT, clamp=True)
+    start = int_param(params, "start", 0, lo=0, clamp=True)
+    page = int_param(params, "page", 1, lo=1, clamp=True)
+    raw_sort = (params.getlist("sort") or ["createdTime:desc"])[-1].strip()
+    field, _, direction = raw_sort.partition(":")
+    if field.startswith(("-", "+")) and not direction:  # "-updateTime" style
+        field, direction = field[1:], "desc" if field[0] == "-" else "asc"
+    direction = (direction or "desc").lower()
+    if field not in EXPORT_SORT_FIELDS or direction not in ("asc", "desc"):
+        raise Invalid(f"'sort' must look like 'createdTime:desc' or 'updateTime:asc', got '{raw_sort}'.")
+    after = None
+    raw_offset = (params.getlist("offset") or [""])[-1].strip()
+    if raw_offset:
+        value, sep, ident = raw_offset.partition("_")
+        if not sep or not value.lstrip("-").isdigit() or not ident.isdigit():
+            raise Invalid(f"'offset' must be the '<time>_<id>' cursor of a previous page, got '{raw_offset}'.")
+        after = (int(value), int(ident))
+    return CursorQuery(EXPORT_SORT_FIELDS[field], direction == "desc", after, start + (page - 1) * limit, limit)
+
+
+def export_cursor_page(params: QueryParams, query: CursorQuery, rows: Sequence[tuple[int, int, dict[str, Any]]],
+                       *, path: str = "/export/jobs/", keep: tuple[str, ...] = ("sort", "status")) -> dict:
+    """Shape a page from up to `query.limit + 1` rows `(sort value, id, record)` fetched after the cursor.
+    `link.next` carries the cursor of the page's last row (and the filters in `keep`); "" on the last page."""
+    page = list(rows[: query.limit])
+    cursor = f"{page[-1][0]}_{page[-1][1]}" if page else ""
+    next_link = ""
+    if len(rows) > query.limit and page:
+        extra = [(k, params.getlist(k)[-1]) for k in keep if params.getlist(k)]
+        next_link = f"{path}?{urlencode([('limit', query.limit), ('offset', cursor), *extra])}"
+    return {
+        "records": [r for _, _, r in page],
+        "page": {"sortField": query.sort_field, "sort": "desc" if query.descending else "asc",
+                 "pageOffset": cursor, "pageSize": len(page)},
+        "link": {"next": next_link},
+    }
+
+
+# ---- Profile `_page`/`children` lists (merge policies) ---------------------------------------------------
+
+def children_page(params: QueryParams, rows: Sequence[dict[str, Any]], path: str,
+                  *, keep: tuple[str, ...] = ()) -> dict:
+    """`{"_page":{"totalCount","pageSize","count","next"},"children",_links.next.href}` over a short list:
+    `limit` (default 20, clamped to 1..1000) and `start` (0-based offset)."""
+    limit = int_param(params, "limit", 20, lo=1, hi=1000, clamp=True)
+    start = int_param(params, "start", 0, lo=0, clamp=True)
+    page = list(rows[start:start + limit])
+    more = start + limit < len(rows)
+    extra = [(k, params.getlist(k)[-1]) for k in keep if params.getlist(k)]
+    href = f"{path}?{urlencode([('start', start + limit), ('limit', limit), *extra])}" if more else ""
+    return {"_page": {"totalCount": len(rows), "pageSize": limit, "count": len(page),
+                      "next": str(start + limit) if more else ""},
+            "children": page, "_links": {"next": {"href": href}}}

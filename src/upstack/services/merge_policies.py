@@ -1,0 +1,353 @@
+"""Merge policies (CONTRACT §5): the seeded default, validation, the per-tenant rules, and every version kept."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from upstack.services.errors import Invalid, NotFound
+from upstack.services.tenancy import Tenant
+from upstack.storage import catalog_repo
+from upstack.storage import ups_repo as repo
+from upstack.storage.models import MergePolicy
+
+PROFILE_SCHEMA = "_xdm.context.profile"
+DEFAULT_ID = "timestampOrdered-none-mp"
+DEFAULT_NAME = "Default Timebased"
+SYSTEM_IDS = (DEFAULT_ID,)
+MAX_POLICIES = 5
+IDENTITY_GRAPHS = ("none", "pdg")
+ATTRIBUTE_MERGES = ("timestampOrdered", "dataSetPrecedence")
+# Read-only members a client may echo back on PUT (GET, edit, PUT): accepted and ignored.
+READ_ONLY = {"id", "imsOrgId", "sandbox", "version", "updateEpoch"}
+PATCH_PATHS = ("/name", "/default", "/isActiveOnEdge", "/identityGraph.type", "/attributeMerge.type")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# ---- views ---------------------------------------------------------------------------------------------
+
+def sandbox_view(sandbox: str) -> dict[str, Any]:
+    # AEP sandboxes have a uuid; ours is derived from the name so it is stable across restarts.
+    production = sandbox == "prod"
+    return {"sandboxId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"upstack:sandbox:{sandbox}")), "sandboxName": sandbox,
+            "type": "production" if production else "development", "default": production}
+
+
+def policy_view(p: MergePolicy) -> dict[str, Any]:
+    body = p.body
+    return {
+        "id": body["id"],
+        "name": body["name"],
+        "imsOrgId": p.org,
+        "sandbox": sandbox_view(p.sandbox),
+        "schema": body["schema"],
+        "version": p.version,
+        "identityGraph": body["identityGraph"],
+        "attributeMerge": body["attributeMerge"],
+        "isActiveOnEdge": p.is_active_on_edge,
+        "default": p.is_default,
+        "updateEpoch": p.update_epoch,
+    }
+
+
+# ---- seeding -------------------------------------------------------------------------------------------
+
+def ensure_tenant(s: Session, t: Tenant, *, lock: bool = False) -> None:
+    """Seed `timestampOrdered-none-mp` the first time a tenant is seen; `lock` serialises policy changes."""
+    now = _now_ms()
+    if repo.claim_tenant(s, t, now):
+        body = {"id": DEFAULT_ID, "name": DEFAULT_NAME, "schema": {"name": PROFILE_SCHEMA},
+                "identityGraph": {"type": "none"}, "attributeMerge": {"type": "timestampOrdered"}}
+        rid = repo.row_id(t, DEFAULT_ID, SYSTEM_IDS)
+        s.add(MergePolicy(id=rid, org=t.org, sandbox=t.sandbox, version=1, body=body, is_default=True,
+                          is_active_on_edge=False, deleted=False, created_ms=now, update_epoch=now // 1000))
+        repo.add_version(s, rid, 1, body)
+        s.flush()
+    if lock:
+        repo.lock_tenant(s, t)
+
+
+# ---- validation ----------------------------------------------------------------------------------------
+
+def _object(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise Invalid(f"'{what}' must be an object.")
+    return value
+
+
+def _bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise Invalid(f"'{what}' must be a boolean, got {value!r}.")
+
+
+def _enum(value: Any, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise Invalid(f"'{what}' must be one of {', '.join(allowed)}; got {value!r}.")
+    return value
+
+
+def _check_order(s: Session, t: Tenant, order: Any) -> list[str]:
+    """dataSetPrecedence `order`: a non-empty list of distinct ids of this tenant's (non-export) datasets.
+    Unknown ids are refused rather than silently merged as nothing."""
+    if not isinstance(order, list) or not order or not all(isinstance(d, str) and d for d in order):
+        raise Invalid("'attributeMerge.order' must be a non-empty array of dataset ids for dataSetPrecedence.")
+    if len(set(order)) != len(order):
+        raise Invalid("'attributeMerge.order' names a dataset more than once.")
+    for ds_id in order:
+        ds = catalog_repo.get_dataset(s, t, ds_id)
+        if ds is None:
+            raise Invalid(f"'attributeMerge.order' names dataset '{ds_id}', which does not exist in this sandbox.")
+        if ds.kind == "export":
+            raise Invalid(f"'attributeMerge.order' names dataset '{ds_id}', an export target; only profile "
+                          "datasets can take precedence.")
+    return order
+
+
+def _attribute_merge(s: Session, t: Tenant, value: Any) -> dict[str, Any]:
+    am = _object(value, "attributeMerge")
+    kind = _enum(am.get("type"), ATTRIBUTE_MERGES, "attributeMerge.type")
+    if kind == "timestampOrdered":
+        if am.get("order"):
+            raise Invalid("'attributeMerge.order' is only allowed with type dataSetPrecedence.")
+        return {"type": kind}
+    return {"type": kind, "order": _check_order(s, t, am.get("order"))}
+
+
+def _schema(value: Any) -> dict[str, str]:
+    sc = _object(value, "schema")
+    if sc.get("name") != PROFILE_SCHEMA:
+        raise Invalid(f"'schema.name' must be '{PROFILE_SCHEMA}', got {sc.get('name')!r}.")
+    return {"name": PROFILE_SCHEMA}
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("'name' must be a non-empty string.")
+    return value
+
+
+def _parse_full(s: Session, t: Tenant, body: Any, *, current: MergePolicy | None) -> tuple[dict, bool, bool]:
+    """A POST or PUT body -> (stored body without id, default, isActiveOnEdge). Absent flags and name keep
+    their current values on PUT (a client that GETs, edits and PUTs may drop them)."""
+    body = _object(body, "body")
+    missing = [k for k in ("attributeMerge", "identityGraph", "schema") if k not in body]
+    if missing:
+        raise Invalid(f"Merge policy is missing required field(s): {', '.join(missing)}.")
+    graph = _enum(_object(body["identityGraph"], "identityGraph").get("type"), IDENTITY_GRAPHS, "identityGraph.type")
+    parsed = {
+        "name": _name(body["name"]) if "name" in body else (current.body["name"] if current else None),
+        "schema": _schema(body["schema"]),
+        "identityGraph": {"type": graph},
+        "attributeMerge": _attribute_merge(s, t, body["attributeMerge"]),
+    }
+    default = _bool(body["default"], "default") if "default" in body else (current.is_default if current else False)
+    edge = (_bool(body["isActiveOnEdge"], "isActiveOnEdge") if "isActiveOnEdge" in body
+            else (current.is_active_on_edge if current else False))
+    return parsed, default, edge
+
+
+# ---- rules shared by create and update -----------------------------------------------------------------
+
+def _apply_flags(s: Session, t: Tenant, p: MergePolicy, default: bool, edge: bool, epoch: int) -> None:
+    if edge and not p.is_active_on_edge:
+        other = repo.edge_policy(s, t)
+        if other is not None and other.id != p.id:
+            raise Invalid(f"Merge policy '{other.body['id']}' is already active on edge; a sandbox can have only "
+                          "one. Set isActiveOnEdge to false on it first.")
+    if default:
+        repo.clear_default(s, t, p.body["schema"]["name"], p.id, epoch)
+    p.is_default = default
+    p.is_active_on_edge = edge
+
+
+def _record_change(s: Session, p: MergePolicy, body: dict, epoch: int) -> None:
+    p.version += 1
+    p.body = body
+    p.update_epoch = epoch
+    repo.add_version(s, p.id, p.version, body)
+
+
+# ---- operations ----------------------------------------------------------------------------------------
+
+def get_policy(s: Session, t: Tenant, policy_id: str) -> MergePolicy:
+    ensure_tenant(s, t)
+    p = repo.get_policy(s, t, repo.row_id(t, policy_id, SYSTEM_IDS))
+    if p is None:
+        raise NotFound(f"Merge policy '{policy_id}' not found.")
+    return p
+
+
+def list_policies(s: Session, t: Tenant) -> list[MergePolicy]:
+    ensure_tenant(s, t)
+    return list(repo.list_policies(s, t))
+
+
+def create_policy(s: Session, t: Tenant, body: Any) -> MergePolicy:
+    ensure_tenant(s, t, lock=True)
+    parsed, default, edge = _parse_full(s, t, body, current=None)
+    if repo.count_policies(s, t) >= MAX_POLICIES:
+        raise Invalid(f"A sandbox can have at most {MAX_POLICIES} merge policies; delete one first.")
+    public_id = str(uuid.uuid4())
+    now = _now_ms()
+    stored = dict(parsed, id=public_id, name=parsed["name"] or public_id)
+    p = MergePolicy(id=public_id, org=t.org, sandbox=t.sandbox, version=1, body=stored, is_default=False,
+                    is_active_on_edge=False, deleted=False, created_ms=now, update_epoch=now // 1000)
+    s.add(p)
+    s.flush()
+    _apply_flags(s, t, p, default, edge, now // 1000)
+    repo.add_version(s, p.id, 1, stored)
+    s.flush()
+    return p
+
+
+def replace_policy(s: Session, t: Tenant, policy_id: str, body: Any) -> MergePolicy:
+    ensure_tenant(s, t, lock=True)
+    p = get_policy(s, t, policy_id)
+    parsed, default, edge = _parse_full(s, t, body, current=p)
+    epoch = int(time.time())
+    _apply_flags(s, t, p, default, edge, epoch)
+    _record_change(s, p, dict(parsed, id=p.body["id"]), epoch)
+    s.flush()
+    return p
+
+
+def patch_policy(s: Session, t: Tenant, policy_id: str, ops: Any) -> MergePolicy:
+    """JSON-patch-like ops ({op, path, value}, one or an array) on the paths AEP lets a client change."""
+    ensure_tenant(s, t, lock=True)
+    p = get_policy(s, t, policy_id)
+    ops = [ops] if isinstance(ops, dict) else ops
+    if not isinstance(ops, list) or not ops:
+        raise Invalid("PATCH body must be an operation {op, path, value} or a non-empty array of them.")
+    body = {k: (dict(v) if isinstance(v, dict) else v) for k, v in p.body.items()}
+    default, edge = p.is_default, p.is_active_on_edge
+    for op in ops:
+        op = _object(op, "operation")
+        if op.get("op") not in ("add", "replace"):
+            raise Invalid(f"Unsupported patch op {op.get('op')!r}; use 'add' or 'replace'.")
+        if "value" not in op:
+            raise Invalid("Every patch operation needs a 'value'.")
+        path = op.get("path")
+        # JSON Pointer spelling (/identityGraph/type) is the same path as AEP's dotted one.
+        path = "/" + path[1:].replace("/", ".") if isinstance(path, str) and path.startswith("/") else path
+        value = op["value"]
+        if path == "/name":
+            body["name"] = _name(value)
+        elif path == "/default":
+            default = _bool(value, "default")
+        elif path == "/isActiveOnEdge":
+            edge = _bool(value, "isActiveOnEdge")
+        elif path == "/identityGraph.type":
+            body["identityGraph"] = {"type": _enum(value, IDENTITY_GRAPHS, "identityGraph.type")}
+        elif path == "/attributeMerge.type":
+            kind = _enum(value, ATTRIBUTE_MERGES, "attributeMerge.type")
+            if kind == "dataSetPrecedence" and body["attributeMerge"]["type"] != kind:
+                raise Invalid("Switching to dataSetPrecedence needs an 'attributeMerge.order'; use PUT with the "
+                              "whole attributeMerge object.")
+            if kind == "timestampOrdered":
+                body["attributeMerge"] = {"type": kind}
+        else:
+            raise Invalid(f"Unsupported patch path {op.get('path')!r}; supported: {', '.join(PATCH_PATHS)}.")
+    epoch = int(time.time())
+    _apply_flags(s, t, p, default, edge, epoch)
+    _record_change(s, p, body, epoch)
+    s.flush()
+    return p
+
+
+def delete_policy(s: Session, t: Tenant, policy_id: str) -> None:
+    """Soft delete: the row and its versions stay so export jobs already naming it can still run."""
+    ensure_tenant(s, t, lock=True)
+    p = get_policy(s, t, policy_id)
+    if p.is_active_on_edge:
+        raise Invalid(f"Merge policy '{policy_id}' is active on edge and cannot be deleted; set isActiveOnEdge "
+                      "to false first.")
+    p.deleted = True
+    p.is_default = False
+    p.update_epoch = int(time.time())
+    s.flush()
+
+
+def bulk_get(s: Session, t: Tenant, body: Any, request_id: str) -> dict[str, Any]:
+    """{"results": {id: policy | per-id error}} (AEP bulk-get shape); NotFound when none exists."""
+    body = _object(body, "body")
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+        raise Invalid("'ids' must be an array of 1 to 100 objects {\"id\": \"...\"}.")
+    wanted = []
+    for item in ids:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+            raise Invalid("Every entry of 'ids' must be an object with a string 'id'.")
+        wanted.append(item["id"])
+    ensure_tenant(s, t)
+    results: dict[str, Any] = {}
+    found = 0
+    for pid in wanted:
+        p = repo.get_policy(s, t, repo.row_id(t, pid, SYSTEM_IDS))
+        if p is None:
+            results[pid] = {"requestId": request_id, "errors": {"404": [
+                {"code": "UPAPI-113430-404", "message": f"Merge policy '{pid}' not found."}]}}
+        else:
+            results[pid] = policy_view(p)
+            found += 1
+    if not found:
+        raise NotFound(f"The merge policies {','.join(wanted)} are not found.")
+    return {"results": results}
+
+
+# ---- what export jobs and lookups use ------------------------------------------------------------------
+
+def resolve(s: Session, t: Tenant, policy_id: str | None, version: int | None) -> tuple[str, int, dict]:
+    """(public id, version, body of that version) for a job or lookup; the tenant's default when no id.
+    Unknown policies and versions are client errors (Invalid)."""
+    ensure_tenant(s, t)
+    if policy_id is None:
+        p = repo.default_policy(s, t, PROFILE_SCHEMA)
+        if p is None:
+            raise Invalid("This sandbox has no default merge policy; name one in 'mergePolicy.id'.")
+    else:
+        p = repo.get_policy(s, t, repo.row_id(t, policy_id, SYSTEM_IDS))
+        if p is None:
+            raise Invalid(f"Merge policy '{policy_id}' does not exist in this sandbox.")
+    if version is None:
+        version = p.version
+    v = repo.get_version(s, p.id, version)
+    if v is None:
+        raise Invalid(f"Merge policy '{p.body['id']}' has no version {version} (latest is {p.version}).")
+    return p.body["id"], version, v.body
+
+
+def version_body(s: Session, t: Tenant, policy_id: str, version: int) -> dict | None:
+    """The body of one version, deleted policies included (a job created before the delete still runs)."""
+    v = repo.get_version(s, repo.row_id(t, policy_id, SYSTEM_IDS), version)
+    return v.body if v is not None else None
+
+
+ORDER_FIELDS = ("id", "name", "version", "updateEpoch", "default", "isActiveOnEdge")
+
+
+def query_policies(s: Session, t: Tenant, *, default: str | None, schema_name: str | None,
+                   order_by: str | None) -> list[dict[str, Any]]:
+    """The list view: `default` and `schema.name` filters, `orderBy` as `field`, `+field` or `-field`."""
+    views = [policy_view(p) for p in list_policies(s, t)]
+    if default is not None:
+        want = _bool(default, "default")
+        views = [v for v in views if v["default"] is want]
+    if schema_name is not None:
+        views = [v for v in views if v["schema"]["name"] == schema_name]
+    if order_by:
+        field = order_by.strip()
+        descending = field.startswith("-")
+        field = field.lstrip("+-")
+        if field not in ORDER_FIELDS:
+            raise Invalid(f"'orderBy' must name one of {', '.join(ORDER_FIELDS)} (optionally prefixed by - or +).")
+        views.sort(key=lambda v: (v[field], v["id"]), reverse=descending)
+    return views

@@ -1,0 +1,179 @@
+"""Merge policies through HTTP (CONTRACT §5): the seeded default, CRUD, and every per-tenant rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import HEADERS, ORG
+
+MP = "/data/core/ups/config/mergePolicies"
+PROFILE_SCHEMA_REF = "https://ns.adobe.com/acme/schemas/person"
+OTHER = dict(HEADERS, **{"x-gw-ims-org-id": "OTHER@AdobeOrg"})
+
+
+def body(**over):
+    b = {"name": "pdg policy", "schema": {"name": "_xdm.context.profile"}, "identityGraph": {"type": "pdg"},
+         "attributeMerge": {"type": "timestampOrdered"}}
+    b.update(over)
+    return b
+
+
+def create(client, **over):
+    r = client.post(MP, json=body(**over))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def dataset(client, name="people"):
+    r = client.post("/data/foundation/catalog/dataSets",
+                    json={"name": name, "schemaRef": {"id": PROFILE_SCHEMA_REF}})
+    assert r.status_code == 201, r.text
+    return r.json()[0].split("/")[-1]
+
+
+def assert_ups_error(r, status, code=None):
+    assert r.status_code == status, r.text
+    err = r.json()
+    code = code or {400: "UPAPI-113434-400", 404: "UPAPI-113430-404"}[status]
+    assert err["status"] == status and err["type"].endswith(code)
+    assert err["errors"][str(status)][0]["code"] == code and err["errors"][str(status)][0]["message"]
+    assert "requestId" in err
+
+
+def test_seeded_default_and_list_shape(client):
+    r = client.get(MP)
+    assert r.status_code == 200
+    page = r.json()
+    assert page["_page"] == {"totalCount": 1, "pageSize": 20, "count": 1, "next": ""}
+    assert page["_links"] == {"next": {"href": ""}}
+    (default,) = page["children"]
+    assert default["id"] == "timestampOrdered-none-mp"
+    assert default["default"] is True and default["isActiveOnEdge"] is False
+    assert default["identityGraph"] == {"type": "none"}
+    assert default["attributeMerge"] == {"type": "timestampOrdered"}
+    assert default["schema"] == {"name": "_xdm.context.profile"}
+    assert default["imsOrgId"] == ORG and default["version"] == 1
+    assert default["sandbox"]["sandboxName"] == "prod" and default["sandbox"]["type"] == "production"
+    assert default["sandbox"]["default"] is True and isinstance(default["updateEpoch"], int)
+    assert client.get(f"{MP}/timestampOrdered-none-mp").json() == default
+    # every tenant gets its own, under the same public id
+    dev = dict(HEADERS, **{"x-sandbox-name": "dev"})
+    mine = client.get(f"{MP}/timestampOrdered-none-mp", headers=dev).json()
+    assert mine["sandbox"]["type"] == "development" and mine["sandbox"]["sandboxName"] == "dev"
+
+
+def test_create_get_put_patch_delete(client):
+    p = create(client)
+    assert p["version"] == 1 and p["default"] is False and p["name"] == "pdg policy"
+    assert client.get(f"{MP}/{p['id']}").json() == p
+
+    ds = dataset(client)
+    r = client.put(f"{MP}/{p['id']}", json=dict(p, attributeMerge={"type": "dataSetPrecedence", "order": [ds]}))
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 2 and r.json()["attributeMerge"] == {"type": "dataSetPrecedence", "order": [ds]}
+
+    r = client.patch(f"{MP}/{p['id']}", json={"op": "add", "path": "/name", "value": "renamed"})
+    assert r.status_code == 200 and r.json()["name"] == "renamed" and r.json()["version"] == 3
+    r = client.patch(f"{MP}/{p['id']}", json=[{"op": "add", "path": "/identityGraph.type", "value": "none"},
+                                              {"op": "add", "path": "/attributeMerge.type", "value": "timestampOrdered"}])
+    assert r.status_code == 200
+    assert r.json()["identityGraph"] == {"type": "none"} and r.json()["attributeMerge"] == {"type": "timestampOrdered"}
+    assert r.json()["version"] == 4
+
+    r = client.delete(f"{MP}/{p['id']}")
+    assert r.status_code == 200 and r.content == b""
+    assert_ups_error(client.get(f"{MP}/{p['id']}"), 404)
+    assert_ups_error(client.delete(f"{MP}/{p['id']}"), 404)
+
+
+def test_new_default_clears_old(client):
+    p = create(client, default=True)
+    assert p["default"] is True
+    assert client.get(f"{MP}/timestampOrdered-none-mp").json()["default"] is False
+    defaults = client.get(MP, params={"default": "true"}).json()["children"]
+    assert [d["id"] for d in defaults] == [p["id"]]
+    r = client.patch(f"{MP}/timestampOrdered-none-mp", json={"op": "add", "path": "/default", "value": True})
+    assert r.json()["default"] is True
+    assert client.get(f"{MP}/{p['id']}").json()["default"] is False
+
+
+def test_one_edge_policy_which_cannot_be_deleted(client):
+    p = create(client, isActiveOnEdge=True)
+    assert p["isActiveOnEdge"] is True
+    assert_ups_error(client.post(MP, json=body(isActiveOnEdge=True)), 400)
+    assert_ups_error(client.patch(f"{MP}/timestampOrdered-none-mp",
+                                  json={"op": "add", "path": "/isActiveOnEdge", "value": True}), 400)
+    assert_ups_error(client.delete(f"{MP}/{p['id']}"), 400)
+    client.patch(f"{MP}/{p['id']}", json={"op": "add", "path": "/isActiveOnEdge", "value": False})
+    assert client.delete(f"{MP}/{p['id']}").status_code == 200
+
+
+def test_at_most_five(client):
+    for i in range(4):
+        create(client, name=f"p{i}")
+    assert_ups_error(client.post(MP, json=body(name="sixth")), 400)
+    page = client.get(MP, params={"limit": 2, "start": 2}).json()
+    assert page["_page"]["totalCount"] == 5 and page["_page"]["count"] == 2
+    assert page["_links"]["next"]["href"].startswith(f"{MP}?start=4")
+    assert client.get(MP, params={"start": 4}).json()["_links"]["next"]["href"] == ""
+    names = [c["name"] for c in client.get(MP, params={"orderBy": "-name"}).json()["children"]]
+    assert names == sorted(names, reverse=True)
+
+
+@pytest.mark.parametrize("bad", [
+    {"attributeMerge": None},
+    {"identityGraph": {"type": "cookie"}},
+    {"attributeMerge": {"type": "newestFirst"}},
+    {"schema": {"name": "_xdm.context.experienceevent"}},
+    {"attributeMerge": {"type": "timestampOrdered", "order": ["x"]}},
+    {"attributeMerge": {"type": "dataSetPrecedence"}},
+    {"attributeMerge": {"type": "dataSetPrecedence", "order": ["5b020a27e7040801dedba61b"]}},
+    {"default": "maybe"},
+    {"name": 7},
+])
+def test_create_validation(client, bad):
+    b = body(**bad)
+    b = {k: v for k, v in b.items() if v is not None}
+    assert_ups_error(client.post(MP, json=b), 400)
+
+
+def test_missing_required_and_malformed_json(client):
+    assert_ups_error(client.post(MP, json={"name": "x"}), 400)
+    r = client.post(MP, content=b"{nope", headers={"Content-Type": "application/json"})
+    assert_ups_error(r, 400, "UPLIB-101206-500")
+
+
+def test_patch_validation(client):
+    p = create(client)
+    for ops in ({"op": "remove", "path": "/name", "value": "x"}, {"op": "add", "path": "/version", "value": 9},
+                {"op": "add", "path": "/identityGraph.type", "value": "bogus"},
+                {"op": "add", "path": "/attributeMerge.type", "value": "dataSetPrecedence"}, []):
+        assert_ups_error(client.patch(f"{MP}/{p['id']}", json=ops), 400)
+    assert client.get(f"{MP}/{p['id']}").json()["version"] == 1
+
+
+def test_bulk_get(client):
+    p = create(client)
+    r = client.post(f"{MP}/bulk-get", json={"ids": [{"id": p["id"]}, {"id": "timestampOrdered-none-mp"},
+                                                     {"id": "nope"}]})
+    assert r.status_code == 207
+    results = r.json()["results"]
+    assert results[p["id"]] == p
+    assert results["timestampOrdered-none-mp"]["default"] is True
+    assert results["nope"]["errors"]["404"][0]["code"] == "UPAPI-113430-404"
+    assert_ups_error(client.post(f"{MP}/bulk-get", json={"ids": [{"id": "nope"}]}), 404)
+    assert_ups_error(client.post(f"{MP}/bulk-get", json={"ids": []}), 400)
+
+
+def test_other_tenant_gets_404(client):
+    p = create(client)
+    assert_ups_error(client.get(f"{MP}/{p['id']}", headers=OTHER), 404)
+    assert_ups_error(client.delete(f"{MP}/{p['id']}", headers=OTHER), 404)
+    assert_ups_error(client.put(f"{MP}/{p['id']}", json=body(), headers=OTHER), 404)
+    listed = client.get(MP, headers=OTHER).json()["children"]
+    assert [c["id"] for c in listed] == ["timestampOrdered-none-mp"]
+    assert listed[0]["imsOrgId"] == "OTHER@AdobeOrg"
+    # precedence order may only name this tenant's datasets
+    theirs = dataset(client)
+    r = client.post(MP, json=body(attributeMerge={"type": "dataSetPrecedence", "order": [theirs]}), headers=OTHER)
+    assert_ups_error(r, 400)
