@@ -1,0 +1,92 @@
+"""Write batch tables as zstd Parquet part files, and read them back as schemas or JSON-safe previews."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from upstack.lake.rows import SYSTEM_COLUMN
+
+# PERFORMANCE-NOTES: zstd level 1 costs ~8% more time than snappy for ~21% smaller files,
+# and row groups of ~1M rows write faster than small ones.
+COMPRESSION = "zstd"
+COMPRESSION_LEVEL = 1
+ROW_GROUP_ROWS = 1_000_000
+
+
+def write_table(
+    table: pa.Table, directory: Path, *, max_rows_per_file: int, prefix: str = "part"
+) -> list[Path]:
+    """Write ``prefix-00000.parquet``, ``prefix-00001.parquet``, ... of at most `max_rows_per_file` rows each.
+
+    An empty table still gets one file, so a reader always finds the schema.
+    """
+    if max_rows_per_file < 1:
+        raise ValueError("max_rows_per_file must be at least 1")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    starts = range(0, table.num_rows, max_rows_per_file) if table.num_rows else [0]
+    paths = []
+    for number, start in enumerate(starts):
+        path = directory / f"{prefix}-{number:05d}.parquet"
+        pq.write_table(
+            table.slice(start, max_rows_per_file),
+            path,
+            compression=COMPRESSION,
+            compression_level=COMPRESSION_LEVEL,
+            row_group_size=ROW_GROUP_ROWS,
+        )
+        paths.append(path)
+    return paths
+
+
+def schema_of(path: Path) -> pa.Schema:
+    return pq.read_schema(path)
+
+
+def read_preview(paths: Iterable[Path], limit: int = 100) -> list[dict]:
+    """The first `limit` rows across `paths` as JSON-safe dicts, without the system column.
+
+    Reads only as many row groups as needed. Timestamps become ISO 8601 strings in UTC, dates ISO
+    dates, binary base64, decimals strings, maps objects, and NaN/infinity null.
+    """
+    rows: list[dict] = []
+    for path in paths:
+        if len(rows) >= limit:
+            break
+        parquet = pq.ParquetFile(path)
+        columns = [name for name in parquet.schema_arrow.names if name != SYSTEM_COLUMN]
+        for batch in parquet.iter_batches(batch_size=max(1, limit - len(rows)), columns=columns):
+            rows.extend(_json_safe(batch.to_pylist(maps_as_pydicts="lossy")))
+            if len(rows) >= limit:
+                break
+    return rows[:limit]
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.isoformat(timespec="milliseconds") + "Z"
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
