@@ -2,15 +2,36 @@
 
 from upstack.lake.errors import LakeError, TooLarge, UnreadableFile, UnsafePath
 from upstack.lake.layout import Lake, PublishedFile, UploadedFile, safe_segment, validate_upload_path
+from upstack.lake.parquet import read_preview, schema_of, write_table
+from upstack.lake.records import Converted, convert_file
+from upstack.lake.rows import (
+    EVENT_TIMESTAMP,
+    IDENTITY_ITEM,
+    MAX_IDENTITIES,
+    SYSTEM_COLUMN,
+    SYSTEM_TYPE,
+    RowError,
+)
 
 __all__ = [
+    "EVENT_TIMESTAMP",
+    "IDENTITY_ITEM",
+    "MAX_IDENTITIES",
+    "SYSTEM_COLUMN",
+    "SYSTEM_TYPE",
+    "Converted",
     "Lake",
     "LakeError",
     "PublishedFile",
+    "RowError",
     "TooLarge",
     "UnreadableFile",
     "UnsafePath",
     "UploadedFile",
+    "convert_file",
+    "read_preview",
     "safe_segment",
+    "schema_of",
     "validate_upload_path",
+    "write_table",
 ]

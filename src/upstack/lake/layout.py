@@ -282,9 +282,11 @@ class Lake:
             except OSError:  # other datasets' uploads are still there
                 pass
 
-    def remove_tenant(self, org: str, sandbox: str) -> None:
+    def remove_tenant(self, org: str, sandbox: str | None) -> None:
+        """Remove one sandbox of an org, or every sandbox of it when `sandbox` is None."""
         for top in (self._uploads, self._lake):
-            self._remove_tree(top / safe_segment(org) / safe_segment(sandbox))
+            tenant = top / safe_segment(org)
+            self._remove_tree(tenant / safe_segment(sandbox) if sandbox is not None else tenant)
 
     def remove_all(self) -> None:
         """Empty the lake (the admin reset); the root itself stays, it may be a mount point."""
