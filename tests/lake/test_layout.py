@@ -360,3 +360,10 @@ def test_is_usable(tmp_path: Path) -> None:
             assert not Lake(ro).is_usable()
         finally:
             ro.chmod(0o700)
+
+
+def test_remove_every_sandbox_of_an_org(lake: Lake) -> None:
+    populate(lake)
+    lake.remove_tenant(ORG, None)
+    assert lake.dataset_files(ORG, SB, DS) == [] and lake.dataset_files(ORG, "dev", DS) == []
+    assert len(lake.dataset_files("other@AdobeOrg", SB, DS)) == 1

@@ -67,11 +67,12 @@ def convert_parquet(path: Path, kind: str, file_name: str) -> tuple[pa.Table | N
     if read == 0:
         return None, 0, []
     verdicts = _Verdicts(read)
+    original = table  # row errors quote the record as the client sent it, not our normalised form
     if kind == "event":
         _check_event_id(table, verdicts)
         table = _check_event_timestamp(table, verdicts)
     table = _check_identity_map(table, verdicts)
-    failed = verdicts.errors(table, file_name)
+    failed = verdicts.errors(original, file_name)
     if failed:
         table = table.filter(pa.array(verdicts.code == 0))
     return (table if table.num_rows else None), read, failed
@@ -243,13 +244,13 @@ def _check_namespace(
         ids, ok = _identity_ids(items)
         primary, ok_primary = _optional_field(items, "primary", pa.bool_())
         state, ok_state = _optional_field(items, "authenticatedState", pa.string())
-        if ok_state is not None:
-            allowed = pc.is_in(state, value_set=pa.array(AUTHENTICATED_STATES))
-            ok_state &= pc.or_kleene(pc.is_null(state), allowed).to_numpy(zero_copy_only=False)
         ok &= _valid(items)
         for extra in (ok_primary, ok_state):
             if extra is not None:
                 ok &= extra
+        if state is not None:
+            known = pc.is_in(state, value_set=pa.array(AUTHENTICATED_STATES))
+            ok &= pc.or_kleene(pc.is_null(state), known).to_numpy(zero_copy_only=False)
     else:
         ids = primary = state = None
         ok = np.zeros(len(items), dtype=bool)
