@@ -118,5 +118,94 @@ def db_upgrade(
     typer.echo(f"database at {revision}: {settings.resolved_database_url.split('@')[-1]}")
 
 
+@app.command()
+def seed(
+    profiles: Annotated[int, typer.Option(min=0, help="People to generate.")] = 1000,
+    fragments_per_profile: Annotated[int, typer.Option(min=1, help="Profile records (fragments) per person; "
+                                                       "fragment j goes to profile dataset j % DATASETS.")] = 2,
+    datasets: Annotated[int, typer.Option(min=1, help="Profile-enabled profile datasets to spread fragments "
+                                          "over (an event dataset and a profile__union export dataset are "
+                                          "created too).")] = 2,
+    linked_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of people whose fragments share "
+                                                "one ECID, so the pdg graph stitches them into one profile; "
+                                                "the others' fragments stand alone.")] = 0.8,
+    cross_link_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of fragments carrying an "
+                                                    "extra ECID of another random fragment, joining two "
+                                                    "profiles under pdg (a high share builds components over "
+                                                    "the 50-identity limit).")] = 0.01,
+    events_per_profile: Annotated[int, typer.Option(min=0, help="Experience events per person (ECID primary, "
+                                                    "in the event dataset).")] = 3,
+    custom_timestamp_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of fragments with "
+                                                          "extSourceSystemAudit.lastUpdatedDate set (the "
+                                                          "others merge by ingestion time).")] = 0.2,
+    seed_value: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same "
+                                            "records, whatever the batch size.")] = 42,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per batch: each batch is one Parquet "
+                                            "upload.")] = 250_000,
+    org: Annotated[str, typer.Option(help="IMS org the data belongs to (x-gw-ims-org-id).")] = "MYORG@AdobeOrg",
+    sandbox: Annotated[str, typer.Option(help="Sandbox (x-sandbox-name).")] = "prod",
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    process: Annotated[bool, typer.Option("--process/--no-process", help="Ingest with embedded workers "
+                                          "(default), or leave the ingest jobs to a running server's "
+                                          "workers, which must share this database and data dir.")] = True,
+    workers: Annotated[int, typer.Option(min=1, help="Embedded ingest workers (with --process).")] = 1,
+    timeout: Annotated[float | None, typer.Option(help="Give up (exit 1) if ingestion has not finished "
+                                                  "after this many seconds.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout (progress "
+                                              "goes to stderr).")] = False,
+) -> None:
+    """Generate realistic XDM profiles and events and load them through the real ingestion path.
+
+    Creates the datasets, one batch per generated Parquet file (upload + COMPLETE), waits until every batch is ingested, and prints the dataset ids and the profile counts an export must produce under the none and pdg identity graphs.
+    """
+    import os
+
+    import orjson
+
+    from upstack.seed.generate import SeedSpec
+    from upstack.seed.load import seed as run_seed
+    from upstack.services.tenancy import Tenant
+
+    try:
+        spec = SeedSpec(profiles=profiles, fragments_per_profile=fragments_per_profile, datasets=datasets,
+                        linked_share=linked_share, cross_link_share=cross_link_share,
+                        events_per_profile=events_per_profile, custom_timestamp_share=custom_timestamp_share,
+                        seed=seed_value, batch_size=batch_size)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    # Per-job log lines would tear the progress bar; UPSTACK_LOG_LEVEL still wins when set.
+    quiet = None if os.environ.get("UPSTACK_LOG_LEVEL") else "WARNING"
+    settings = _settings(data_dir=data_dir, database_url=database_url, log_level=quiet)
+    ctx = _prepare(settings)
+    try:
+        result = run_seed(ctx, Tenant(org, sandbox), spec, process=process, workers=workers, progress=True,
+                          timeout_s=timeout)
+    except TimeoutError as exc:
+        typer.echo(f"seed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        ctx.db.dispose()
+    summary = result.as_dict()
+    if json_output:
+        typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    else:
+        expected = result.expected or {}
+        typer.echo(f"org {result.org}, sandbox {result.sandbox}")
+        typer.echo(f"profile datasets: {', '.join(result.profile_datasets)}")
+        typer.echo(f"event dataset:    {result.event_dataset}")
+        typer.echo(f"export dataset:   {result.export_dataset} (profile__union)")
+        typer.echo(f"records: {result.records_written:,} ingested, {result.records_failed:,} failed, "
+                   f"{len(result.batches)} batches in {result.seconds:.1f} s "
+                   f"({result.ingest_busy_records_per_s:,.0f} records/s while ingesting)")
+        if expected:
+            typer.echo(f"an export must give: {expected['none']:,} profiles under 'none', {expected['pdg']:,} "
+                       f"under 'pdg' ({expected['pdg_excluded_components']} components over the identity limit)")
+    if result.failed_batches or result.records_failed:
+        typer.echo(f"seed: {len(result.failed_batches)} batch(es) failed, {result.records_failed} record(s) "
+                   "rejected", err=True)
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()
