@@ -73,3 +73,41 @@ def failed_rows(s: Session, batch_id: str, start: int, limit: int) -> Sequence[F
 
 def count_failed_rows(s: Session, batch_id: str) -> int:
     return s.scalar(select(func.count()).select_from(FailedRow).where(FailedRow.batch_id == batch_id)) or 0
+
+
+# ---- ingestion / data access
+
+def delete_batch_outputs(s: Session, batch_id: str) -> None:
+    """Forget what an earlier run of a batch's ingest job recorded, so a re-run starts clean."""
+    s.execute(delete(FailedRow).where(FailedRow.batch_id == batch_id))
+    s.execute(delete(DatasetFile).where(DatasetFile.batch_id == batch_id))
+
+
+def delete_batch_rows(s: Session, t: Tenant, batch_id: str) -> None:
+    delete_batch_outputs(s, batch_id)
+    s.execute(delete(Batch).where(Batch.id == batch_id, Batch.org == t.org, Batch.sandbox == t.sandbox))
+
+
+def insert_failed_rows(s: Session, batch_id: str, rows: Sequence[dict], chunk: int = 5000) -> None:
+    """Bulk insert of `{file, row, code, message, record}` dicts, in chunks to bound each statement."""
+    for at in range(0, len(rows), chunk):
+        s.execute(FailedRow.__table__.insert(), [dict(r, batch_id=batch_id) for r in rows[at:at + chunk]])
+
+
+def visible_files_of_dataset(s: Session, t: Tenant, dataset_id: str) -> Sequence[DatasetFile]:
+    """Files of a dataset's successful batches, oldest batch first: all that Data Access may show of it."""
+    return s.scalars(
+        select(DatasetFile).join(Batch, Batch.id == DatasetFile.batch_id)
+        .where(DatasetFile.dataset_id == dataset_id, DatasetFile.org == t.org, DatasetFile.sandbox == t.sandbox,
+               Batch.org == t.org, Batch.sandbox == t.sandbox, Batch.status == "success")
+        .order_by(Batch.completed_ms, Batch.id, DatasetFile.id)).all()
+
+
+def set_dataset_last_batch(s: Session, t: Tenant, dataset_id: str, batch_id: str, status: str,
+                           *, new_batch: bool = False) -> None:
+    """lastBatchId/lastBatchStatus follow a dataset's newest batch: a new batch takes the slot, later moves of
+    that batch update its status, moves of older batches leave it alone."""
+    ds = get_dataset(s, t, dataset_id)
+    if ds is not None and (new_batch or ds.last_batch_id == batch_id):
+        ds.last_batch_id = batch_id
+        ds.last_batch_status = status

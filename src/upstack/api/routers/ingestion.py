@@ -1,0 +1,100 @@
+"""Batch Ingestion routes (/data/foundation/import): parse, call the service, shape the answer.
+
+Uploads stream: the request body goes chunk by chunk from the event loop to the lake writer running in a
+worker thread, so a large file never sits in memory, and the lake's byte limit (and the gateway's) stop
+it as soon as it is too large.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import anyio
+import anyio.from_thread
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
+
+from upstack.api.deps import ContextDep, JsonBody, LakeDep, SessionDep, SettingsDep, TenantDep
+from upstack.api.responses import Json
+from upstack.api.views import batch_view
+from upstack.services import ingestion
+from upstack.services.errors import UnsupportedMediaType
+
+
+class _AnyPath(Convertor):
+    """Like `path`, but also matching control characters (newlines included), so that such a name reaches
+    the path check and is refused as 400 instead of falling through to "no route"."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", _AnyPath())
+
+router = APIRouter(prefix="/data/foundation/import", tags=["batch ingestion"])
+
+FILE_ROUTE = "/batches/{batch_id}/datasets/{dataset_id}/files/{file_path:anypath}"
+
+
+@router.post("/batches", status_code=201)
+@router.post("/batches/", status_code=201, include_in_schema=False)
+def create_batch(body: JsonBody, s: SessionDep, t: TenantDep):
+    b = ingestion.create_batch(s, t, body)
+    return Json(batch_view(b), status_code=201)
+
+
+@router.post("/batches/{batch_id}")
+def batch_action(batch_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep, settings: SettingsDep):
+    actions = request.query_params.getlist("action")
+    b = ingestion.act(s, t, lake, settings, batch_id, actions[-1] if actions else None)
+    return Json(batch_view(b)) if b is not None else Response(status_code=200)
+
+
+@router.put(FILE_ROUTE)
+async def upload_file(batch_id: str, dataset_id: str, file_path: str, request: Request, ctx: ContextDep,
+                      t: TenantDep):
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/octet-stream":
+        raise UnsupportedMediaType(f"Content-Type must be application/octet-stream for file uploads, got "
+                                   f"'{ctype or 'none'}'.")
+
+    def check():
+        # Its own short transaction: the upload may stream for minutes and must not hold one open.
+        with ctx.db.session() as s:
+            return ingestion.check_upload(s, t, batch_id, dataset_id, file_path)
+
+    b, rel = await run_in_threadpool(check)
+    await anyio.to_thread.run_sync(
+        lambda: ingestion.store_upload(ctx.lake, b, rel, _body_chunks(request), ctx.settings.max_upload_bytes))
+    return Response(status_code=200)
+
+
+@router.head(FILE_ROUTE, include_in_schema=False)
+def upload_status(batch_id: str, dataset_id: str, file_path: str, s: SessionDep, t: TenantDep, lake: LakeDep):
+    rel = ingestion.upload_path(file_path)
+    b = ingestion.get_batch(s, t, batch_id)
+    size = ingestion.uploaded_size(lake, b, dataset_id, rel)
+    if size is None:
+        return Response(status_code=404)
+    return Response(status_code=200, headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
+
+
+def _body_chunks(request: Request) -> Iterator[bytes]:
+    """The request body as a blocking iterator, for code running in a worker thread (anyio.to_thread)."""
+    stream = request.stream().__aiter__()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+        if chunk:
+            yield chunk
