@@ -1,0 +1,71 @@
+"""Fixtures of the live suites: real `upstack serve` / `upstack worker` processes over HTTP.
+
+A failing test's report carries the tail of every running process's log.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.conftest import ON_CI, PG_URL, _pg_reachable
+from tests.live.server import RUNNING, server_env, start_server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        for proc in list(RUNNING):
+            report.sections.append((f"{proc.name} (pid {proc.pid}) log, last lines", proc.tail()))
+    return report
+
+
+def aep_headers(org: str, sandbox: str = "prod") -> dict[str, str]:
+    """Exactly the four headers an AEP client sends."""
+    return {"Authorization": "Bearer live-test-token", "x-api-key": "live-test-key", "x-gw-ims-org-id": org,
+            "x-sandbox-name": sandbox}
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """`upstack serve` with one embedded worker and a fresh SQLite file; yields its base URL."""
+    data_dir = tmp_path_factory.mktemp("live-sqlite") / "data"
+    server, base = start_server("upstack-serve", data_dir, server_env(workers=1, worker_poll_seconds=0.1))
+    yield base
+    server.stop()
+
+
+@pytest.fixture
+def org() -> str:
+    """A tenant of its own for each test, so tests sharing one server never see each other's objects."""
+    return f"LIVE{uuid.uuid4().hex[:12].upper()}@AdobeOrg"
+
+
+@pytest.fixture
+def api(live_server, org):
+    with httpx.Client(base_url=live_server, headers=aep_headers(org), timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def empty_postgres_database():
+    """A new, empty PostgreSQL database (no schema: `upstack db upgrade` makes it), dropped afterwards.
+    Skips when PostgreSQL is unreachable, except on CI where that is a failure."""
+    problem = _pg_reachable()
+    if problem:
+        if ON_CI:
+            pytest.fail(f"PostgreSQL at {PG_URL} is not reachable on CI: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({problem}); set UPSTACK_TEST_POSTGRES_URL")
+    name = f"upstack_live_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

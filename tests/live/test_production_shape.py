@@ -1,0 +1,158 @@
+"""The production shape on PostgreSQL: `upstack db upgrade`, one `upstack serve --workers 0` and two
+`upstack worker` processes sharing one lake directory; then a worker is killed in the middle of a job."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.live.aep import (
+    complete,
+    create_dataset,
+    get_batch,
+    ingest,
+    json_lines,
+    profile_record,
+    read_batch,
+    start_batch,
+    upload,
+    wait_batch,
+)
+from tests.live.conftest import aep_headers
+from tests.live.server import UpstackProcess, health, server_env, start_server
+
+pytestmark = [pytest.mark.live, pytest.mark.postgres, pytest.mark.timeout(120)]
+
+LEASE_SECONDS = 2
+# Large enough that ingesting it takes seconds (about 75k records/s here), so a worker can be killed mid-job.
+BIG_BATCH_RECORDS = 400_000
+
+
+@dataclass
+class Cluster:
+    base: str
+    api: UpstackProcess
+    workers: list[UpstackProcess]
+
+    def health(self) -> dict:
+        return health(self.base)
+
+    def worker_rows(self) -> dict[int, dict]:
+        """Health's worker rows by pid, for the worker processes this cluster started."""
+        pids = {w.pid for w in self.workers}
+        return {row["pid"]: row for row in self.health()["workers"] if row["pid"] in pids}
+
+
+@pytest.fixture(scope="module")
+def cluster(empty_postgres_database, tmp_path_factory):
+    root = tmp_path_factory.mktemp("live-postgres")
+    data_dir = root / "data"
+    env = server_env(database_url=empty_postgres_database, worker_lease_seconds=LEASE_SECONDS,
+                     worker_poll_seconds=0.1)
+
+    migrate = subprocess.run([sys.executable, "-m", "upstack.cli", "db", "upgrade", "--data-dir", str(data_dir)],
+                             env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    assert "database at head" in migrate.stdout
+
+    api, base = start_server("upstack-api", data_dir, env, "--workers", "0")
+    workers = [UpstackProcess(f"upstack-worker-{i}", ["worker", "--data-dir", str(data_dir)], env,
+                              root / f"upstack-worker-{i}.log") for i in (1, 2)]
+    c = Cluster(base, api, workers)
+    try:
+        for w in workers:
+            w.wait_until(lambda w=w: c.worker_rows().get(w.pid, {}).get("alive", False), 60, "registration")
+        yield c
+    finally:
+        for w in workers:
+            w.stop()
+        api.stop()
+
+
+@pytest.fixture
+def client(cluster, org):
+    with httpx.Client(base_url=cluster.base, headers=aep_headers(org), timeout=60) as c:
+        yield c
+
+
+def test_api_runs_no_workers_and_both_workers_register(cluster):
+    body = cluster.health()
+    assert body["status"] == "ok" and body["database"] == "ok"
+    rows = cluster.worker_rows()
+    assert set(rows) == {w.pid for w in cluster.workers}
+    assert cluster.api.pid not in {row["pid"] for row in body["workers"]}
+    assert all(row["alive"] for row in rows.values())
+    assert body["liveWorkers"] == 2
+
+
+def test_several_batches_all_succeed(cluster, client):
+    ds = create_dataset(client, "production shape")
+    sizes = [40, 300, 1, 120, 77, 500]
+    batches = []
+    offset = 0
+    for n in sizes:
+        batches.append(ingest(client, ds, json_lines(profile_record(i) for i in range(offset, offset + n))))
+        offset += n
+    for batch_id, n in zip(batches, sizes, strict=True):
+        batch = wait_batch(client, batch_id, timeout=60)
+        assert batch["status"] == "success", batch
+        assert batch["metrics"]["recordsWritten"] == n
+    table = read_batch(client, batches[1])
+    assert table.num_rows == 300
+    rows = cluster.worker_rows()
+    assert len(rows) == 2 and all(row["alive"] for row in rows.values())
+    assert sum(row["jobsDone"] for row in rows.values()) >= len(sizes)
+
+
+def test_a_killed_workers_job_is_reclaimed_and_finishes_once(cluster, client):
+    ds = create_dataset(client, "worker crash")
+    data = json_lines(profile_record(i) for i in range(BIG_BATCH_RECORDS))
+    batch_id = start_batch(client, ds)
+    upload(client, batch_id, ds, "big.json", data)
+    del data
+    complete(client, batch_id)
+
+    # Wait until one worker holds the job, then SIGKILL that process: no clean-up, its lease just expires.
+    deadline = time.monotonic() + 30
+    victim = None
+    while victim is None:
+        assert time.monotonic() < deadline, f"no worker picked the ingest job up: {cluster.health()}"
+        busy = [pid for pid, row in cluster.worker_rows().items() if row["currentJobId"] is not None]
+        victim = next((w for w in cluster.workers if w.pid in busy and w.alive()), None)
+        if victim is None:
+            time.sleep(0.02)
+    job_id = cluster.worker_rows()[victim.pid]["currentJobId"]
+    victim.kill()
+    survivor = next(w for w in cluster.workers if w is not victim)
+    assert get_batch(client, batch_id)["status"] == "processing", (
+        "the job finished before its worker was killed: make BIG_BATCH_RECORDS larger")
+    done_before = cluster.worker_rows()[survivor.pid]["jobsDone"]
+
+    # After the lease expires the survivor claims the same job again, runs it from the start, and the batch
+    # ends with every record exactly once.
+    batch = wait_batch(client, batch_id, timeout=90)
+    assert batch["status"] == "success", batch
+    assert batch["metrics"]["recordsRead"] == BIG_BATCH_RECORDS
+    assert batch["metrics"]["recordsWritten"] == BIG_BATCH_RECORDS
+    assert batch["metrics"]["recordsFailed"] == 0
+    table = read_batch(client, batch_id)
+    assert table.num_rows == BIG_BATCH_RECORDS
+    ids = {m["email"][0]["id"] for m in table.column("identityMap").to_pylist()}
+    assert len(ids) == BIG_BATCH_RECORDS
+
+    rows = cluster.worker_rows()
+    assert rows[survivor.pid]["jobsDone"] > done_before
+    assert rows[survivor.pid]["currentJobId"] != job_id
+    # The dead worker stops counting as alive once its heartbeat is three leases old.
+    victim_row = rows.get(victim.pid)
+    deadline = time.monotonic() + 6 * LEASE_SECONDS
+    while victim_row is not None and victim_row["alive"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+        victim_row = cluster.worker_rows().get(victim.pid)
+    assert victim_row is None or not victim_row["alive"]
+    assert survivor.alive() and cluster.health()["liveWorkers"] == 1
