@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 
 from .load import Path, Records
-from .unify import cast_to
+from .unify import cast_to, shared_cursor
 
 
 def record_order_keys(r: Records) -> tuple[np.ndarray, ...]:
@@ -70,6 +70,9 @@ def identity_union_sql(table: str = "identity_rows") -> str:
 
 
 def connect(temp_dir: str | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for one merge; its own database only when spilling/limits are asked for."""
+    if not temp_dir and not memory_limit:
+        return shared_cursor()
     config: dict[str, str] = {}
     if temp_dir:
         config["temp_directory"] = temp_dir
