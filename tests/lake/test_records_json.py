@@ -450,3 +450,10 @@ def test_multiline_file_that_is_not_one_document_is_unreadable(tmp_path: Path, b
 def test_json_declared_as_parquet_is_unreadable(tmp_path: Path) -> None:
     with pytest.raises(UnreadableFile):
         convert(tmp_path, [profile()], fmt="parquet")
+
+
+def test_rejected_records_are_quoted_as_sent(tmp_path: Path) -> None:
+    rows = [event(n=1), event(n=2), event(n="x", identityMap={"ECID": [{"id": "7", "extra": 1}]})]
+    result = convert(tmp_path, json.dumps(rows), kind="event", multiline=True)
+    assert codes(result) == [(2, "ROW-TYPE-CONFLICT")]
+    assert json.loads(result.failed[0].record) == rows[2]

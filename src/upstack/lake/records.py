@@ -1,11 +1,4 @@
-"""Convert one uploaded file into a validated Arrow table and per-row errors (CONTRACT section 4 row rules).
-
-JSON records are checked one by one in Python (they arrive as Python objects anyway); Parquet input is
-checked column by column in `upstack.lake.columnar`. Either way the accepted rows get the system
-column ``_acp_system_metadata`` and a normalised ``identityMap``
-(``struct<NS: list<struct<id, primary, authenticatedState>>>``); events get ``timestamp`` as
-``timestamp[ms, UTC]``.
-"""
+"""Convert one uploaded JSON or Parquet file into a validated Arrow table and its row errors (CONTRACT section 4)."""
 
 from __future__ import annotations
 
@@ -88,6 +81,10 @@ def convert_file(
 ) -> Converted:
     """Read one uploaded file and split it into accepted rows and row errors.
 
+    JSON records are checked one by one in Python (they are Python objects once parsed); Parquet is
+    checked column by column (`upstack.lake.columnar`). Accepted rows get a normalised
+    ``identityMap`` (``struct<NS: list<struct<id, primary, authenticatedState>>>``), events a
+    ``timestamp[ms, UTC]`` timestamp, and all the system column ``_acp_system_metadata``.
     ``row_offset`` is the number of rows the batch accepted before this file, so ``rowNumber`` runs
     on across the files of a batch. Raises `UnreadableFile` when the file is not in ``fmt`` at all.
     """
@@ -237,8 +234,11 @@ def _json_kind(value: object) -> str:
 
 
 def _check_record(record: dict, is_event: bool) -> dict:
-    """Apply the row rules; return the record with its identityMap normalised (and epoch-ms timestamp)."""
-    record.pop(SYSTEM_COLUMN, None)  # the system column is ours to write, never the client's
+    """Apply the row rules; return a copy with identityMap normalised (and an epoch-ms timestamp).
+
+    The parsed record itself stays as sent, so a later row error (a type conflict) quotes it unchanged.
+    """
+    stamp_ms = None
     if is_event:
         event_id = record.get("_id")
         if not isinstance(event_id, str) or not event_id:
@@ -246,9 +246,14 @@ def _check_record(record: dict, is_event: bool) -> dict:
         stamp = record.get("timestamp")
         if stamp is None:
             raise _Reject(TIMESTAMP_MISSING, "an event needs 'timestamp' (RFC 3339 date-time)")
-        record["timestamp"] = _epoch_ms(stamp)
-    record[IDENTITY_MAP] = _normalise_identity_map(record.get(IDENTITY_MAP))
-    return record
+        stamp_ms = _epoch_ms(stamp)
+    identity_map = _normalise_identity_map(record.get(IDENTITY_MAP))
+    checked = dict(record)
+    checked.pop(SYSTEM_COLUMN, None)  # the system column is ours to write, never the client's
+    checked[IDENTITY_MAP] = identity_map
+    if is_event:
+        checked["timestamp"] = stamp_ms
+    return checked
 
 
 def _epoch_ms(stamp: object) -> int:
