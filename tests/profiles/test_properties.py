@@ -5,8 +5,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.profiles.lakes import Lake, clean
 
+from tests.profiles.lakes import Lake, clean
 from upstack.profiles import ExportQuery, MergePolicySpec, merge_profiles
 
 JAN1 = 1_704_067_200_000

@@ -48,7 +48,7 @@ def attribute_merge_sql(columns: list[str], table: str = "fragments") -> str:
         "SELECT profile_idx,\n"
         "  count(*) AS fragment_count,\n"
         "  max(ingest_ms) AS last_modified_ms,\n"
-        "  max_by(primary_node, ts_rank) AS representative_node,\n"
+        "  max_by(primary_node, ts_rank) FILTER (WHERE primary_node IS NOT NULL) AS representative_node,\n"
         "  array_distinct(array_agg(dataset_id)) AS sources"
         f"{leaf_aggs}\n"
         f"FROM {table}\n"

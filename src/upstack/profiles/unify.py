@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import threading
+from collections.abc import Iterable
 
 import duckdb
 import numpy as np
