@@ -196,6 +196,49 @@ def test_upload_refusals(client):
     assert "loading" in catalog_error(upload(client, b, ds, "a.json", b"{}"), 400)
 
 
+def test_large_file_upload_in_parts(client, ctx, run_jobs):
+    ds = create_dataset(client)
+    b = create_batch(client, ds)
+    url = f"{IMPORT}/batches/{b}/datasets/{ds}/files/big.json"
+    data = json_lines([person(i) for i in range(5)])
+    cut = len(data) // 2
+    part = lambda first, chunk, **h: client.patch(  # noqa: E731
+        url, content=chunk, headers={**OCTET, "Content-Range": f"bytes {first}-{first + len(chunk) - 1}/{len(data)}",
+                                     **h})
+    catalog_error(part(0, data[:cut]), 404)  # not initialized
+    r = client.post(url, params={"action": "INITIALIZE"})
+    assert r.status_code == 200 and r.json() == {"name": "big.json", "sizeInBytes": 0}
+    assert part(0, data[:cut]).json()["sizeInBytes"] == cut
+    assert "in order" in catalog_error(part(cut + 1, data[cut + 1:]), 400)
+    bad_length = client.patch(url, content=data[cut:], headers={**OCTET, "Content-Range": f"bytes {cut}-{cut}/*"})
+    catalog_error(bad_length, 400)
+    catalog_error(client.patch(url, content=data[cut:], headers=OCTET), 400)  # no Content-Range
+    assert part(cut, data[cut:]).json()["sizeInBytes"] == len(data)
+    assert part(cut, data[cut:]).json()["sizeInBytes"] == len(data)  # a retried part replaces its range
+    head = client.head(url)
+    assert head.headers["content-length"] == str(len(data)) and head.headers["range"] == f"bytes=0-{len(data) - 1}"
+    assert client.post(url, params={"action": "COMPLETE"}).json() == {"name": "big.json", "sizeInBytes": len(data)}
+    catalog_error(client.post(url, params={"action": "SHRED"}), 400)
+    assert complete(client, b).status_code == 200
+    run_jobs()
+    assert batch(client, b)["metrics"]["recordsWritten"] == 5
+
+
+def test_preview_of_uploads(client):
+    ds = create_dataset(client)
+    b = create_batch(client, ds)
+    upload(client, b, ds, "a.json", json_lines([person(1), {"bad": 1}, person(2)]))
+    url = f"{IMPORT}/batches/{b}/datasets/{ds}/preview"
+    body = client.get(url, params={"format": "json"}).json()
+    assert body["formatParams"]["format"] == "json"
+    assert {c["name"] for c in body["preview"]["columns"]} >= {"identityMap", "person", "homeAddress"}
+    assert [r["person"]["name"]["firstName"] for r in body["preview"]["rows"]] == ["First1", "First2"]
+    assert len(client.get(url, params={"nrow": 1}).json()["preview"]["rows"]) == 1
+    catalog_error(client.get(url, params={"format": "parquet"}), 400)  # JSON text is not Parquet
+    catalog_error(client.get(f"{IMPORT}/batches/{b}/datasets/{'0' * 24}/preview"), 404)
+    catalog_error(client.get(url, headers=OTHER), 404)
+
+
 # ---- complete / abort ------------------------------------------------------------------------------
 
 def test_complete_twice_and_unknown_action(client, run_jobs):

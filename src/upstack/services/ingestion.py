@@ -9,17 +9,22 @@ must not move when a crashed job is re-run later.
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import chain
+from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from upstack.config import Settings
 from upstack.jobs import queue
 from upstack.jobs.states import BATCH, transition
-from upstack.lake import Lake, UnsafePath, UploadedFile, validate_upload_path
+from upstack.lake import Lake, UnreadableFile, UnsafePath, UploadedFile, validate_upload_path
 from upstack.lake import TooLarge as LakeTooLarge
+from upstack.lake.records import convert_file
 from upstack.services.catalog import now_ms
 from upstack.services.errors import Invalid, NotFound, TooLarge
 from upstack.services.tenancy import Tenant
@@ -116,6 +121,64 @@ def store_upload(lake: Lake, b: Batch, rel: str, data: Iterable[bytes], max_byte
         raise Invalid(f"Invalid file path '{rel}': {exc}.") from None
 
 
+# Large files (> 256 MB in AEP) arrive as INITIALIZE, PATCH parts with Content-Range, COMPLETE. The lake
+# writes uploads whole, so each part rewrites the file: what was received before the part's first byte,
+# then the part. Parts in order cost a copy each; a retried part simply replaces its range.
+_CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*")
+_COPY_CHUNK = 1 << 20
+
+
+def initialize_large_file(lake: Lake, b: Batch, rel: str, max_bytes: int) -> UploadedFile:
+    return store_upload(lake, b, rel, [], max_bytes)
+
+
+def append_part(lake: Lake, b: Batch, rel: str, content_range: str | None, data: Iterable[bytes],
+                max_bytes: int) -> UploadedFile:
+    match = _CONTENT_RANGE.fullmatch(content_range or "")
+    if match is None:
+        raise Invalid("Header 'Content-Range: bytes <first>-<last>/<total>' is required for a file part.")
+    first, last = int(match.group(1)), int(match.group(2))
+    if last < first:
+        raise Invalid(f"Content-Range '{content_range}' ends before it starts.")
+    path = lake.upload_path(b.org, b.sandbox, b.id, b.dataset_id, rel)
+    if not path.is_file():
+        raise NotFound(f"File '{rel}' was not initialized in batch {b.id}: POST ?action=INITIALIZE first.")
+    received = path.stat().st_size
+    if first > received:
+        raise Invalid(f"The part starts at byte {first} but only {received} bytes of '{rel}' were received; "
+                      "send parts in order.")
+    return store_upload(lake, b, rel, chain(_prefix(path, first), _exactly(data, last - first + 1)), max_bytes)
+
+
+def _prefix(path: Path, length: int) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while length > 0:
+            chunk = f.read(min(_COPY_CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+
+def _exactly(data: Iterable[bytes], expected: int) -> Iterator[bytes]:
+    # Raised inside the lake's writer, so a part of the wrong length leaves the file as it was.
+    seen = 0
+    for chunk in data:
+        seen += len(chunk)
+        if seen > expected:
+            raise Invalid(f"The part is longer than its Content-Range ({expected} bytes).")
+        yield chunk
+    if seen != expected:
+        raise Invalid(f"The part has {seen} bytes but its Content-Range announces {expected}.")
+
+
+def complete_large_file(lake: Lake, b: Batch, rel: str) -> int:
+    size = uploaded_size(lake, b, b.dataset_id, rel)
+    if size is None:
+        raise NotFound(f"File '{rel}' was not initialized in batch {b.id}.")
+    return size
+
+
 def uploaded_size(lake: Lake, b: Batch, dataset_id: str, rel: str) -> int | None:
     if dataset_id != b.dataset_id:
         return None
@@ -124,6 +187,41 @@ def uploaded_size(lake: Lake, b: Batch, dataset_id: str, rel: str) -> int | None
         return path.stat().st_size if path.is_file() else None
     except OSError:
         return None
+
+
+# ---- preview of the uploads so far -----------------------------------------------------------------
+
+def upload_preview(s: Session, t: Tenant, lake: Lake, batch_id: str, dataset_id: str, fmt: str | None,
+                   multiline: bool | None, nrow: int) -> dict[str, Any]:
+    """The first `nrow` accepted records of the files uploaded so far, converted as the ingest job will."""
+    b = get_batch(s, t, batch_id)
+    ds = repo.get_dataset(s, t, dataset_id)
+    if ds is None or b.dataset_id != ds.id:
+        raise NotFound("DataSet not found in this batch.")
+    declared = b.input_format or {}
+    fmt_params = _input_format({"format": fmt or declared.get("format", "json"),
+                                "isMultiLineJson": declared.get("isMultiLineJson", False) if multiline is None
+                                else multiline})
+    rows: list[dict] = []
+    for upload in lake.list_uploads(t.org, t.sandbox, b.id):
+        if len(rows) >= nrow:
+            break
+        if upload.dataset_id != ds.id:
+            continue
+        try:
+            converted = convert_file(upload.path, fmt_params["format"], fmt_params.get("isMultiLineJson", False),
+                                     "event" if ds.kind == "event" else "profile", batch_id=b.id,
+                                     ingest_time_ms=now_ms(), row_offset=len(rows), file_name=upload.relpath)
+        except UnreadableFile as exc:
+            raise Invalid(f"File '{upload.relpath}' cannot be read as {fmt_params['format']}: {exc.reason}.") from None
+        if converted.table is not None:
+            table = converted.table.drop_columns(["_acp_system_metadata"])
+            rows.extend(table.slice(0, nrow - len(rows)).to_pylist())
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    # default=str: timestamps and binary values become text, as a preview shows them.
+    safe_rows = orjson.loads(orjson.dumps(rows, default=str))
+    return {"formatParams": fmt_params,
+            "preview": {"columns": [{"cid": str(i), "name": n} for i, n in enumerate(columns)], "rows": safe_rows}}
 
 
 # ---- actions ---------------------------------------------------------------------------------------

@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
 from upstack.api.deps import ContextDep, JsonBody, LakeDep, SessionDep, SettingsDep, TenantDep
+from upstack.api.paging import int_param
 from upstack.api.responses import Json
 from upstack.api.views import batch_view
 from upstack.services import ingestion
-from upstack.services.errors import UnsupportedMediaType
+from upstack.services.errors import Invalid, UnsupportedMediaType
 
 
 class _AnyPath(Convertor):
@@ -39,6 +40,7 @@ register_url_convertor("anypath", _AnyPath())
 
 router = APIRouter(prefix="/data/foundation/import", tags=["batch ingestion"])
 
+PREVIEW_ROWS = 10
 FILE_ROUTE = "/batches/{batch_id}/datasets/{dataset_id}/files/{file_path:anypath}"
 
 
@@ -56,23 +58,52 @@ def batch_action(batch_id: str, request: Request, s: SessionDep, t: TenantDep, l
     return Json(batch_view(b)) if b is not None else Response(status_code=200)
 
 
+@router.get("/batches/{batch_id}/datasets/{dataset_id}/preview")
+def upload_preview(batch_id: str, dataset_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep):
+    params = request.query_params
+    multiline = params.get("isMultiLineJson")
+    if multiline is not None and multiline.lower() not in ("true", "false"):
+        raise Invalid("'isMultiLineJson' must be true or false.")
+    nrow = int_param(params, "nrow", 0, lo=0, hi=100) or PREVIEW_ROWS
+    return Json(ingestion.upload_preview(s, t, lake, batch_id, dataset_id, params.get("format"),
+                                         None if multiline is None else multiline.lower() == "true", nrow))
+
+
 @router.put(FILE_ROUTE)
 async def upload_file(batch_id: str, dataset_id: str, file_path: str, request: Request, ctx: ContextDep,
                       t: TenantDep):
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/octet-stream":
-        raise UnsupportedMediaType(f"Content-Type must be application/octet-stream for file uploads, got "
-                                   f"'{ctype or 'none'}'.")
-
-    def check():
-        # Its own short transaction: the upload may stream for minutes and must not hold one open.
-        with ctx.db.session() as s:
-            return ingestion.check_upload(s, t, batch_id, dataset_id, file_path)
-
-    b, rel = await run_in_threadpool(check)
+    _require_octet_stream(request)
+    b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
     await anyio.to_thread.run_sync(
         lambda: ingestion.store_upload(ctx.lake, b, rel, _body_chunks(request), ctx.settings.max_upload_bytes))
     return Response(status_code=200)
+
+
+@router.patch(FILE_ROUTE)
+async def upload_part(batch_id: str, dataset_id: str, file_path: str, request: Request, ctx: ContextDep,
+                      t: TenantDep):
+    """One part of a large file, placed by its Content-Range (after POST ?action=INITIALIZE)."""
+    _require_octet_stream(request)
+    b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
+    content_range = request.headers.get("content-range")
+    stored = await anyio.to_thread.run_sync(lambda: ingestion.append_part(
+        ctx.lake, b, rel, content_range, _body_chunks(request), ctx.settings.max_upload_bytes))
+    return Json({"name": rel, "sizeInBytes": stored.size})
+
+
+@router.post(FILE_ROUTE)
+def large_file_action(batch_id: str, dataset_id: str, file_path: str, request: Request, s: SessionDep,
+                      t: TenantDep, lake: LakeDep, settings: SettingsDep):
+    """Large file uploads: ?action=INITIALIZE starts (or restarts) a file, ?action=COMPLETE ends it."""
+    b, rel = ingestion.check_upload(s, t, batch_id, dataset_id, file_path)
+    action = (request.query_params.get("action") or "").upper()
+    if action == "INITIALIZE":
+        size = ingestion.initialize_large_file(lake, b, rel, settings.max_upload_bytes).size
+    elif action == "COMPLETE":
+        size = ingestion.complete_large_file(lake, b, rel)
+    else:
+        raise Invalid(f"Unknown file action '{request.query_params.get('action') or ''}': use INITIALIZE or COMPLETE.")
+    return Json({"name": rel, "sizeInBytes": size})
 
 
 @router.head(FILE_ROUTE, include_in_schema=False)
@@ -82,7 +113,26 @@ def upload_status(batch_id: str, dataset_id: str, file_path: str, s: SessionDep,
     size = ingestion.uploaded_size(lake, b, dataset_id, rel)
     if size is None:
         return Response(status_code=404)
-    return Response(status_code=200, headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
+    headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+    if size:
+        headers["Range"] = f"bytes=0-{size - 1}"  # what a large file upload has received so far
+    return Response(status_code=200, headers=headers)
+
+
+def _require_octet_stream(request: Request) -> None:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/octet-stream":
+        raise UnsupportedMediaType(f"Content-Type must be application/octet-stream for file uploads, got "
+                                   f"'{ctype or 'none'}'.")
+
+
+async def _checked(ctx, t, batch_id: str, dataset_id: str, file_path: str):
+    def check():
+        # Its own short transaction: the upload may stream for minutes and must not hold one open.
+        with ctx.db.session() as s:
+            return ingestion.check_upload(s, t, batch_id, dataset_id, file_path)
+
+    return await run_in_threadpool(check)
 
 
 def _body_chunks(request: Request) -> Iterator[bytes]:
