@@ -19,8 +19,7 @@ def _id_rank(events: Records) -> np.ndarray:
     ids = events.leaves.get(EVENT_ID)
     if ids is None or events.n == 0:
         return np.zeros(events.n, dtype=np.int64)
-    return np.asarray(pc.rank(ids, sort_keys="ascending", tiebreaker="dense"),
-                      dtype=np.int64)
+    return np.asarray(pc.rank(ids, sort_keys="ascending", tiebreaker="dense"), dtype=np.int64)
 
 
 def event_order(events: Records, profile: np.ndarray, *, descending: bool = False) -> np.ndarray:

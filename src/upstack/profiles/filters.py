@@ -36,12 +36,22 @@ def segment_keys(leaves: dict[Path, pa.Array], n: int) -> pa.Array:
             continue
         take = pa.array(rows)
         qual = lqt.take(take) if lqt is not None else pa.nulls(len(rows), pa.int64())
-        items.append(pa.StructArray.from_arrays(
-            [pa.repeat(pa.scalar(ns), len(rows)), pa.repeat(pa.scalar(seg), len(rows)), status.take(take), qual],
-            fields=list(SEGMENT_KEY)))
+        items.append(
+            pa.StructArray.from_arrays(
+                [
+                    pa.repeat(pa.scalar(ns), len(rows)),
+                    pa.repeat(pa.scalar(seg), len(rows)),
+                    status.take(take),
+                    qual,
+                ],
+                fields=list(SEGMENT_KEY),
+            )
+        )
         parents.append(rows)
     if not items:
-        return lists_from_long(np.zeros(0, dtype=np.int64), pa.array([], SEGMENT_KEY), n, null_when_empty=False)
+        return lists_from_long(
+            np.zeros(0, dtype=np.int64), pa.array([], SEGMENT_KEY), n, null_when_empty=False
+        )
     parent = np.concatenate(parents)
     order = np.argsort(parent, kind="stable")  # stable keeps the (ns, id) order inside each profile
     values = pa.concat_arrays(items).take(pa.array(order))
@@ -74,7 +84,8 @@ def segment_mask(leaves: dict[Path, pa.Array], n: int, query: ExportQuery) -> np
         status, lqt = hit
         ok = pc.fill_null(pc.is_in(status, value_set=pa.array(list(seg.statuses), pa.string())), False)
         keep |= np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool) & _in_range(
-            lqt, query.segment_qualification_start_ms, query.segment_qualification_end_ms, n)
+            lqt, query.segment_qualification_start_ms, query.segment_qualification_end_ms, n
+        )
     return keep
 
 
@@ -88,12 +99,16 @@ def split_mask(segment_keys_col: pa.Array, seg: SegmentFilter) -> np.ndarray:
     """Rows whose segment_keys contain `seg` with one of its statuses."""
     n = len(segment_keys_col)
     keys = pc.list_flatten(segment_keys_col)
-    parent = np.asarray(pc.list_parent_indices(segment_keys_col).to_numpy(zero_copy_only=False), dtype=np.int64)
+    parent = np.asarray(
+        pc.list_parent_indices(segment_keys_col).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
     if len(keys) == 0:
         return np.zeros(n, dtype=bool)
     ns, ident, status = (keys.field(i) for i in range(3))
-    hit = pc.and_(pc.and_(pc.equal(ns, seg.segment_ns), pc.equal(ident, seg.segment_id)),
-                  pc.is_in(status, value_set=pa.array(list(seg.statuses), pa.string())))
+    hit = pc.and_(
+        pc.and_(pc.equal(ns, seg.segment_ns), pc.equal(ident, seg.segment_id)),
+        pc.is_in(status, value_set=pa.array(list(seg.statuses), pa.string())),
+    )
     hit_np = np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
     keep = np.zeros(n, dtype=bool)
     keep[parent[hit_np]] = True

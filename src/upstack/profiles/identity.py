@@ -45,8 +45,10 @@ def encode_nodes(*sides: Records) -> tuple[Nodes, list[np.ndarray]]:
     of every identity row of every side."""
     names = sorted({ns for r in sides for ns in r.namespaces})
     to_global = [np.asarray([names.index(ns) for ns in r.namespaces] or [0], dtype=np.int32) for r in sides]
-    row_ns = [to_global[i][r.identities.ns] if len(r.identities.ns) else r.identities.ns
-              for i, r in enumerate(sides)]
+    row_ns = [
+        to_global[i][r.identities.ns] if len(r.identities.ns) else r.identities.ns
+        for i, r in enumerate(sides)
+    ]
     row_nodes = [np.full(len(r.identities.ns), -1, dtype=np.int64) for r in sides]
     node_ids: list[pa.Array] = []
     starts = [0]
@@ -89,14 +91,18 @@ def upsert_survivors(records: Records, primary: np.ndarray) -> np.ndarray:
     keep = np.zeros(records.n, dtype=bool)
     if records.n == 0:
         return keep
-    order = np.lexsort((records.file, records.row, records.batch, records.ingest_ms, primary, records.dataset))
+    order = np.lexsort(
+        (records.file, records.row, records.batch, records.ingest_ms, primary, records.dataset)
+    )
     ds, pk = records.dataset[order], primary[order]
     last = np.r_[(ds[1:] != ds[:-1]) | (pk[1:] != pk[:-1]), True]
     keep[order[last]] = True
     return keep & (primary >= 0)
 
 
-def component_anchors(n_nodes: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def component_anchors(
+    n_nodes: int, edges: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
     """pdg stitching: connected components of the identity graph (identities of one record are linked).
 
     Returns, per node, the anchor of its component (its smallest node) and the component's identity count.

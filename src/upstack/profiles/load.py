@@ -70,7 +70,9 @@ class Records:
     batch: np.ndarray  # int64 code, ordered like the batch id strings
     row: np.ndarray  # int64 rowNumber inside the batch
     file: np.ndarray  # int64 code, ordered like the file paths (last-resort tie-break)
-    time_ms: np.ndarray  # profile: coalesce(lastUpdatedDate, ingestTime); event: timestamp (-2**62 if missing)
+    time_ms: (
+        np.ndarray
+    )  # profile: coalesce(lastUpdatedDate, ingestTime); event: timestamp (-2**62 if missing)
     identities: IdentityRows
     namespaces: list[str] = field(default_factory=list)
 
@@ -121,7 +123,11 @@ def _identity_rows(col: pa.Array | None, base: int, ns_codes: dict[str, int]) ->
         if len(items) == 0:
             continue
         if pa.types.is_struct(items.type):
-            ids, primary, auth = (_sub(items, "id"), _sub(items, "primary"), _sub(items, "authenticatedState"))
+            ids, primary, auth = (
+                _sub(items, "id"),
+                _sub(items, "primary"),
+                _sub(items, "authenticatedState"),
+            )
         else:
             ids, primary, auth = items, None, None
         if ids is None:
@@ -136,12 +142,22 @@ def _identity_rows(col: pa.Array | None, base: int, ns_codes: dict[str, int]) ->
         auth = pa.nulls(m, pa.string()) if auth is None else cast_to(auth, pa.string())
         first = np.searchsorted(parents, parents, side="left")
         pos = np.int64(k) * (1 << 32) + (np.arange(m, dtype=np.int64) - first)
-        valid = np.asarray(pc.and_(pc.is_valid(ids), pc.not_equal(pc.fill_null(ids, ""), "")).to_numpy(
-            zero_copy_only=False), dtype=bool)
+        valid = np.asarray(
+            pc.and_(pc.is_valid(ids), pc.not_equal(pc.fill_null(ids, ""), "")).to_numpy(zero_copy_only=False),
+            dtype=bool,
+        )
         code = ns_codes.setdefault(f.name, len(ns_codes))
         keep = pa.array(valid)
-        parts.append((parents[valid] + base, np.full(int(valid.sum()), code, dtype=np.int32),
-                      ids.filter(keep), primary_np[valid], auth.filter(keep), pos[valid]))
+        parts.append(
+            (
+                parents[valid] + base,
+                np.full(int(valid.sum()), code, dtype=np.int32),
+                ids.filter(keep),
+                primary_np[valid],
+                auth.filter(keep),
+                pos[valid],
+            )
+        )
     return parts
 
 
@@ -193,15 +209,23 @@ def load_records(
         ing = _sub(system, "ingestTime")
         ingest_np = ms_to_numpy(to_epoch_ms(ing), 0) if ing is not None else np.zeros(n, dtype=np.int64)
         rown = _sub(system, "rowNumber")
-        row_np = (ms_to_numpy(cast_to(rown, pa.int64()), 0) if rown is not None and pa.types.is_integer(rown.type)
-                  else np.arange(n, dtype=np.int64))
+        row_np = (
+            ms_to_numpy(cast_to(rown, pa.int64()), 0)
+            if rown is not None and pa.types.is_integer(rown.type)
+            else np.arange(n, dtype=np.int64)
+        )
         bid = _sub(system, "commitBatchId")
-        batch_raw.append(pc.fill_null(cast_to(bid, pa.string()), "") if bid is not None
-                         else pa.repeat(pa.scalar("", pa.string()), n))
+        batch_raw.append(
+            pc.fill_null(cast_to(bid, pa.string()), "")
+            if bid is not None
+            else pa.repeat(pa.scalar("", pa.string()), n)
+        )
         if kind == "profile":
             lud = _sub(_column(table, LAST_UPDATED[0]), LAST_UPDATED[1])
             lud_ms = to_epoch_ms(lud) if lud is not None else pa.nulls(n, pa.int64())
-            time_np = np.where(pc.is_null(lud_ms).to_numpy(zero_copy_only=False), ingest_np, ms_to_numpy(lud_ms, 0))
+            time_np = np.where(
+                pc.is_null(lud_ms).to_numpy(zero_copy_only=False), ingest_np, ms_to_numpy(lud_ms, 0)
+            )
         else:
             ts = _column(table, "timestamp")
             ts_ms = to_epoch_ms(ts) if ts is not None else pa.nulls(n, pa.int64())
@@ -233,13 +257,17 @@ def load_records(
         target = common_type(out[p].type for out in flat if p in out)
         if pa.types.is_null(target):
             continue  # never a value anywhere: nothing to merge or show
-        chunks = [cast_to(out[p], target) if p in out else pa.nulls(t.num_rows, target)
-                  for out, t in zip(flat, tables, strict=True)]
+        chunks = [
+            cast_to(out[p], target) if p in out else pa.nulls(t.num_rows, target)
+            for out, t in zip(flat, tables, strict=True)
+        ]
         leaves[p] = pa.concat_arrays(chunks) if chunks else pa.nulls(0, target)
 
     # Dense rank of the batch id strings: an integer that sorts like the ids (record-order tie-break).
     batch_ids = pa.concat_arrays(batch_raw) if batch_raw else pa.array([], pa.string())
-    batch_code = pc.rank(batch_ids, sort_keys="ascending", tiebreaker="dense").to_numpy() if base else np.zeros(0)
+    batch_code = (
+        pc.rank(batch_ids, sort_keys="ascending", tiebreaker="dense").to_numpy() if base else np.zeros(0)
+    )
     namespaces = [None] * len(ns_codes)
     for name, code in ns_codes.items():
         namespaces[code] = name
@@ -256,7 +284,15 @@ def load_records(
         pos=cat([p[5] for p in id_parts], np.int64),
     )
     return Records(
-        n=base, leaves=leaves, dataset_ids=dataset_ids, dataset=cat(dataset, np.int32),
-        ingest_ms=cat(ingest, np.int64), batch=np.asarray(batch_code, dtype=np.int64), row=cat(row, np.int64),
-        file=cat(file_code, np.int64), time_ms=cat(time_ms, np.int64), identities=identities,
-        namespaces=namespaces)
+        n=base,
+        leaves=leaves,
+        dataset_ids=dataset_ids,
+        dataset=cat(dataset, np.int32),
+        ingest_ms=cat(ingest, np.int64),
+        batch=np.asarray(batch_code, dtype=np.int64),
+        row=cat(row, np.int64),
+        file=cat(file_code, np.int64),
+        time_ms=cat(time_ms, np.int64),
+        identities=identities,
+        namespaces=namespaces,
+    )

@@ -99,7 +99,9 @@ def run_attribute_merge(
     finally:
         con.unregister("fragments")
     out = {p: cast_to(merged.column(c), leaves[p].type) for c, p in zip(columns, paths, strict=True)}
-    return merged.select(["profile_idx", "fragment_count", "last_modified_ms", "representative_node", "sources"]), out
+    return merged.select(
+        ["profile_idx", "fragment_count", "last_modified_ms", "representative_node", "sources"]
+    ), out
 
 
 def run_identity_union(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> pa.Table:

@@ -55,7 +55,9 @@ def common_type(types: Iterable[pa.DataType]) -> pa.DataType:
         if pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
             return pa.list_(common_type([t.value_type]))
         return t
-    if all(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t) for t in distinct):
+    if all(
+        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t) for t in distinct
+    ):
         return STRING
     if all(pa.types.is_integer(t) for t in distinct):
         return pa.int64()
@@ -83,7 +85,12 @@ def to_json_text(arr: pa.Array) -> pa.Array:
     con = shared_cursor()
     try:
         con.register("v", pa.table({"v": arr}))
-        return con.sql("SELECT CAST(to_json(v) AS VARCHAR) AS v FROM v").to_arrow_table().column(0).combine_chunks()
+        return (
+            con.sql("SELECT CAST(to_json(v) AS VARCHAR) AS v FROM v")
+            .to_arrow_table()
+            .column(0)
+            .combine_chunks()
+        )
     finally:
         con.close()
 
@@ -159,7 +166,9 @@ def to_epoch_ms(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
         try:
             con.execute("SET TimeZone = 'UTC'")
             con.register("v", pa.table({"v": text}))
-            out = con.sql("SELECT epoch_ms(TRY_CAST(v AS TIMESTAMPTZ)) AS v FROM v").to_arrow_table().column(0)
+            out = (
+                con.sql("SELECT epoch_ms(TRY_CAST(v AS TIMESTAMPTZ)) AS v FROM v").to_arrow_table().column(0)
+            )
             return pc.cast(out.combine_chunks(), pa.int64())
         finally:
             con.close()
