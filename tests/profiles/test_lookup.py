@@ -82,3 +82,11 @@ def test_cancel_stops_at_the_next_checkpoint(lake):
 
     done = merge_profiles(lake.inputs(), PDG, ExportQuery(include_events=True), should_cancel=lambda: False)
     assert done.profiles.num_rows == 2
+
+
+def test_own_duckdb_with_spill_directory_and_memory_limit_gives_the_same_rows(lake, tmp_path):
+    _lake(lake)
+    query = ExportQuery(include_events=True, empty_profiles=True)
+
+    limited = merge_profiles(lake.inputs(), PDG, query, temp_dir=str(tmp_path / "spill"), memory_limit="256MB")
+    assert clean(limited.profiles.to_pylist()) == clean(merge_profiles(lake.inputs(), PDG, query).profiles.to_pylist())
