@@ -216,7 +216,8 @@ def _pivot_map(column: pa.MapArray, present: np.ndarray, verdicts: _Verdicts) ->
     for namespace in pc.unique(keys.filter(pa.array(live))).to_pylist():
         if namespace is None:
             continue
-        at = np.flatnonzero(live & pc.equal(keys, namespace).to_numpy(zero_copy_only=False))
+        same = pc.fill_null(pc.equal(keys, namespace), False).to_numpy(zero_copy_only=False)
+        at = np.flatnonzero(live & same)
         rows = parents[at]
         repeated = np.bincount(rows, minlength=n) > 1
         verdicts.flag(repeated, IDENTITY_INVALID, f"identityMap names namespace {namespace} twice")
