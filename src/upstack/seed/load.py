@@ -99,8 +99,8 @@ def create_datasets(ctx: AppContext, tenant: Tenant, spec: SeedSpec) -> tuple[li
     return profiles, events, export
 
 
-def submit_chunk(ctx: AppContext, tenant: Tenant, dataset_id: str, chunk: Chunk, table: pa.Table) -> str:
-    """One batch: create it, upload the chunk as one Parquet file, COMPLETE it (which queues its ingest job)."""
+def upload_chunk(ctx: AppContext, tenant: Tenant, dataset_id: str, chunk: Chunk, table: pa.Table) -> str:
+    """One batch: create it and upload the chunk as one Parquet file (the batch stays `loading`)."""
     data = to_parquet_bytes(table)
     with ctx.db.session() as s:
         b = ingestion.create_batch(s, tenant, {"datasetId": dataset_id, "inputFormat": {"format": "parquet"}})
@@ -109,9 +109,13 @@ def submit_chunk(ctx: AppContext, tenant: Tenant, dataset_id: str, chunk: Chunk,
     with ctx.db.session() as s:
         b, rel = ingestion.check_upload(s, tenant, batch_id, dataset_id, name)
     ingestion.store_upload(ctx.lake, b, rel, memoryview(data), ctx.settings.max_upload_bytes)
+    return batch_id
+
+
+def complete_batch(ctx: AppContext, tenant: Tenant, batch_id: str) -> None:
+    """COMPLETE: the batch moves to `processing` and its ingest job is queued."""
     with ctx.db.session() as s:
         ingestion.complete(s, tenant, ctx.settings, ingestion.get_batch(s, tenant, batch_id))
-    return batch_id
 
 
 def batch_stats(ctx: AppContext, batch_ids: list[str]) -> BatchStats:
@@ -208,13 +212,15 @@ def seed(
     workers: int = 1,
     progress: bool = False,
     timeout_s: float | None = None,
+    hold: bool = False,
     on_chunk: Callable[[Chunk, str], None] | None = None,
 ) -> SeedResult:
     """Create the datasets, submit every generated file as a completed batch, and wait until all are ingested.
 
     With `process` the ingest jobs run on `workers` embedded worker threads started here (they ingest while
     later files are still being generated); without it, a server's workers on the same database and data
-    dir must pick them up.
+    dir must pick them up. With `hold`, every batch is uploaded first and all are completed together, so
+    ingestion does not share the CPU with generation (benchmarks).
     """
     started = time.monotonic()
     expected = asdict(expected_counts(spec)) if spec.fragments <= EXPECT_LIMIT else None
@@ -226,10 +232,15 @@ def seed(
     try:
         for chunk in chunks:
             dataset_id = profile_ds[chunk.dataset] if chunk.kind == "profile" else event_ds
-            batch_ids.append(submit_chunk(ctx, tenant, dataset_id, chunk, generate(spec, chunk)))
+            batch_ids.append(upload_chunk(ctx, tenant, dataset_id, chunk, generate(spec, chunk)))
+            if not hold:
+                complete_batch(ctx, tenant, batch_ids[-1])
             if on_chunk is not None:
                 on_chunk(chunk, batch_ids[-1])
             display.update(batch_stats(ctx, batch_ids), len(batch_ids), started)
+        if hold:
+            for batch_id in batch_ids:
+                complete_batch(ctx, tenant, batch_id)
         stats = _wait(ctx, batch_ids, display, started, timeout_s)
     finally:
         for w in pool:
