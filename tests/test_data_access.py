@@ -62,6 +62,8 @@ def test_file_listing_and_download(client, loaded):
     assert name.endswith(".parquet") and part["length"] == str(len(content))
     assert part["_links"]["self"]["href"] == f"http://testserver{EXPORT}/files/{file_id}?path={name}"
     # The bytes whatever the Accept header says.
+    assert client.get(f"{EXPORT}/files/{file_id}", params={"start": name}).json()["data"] == []
+    assert client.get(f"{EXPORT}/files/{file_id}", params={"start": "a"}).json()["data"] == body["data"]
     r = client.get(f"{EXPORT}/files/{file_id}", params={"path": name}, headers={"Accept": "application/json"})
     assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
     assert r.headers["content-length"] == str(len(content)) and r.content == content

@@ -108,6 +108,20 @@ def test_create_batch_answers_batch_object(client):
     assert (dataset["lastBatchId"], dataset["lastBatchStatus"]) == (body["id"], "loading")
 
 
+def test_catalog_can_open_a_batch_too(client, run_jobs):
+    ds = create_dataset(client)
+    r = client.post("/data/foundation/catalog/batches", json={"relatedObjects": [{"type": "dataSet", "id": ds}]})
+    assert r.status_code == 201 and r.json()[0].startswith("@/batches/")
+    b = r.json()[0].split("/")[-1]
+    assert r.headers["location"].endswith(f"/catalog/batches/{b}")
+    assert batch(client, b)["inputFormat"] == {"format": "parquet"}
+    upload(client, b, ds, "p.parquet", parquet_bytes([person(1)]))
+    complete(client, b)
+    run_jobs()
+    assert batch(client, b)["status"] == "success"
+    catalog_error(client.post("/data/foundation/catalog/batches", json={"status": "loading"}), 400)
+
+
 def test_create_batch_refusals(client):
     ds = create_dataset(client)
     target = create_dataset(client, "target", schema=UNION)

@@ -62,10 +62,28 @@ def _input_format(value: Any) -> dict[str, Any]:
 def create_batch(s: Session, t: Tenant, body: Any) -> Batch:
     if not isinstance(body, dict):
         raise Invalid("Request body must be a JSON object with 'datasetId' and 'inputFormat'.")
+    return _new_batch(s, t, body.get("datasetId", body.get("dataSetId")), _input_format(body.get("inputFormat")))
+
+
+def create_catalog_batch(s: Session, t: Tenant, body: Any) -> Batch:
+    """Catalog's older way to open a batch: the dataset may be named in `relatedObjects`, and `inputFormat`
+    defaults to the dataset's `fileDescription.format` (parquet unless it says json)."""
+    if not isinstance(body, dict):
+        raise Invalid("Request body must be a JSON object naming the batch's dataset.")
     dataset_id = body.get("datasetId", body.get("dataSetId"))
+    related = body.get("relatedObjects")
+    if dataset_id is None and isinstance(related, list):
+        dataset_id = next((o.get("id") for o in related if isinstance(o, dict) and o.get("type") == "dataSet"), None)
+    if body.get("inputFormat") is not None:
+        return _new_batch(s, t, dataset_id, _input_format(body["inputFormat"]))
+    ds = repo.get_dataset(s, t, dataset_id) if isinstance(dataset_id, str) else None
+    declared = str(((ds.body or {}).get("fileDescription") or {}).get("format", "")).lower() if ds else ""
+    return _new_batch(s, t, dataset_id, _input_format({"format": "json" if declared == "json" else "parquet"}))
+
+
+def _new_batch(s: Session, t: Tenant, dataset_id: Any, input_format: dict[str, Any]) -> Batch:
     if not isinstance(dataset_id, str) or not dataset_id.strip():
         raise Invalid("'datasetId' is required and must be a non-empty string.")
-    input_format = _input_format(body.get("inputFormat"))
     ds = repo.get_dataset(s, t, dataset_id.strip())
     if ds is None:
         raise NotFound("DataSet not found.")

@@ -35,9 +35,14 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + PREFIX
 
 
-def _paging(request: Request) -> tuple[int, int]:
-    return (int_param(request.query_params, "start", 0, lo=0),
-            int_param(request.query_params, "limit", MAX_LIMIT, lo=1, hi=MAX_LIMIT))
+def _paging(request: Request, names: list[str] | None = None) -> tuple[int, int]:
+    """start/limit; where items have names, `start` may also be a name (aepp sends `start=<fileName>`): the page
+    then begins after it."""
+    limit = int_param(request.query_params, "limit", MAX_LIMIT, lo=1, hi=MAX_LIMIT)
+    raw = request.query_params.get("start")
+    if names is not None and raw and not raw.lstrip("-").isdigit():
+        return sum(1 for n in names if n <= raw), limit
+    return int_param(request.query_params, "start", 0, lo=0), limit
 
 
 def _next_link(request: Request, path: str, start: int, limit: int, total: int) -> dict:
@@ -109,8 +114,8 @@ def get_file(file_id: str, request: Request, s: SessionDep, t: TenantDep, lake: 
     if name is not None:
         path = data_access.file_part(s, t, lake, file_id, name)
         return _download(request, path, rid)
-    start, limit = _paging(request)
     f, parts = data_access.file_parts(s, t, lake, file_id)
+    start, limit = _paging(request, names=[p.name for p in parts])
     href = f"{_base(request)}/files/{quote(f.id, safe='')}"
     data = [{"name": p.name, "length": str(p.size),
              "_links": {"self": {"href": f"{href}?{urlencode({'path': p.name})}"}}} for p in parts[start:start + limit]]

@@ -38,27 +38,28 @@ class _AnyPath(Convertor):
 
 register_url_convertor("anypath", _AnyPath())
 
-router = APIRouter(prefix="/data/foundation/import", tags=["batch ingestion"])
+imports = APIRouter(prefix="/data/foundation/import", tags=["batch ingestion"])
+catalog_batches = APIRouter(prefix="/data/foundation/catalog", tags=["catalog"])
 
 PREVIEW_ROWS = 10
 FILE_ROUTE = "/batches/{batch_id}/datasets/{dataset_id}/files/{file_path:anypath}"
 
 
-@router.post("/batches", status_code=201)
-@router.post("/batches/", status_code=201, include_in_schema=False)
+@imports.post("/batches", status_code=201)
+@imports.post("/batches/", status_code=201, include_in_schema=False)
 def create_batch(body: JsonBody, s: SessionDep, t: TenantDep):
     b = ingestion.create_batch(s, t, body)
     return Json(batch_view(b), status_code=201)
 
 
-@router.post("/batches/{batch_id}")
+@imports.post("/batches/{batch_id}")
 def batch_action(batch_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep, settings: SettingsDep):
     actions = request.query_params.getlist("action")
     b = ingestion.act(s, t, lake, settings, batch_id, actions[-1] if actions else None)
     return Json(batch_view(b)) if b is not None else Response(status_code=200)
 
 
-@router.get("/batches/{batch_id}/datasets/{dataset_id}/preview")
+@imports.get("/batches/{batch_id}/datasets/{dataset_id}/preview")
 def upload_preview(batch_id: str, dataset_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep):
     params = request.query_params
     multiline = params.get("isMultiLineJson")
@@ -69,7 +70,7 @@ def upload_preview(batch_id: str, dataset_id: str, request: Request, s: SessionD
                                          None if multiline is None else multiline.lower() == "true", nrow))
 
 
-@router.put(FILE_ROUTE)
+@imports.put(FILE_ROUTE)
 async def upload_file(batch_id: str, dataset_id: str, file_path: str, request: Request, ctx: ContextDep,
                       t: TenantDep):
     _require_octet_stream(request)
@@ -79,7 +80,7 @@ async def upload_file(batch_id: str, dataset_id: str, file_path: str, request: R
     return Response(status_code=200)
 
 
-@router.patch(FILE_ROUTE)
+@imports.patch(FILE_ROUTE)
 async def upload_part(batch_id: str, dataset_id: str, file_path: str, request: Request, ctx: ContextDep,
                       t: TenantDep):
     """One part of a large file, placed by its Content-Range (after POST ?action=INITIALIZE)."""
@@ -91,7 +92,7 @@ async def upload_part(batch_id: str, dataset_id: str, file_path: str, request: R
     return Json({"name": rel, "sizeInBytes": stored.size})
 
 
-@router.post(FILE_ROUTE)
+@imports.post(FILE_ROUTE)
 def large_file_action(batch_id: str, dataset_id: str, file_path: str, request: Request, s: SessionDep,
                       t: TenantDep, lake: LakeDep, settings: SettingsDep):
     """Large file uploads: ?action=INITIALIZE starts (or restarts) a file, ?action=COMPLETE ends it."""
@@ -106,7 +107,7 @@ def large_file_action(batch_id: str, dataset_id: str, file_path: str, request: R
     return Json({"name": rel, "sizeInBytes": size})
 
 
-@router.head(FILE_ROUTE, include_in_schema=False)
+@imports.head(FILE_ROUTE, include_in_schema=False)
 def upload_status(batch_id: str, dataset_id: str, file_path: str, s: SessionDep, t: TenantDep, lake: LakeDep):
     rel = ingestion.upload_path(file_path)
     b = ingestion.get_batch(s, t, batch_id)
@@ -117,6 +118,13 @@ def upload_status(batch_id: str, dataset_id: str, file_path: str, s: SessionDep,
     if size:
         headers["Range"] = f"bytes=0-{size - 1}"  # what a large file upload has received so far
     return Response(status_code=200, headers=headers)
+
+
+@catalog_batches.post("/batches", status_code=201)
+@catalog_batches.post("/batches/", status_code=201, include_in_schema=False)
+def create_catalog_batch(body: JsonBody, s: SessionDep, t: TenantDep):
+    b = ingestion.create_catalog_batch(s, t, body)
+    return Json([f"@/batches/{b.id}"], status_code=201, headers={"Location": f"/data/foundation/catalog/batches/{b.id}"})
 
 
 def _require_octet_stream(request: Request) -> None:
@@ -148,3 +156,10 @@ def _body_chunks(request: Request) -> Iterator[bytes]:
     while (chunk := anyio.from_thread.run(next_chunk)) is not None:
         if chunk:
             yield chunk
+
+
+# The app mounts one `router` per module: the import API, plus Catalog's batch creation, which opens the same
+# kind of batch.
+router = APIRouter()
+router.include_router(imports)
+router.include_router(catalog_batches)
