@@ -1,0 +1,82 @@
+"""`python -m bench lookup`: `/data/core/ups/access/entities` latency at N fragments, one request at a time.
+
+Seeds N fragments into a fresh live server (as `bench export` does), then looks up random known identities
+(the primary CRMID of a fragment, the ECID of a person) under the default policy (none) and a pdg policy,
+sequentially, until `--requests` per kind or `--seconds` in all. Quotes p50/p99 per kind against the target
+(p50 <= 50 ms at 5M fragments).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from bench.common import BenchFailure, Server, create_merge_policy, median, run_dir, say, write_json
+from bench.export import seed_into
+
+TARGET_P50_MS = 50
+PATH = "/data/core/ups/access/entities"
+
+
+def _identities(args, fragments: int, count: int) -> list[tuple[str, str]]:
+    """`count` (namespace, id) pairs of seeded people: CRMID and ECID of random fragments."""
+    from upstack.seed.generate import SeedSpec
+    from upstack.seed.generate import fragments as gen
+
+    f = args.fragments_per_profile
+    spec = SeedSpec(profiles=max(1, fragments // f), fragments_per_profile=f, datasets=2, seed=args.seed,
+                    events_per_profile=args.events_per_profile)
+    rng = np.random.default_rng(args.seed + 1)
+    out = []
+    for p in rng.integers(0, spec.profiles, count):
+        ids = gen(spec, 0, int(p), int(p) + 1).column("identityMap").combine_chunks()
+        out.append(("CRMID", ids.field("CRMID")[0][0]["id"].as_py()))
+        out.append(("ECID", ids.field("ECID")[0][0]["id"].as_py()))
+    return out
+
+
+def main(args) -> int:
+    out = run_dir(f"lookup-{args.fragments}")
+    data_dir = out / "data"
+    say(f"bench lookup: {args.fragments:,} fragments, up to {args.requests} lookups per kind; output {out}")
+    results: dict[str, list[dict[str, Any]]] = {}
+    with Server(data_dir, workers=1) as server, server.client(timeout=120) as c:
+        seeded = seed_into(data_dir, args.fragments, args)
+        say(f"seeded {seeded.ingest['records']:,} records")
+        pdg = create_merge_policy(c, "bench lookup pdg", "pdg", "timestampOrdered")
+        pairs = _identities(args, args.fragments, args.requests)
+        deadline = time.monotonic() + args.seconds
+        for policy_name, policy_id in (("none", None), ("pdg", pdg["id"])):
+            for ns in ("CRMID", "ECID"):
+                key = f"{policy_name}/{ns}"
+                results[key] = []
+                for _, ident in [p for p in pairs if p[0] == ns]:
+                    if time.monotonic() > deadline:
+                        break
+                    params = {"schema.name": "_xdm.context.profile", "entityId": ident, "entityIdNS": ns}
+                    if policy_id:
+                        params["mergePolicyId"] = policy_id
+                    t = time.perf_counter()
+                    r = c.get(PATH, params=params)
+                    ms = (time.perf_counter() - t) * 1000
+                    results[key].append({"ms": round(ms, 2), "status": r.status_code})
+                    if r.status_code >= 500:
+                        raise BenchFailure(f"lookup {ns}:{ident} answered {r.status_code}: {r.text[:300]}")
+    summary = {}
+    for key, rs in results.items():
+        lat = sorted(r["ms"] for r in rs)
+        if not lat:
+            continue
+        summary[key] = {"n": len(lat), "p50_ms": median(lat), "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+                        "statuses": sorted({r["status"] for r in rs})}
+    write_json(out / "result.json", {"fragments": args.fragments, "results": results, "summary": summary,
+                                     "target_p50_ms": TARGET_P50_MS})
+    say("")
+    for key, s in summary.items():
+        verdict = "meets" if s["p50_ms"] <= TARGET_P50_MS else "MISSES"
+        say(f"{key:12} n={s['n']:3}  p50 {s['p50_ms']:9.1f} ms  p99 {s['p99_ms']:9.1f} ms  statuses {s['statuses']}  "
+            f"(p50 target <= {TARGET_P50_MS} ms: {verdict})")
+    say(f"\nresult: {out / 'result.json'}")
+    return 0
