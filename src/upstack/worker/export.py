@@ -1,0 +1,240 @@
+"""The export handler: merge the tenant's profiles, write Parquet, publish, and record the job's outcome."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlalchemy.exc import OperationalError
+
+from upstack.api.context import AppContext
+from upstack.jobs.queue import Claimed
+from upstack.lake.parquet import write_table
+from upstack.profiles import ExportCancelled, merge_profiles, split_by_segment
+from upstack.services import export_jobs, merge_policies, profile_inputs
+from upstack.services.export_jobs import CANCELLED, BatchOutput
+from upstack.services.tenancy import Tenant
+from upstack.worker.base import JobContext, JobLost, PermanentFailure
+
+log = logging.getLogger("upstack.worker.export")
+
+# Worth retrying: the database or the file system hiccupped (or a dataset's files were deleted while we
+# read them: the next run lists them again). Anything else is deterministic and fails the job at once.
+TRANSIENT = (OperationalError, OSError)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def timing(start: int, end: int) -> dict[str, int]:
+    return {"startTimeInMs": start, "endTimeInMs": end, "totalTimeInMs": max(0, end - start)}
+
+
+def call_stack(exc: BaseException, frames: int = 4) -> str:
+    """The exception type and its last few frames: enough to find the place, not a full dump."""
+    tail = traceback.extract_tb(exc.__traceback__)[-frames:]
+    where = " <- ".join(f"{'/'.join(f.filename.split('/')[-2:])}:{f.lineno} {f.name}" for f in reversed(tail))
+    return f"{type(exc).__module__}.{type(exc).__qualname__}" + (f" at {where}" if where else "")
+
+
+def _has_empty_struct(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return t.num_fields == 0 or any(_has_empty_struct(f.type) for f in t)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _has_empty_struct(t.value_type)
+    return False
+
+
+def _writable(arr: pa.Array) -> pa.Array:
+    t = arr.type
+    if pa.types.is_struct(t):
+        if t.num_fields == 0:
+            return pa.nulls(len(arr))
+        return pa.StructArray.from_arrays([_writable(arr.field(i)) for i in range(t.num_fields)],
+                                          names=[f.name for f in t], mask=arr.is_null())
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return type(arr).from_arrays(arr.offsets, _writable(arr.values), mask=arr.is_null())
+    return arr
+
+
+def parquet_safe(table: pa.Table) -> pa.Table:
+    """Parquet cannot store a struct without members, which the engine gives when there is nothing to put
+    in one (no identity namespaces or event fields at all, so no rows either): store those as nulls."""
+    if not any(_has_empty_struct(f.type) for f in table.schema):
+        return table
+    return pa.table({name: _writable(col.combine_chunks()) for name, col in zip(table.column_names, table.columns,
+                                                                               strict=True)})
+
+
+class CancelCheck:
+    """The engine's should_cancel: renews nothing but notices a lost lease at once (jc.checkpoint) and reads
+    `cancel_requested` at most every `interval` seconds (the first call always reads)."""
+
+    def __init__(self, jc: JobContext, job_id: int, interval: float = 0.5):
+        self.jc, self.job_id, self.interval = jc, job_id, interval
+        self._last = float("-inf")
+
+    def __call__(self) -> bool:
+        self.jc.checkpoint()
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return False
+        self._last = now
+        with self.jc.app.db.session() as s:
+            return export_jobs.is_cancel_requested(s, self.job_id)
+
+    def check(self) -> None:
+        if self():
+            raise ExportCancelled("export cancelled")
+
+
+@dataclass
+class Plan:
+    """What one run needs, read in one short transaction so the long merge holds no database locks."""
+
+    job_id: int
+    tenant: Tenant
+    dataset_id: str
+    targets: list[tuple[str, object]]  # (batch id, SegmentFilter or None for the whole result)
+    request: dict
+    policy_body: dict
+
+
+class ExportHandler:
+    kind = "export"
+    cancel_poll_seconds = 0.5
+
+    def run(self, jc: JobContext) -> None:
+        app = jc.app
+        job_id = int(jc.job.subject_id)
+        started = time.perf_counter()
+        plan, inputs = self._prepare(app, job_id)
+        if plan is None:
+            return
+        checker = CancelCheck(jc, job_id, self.cancel_poll_seconds)
+        phase = "reading and merging profiles"
+        extra: dict = {}
+        published: list[BatchOutput] = []
+        try:
+            merge_start = now_ms()
+            query = export_jobs.export_query(plan.request)
+            spec = export_jobs.policy_spec(plan.policy_body)
+            result = merge_profiles(inputs, spec, query, should_cancel=checker,
+                                    temp_dir=str(app.settings.data_dir / "tmp"),
+                                    memory_limit=app.settings.engine_memory_limit)
+            merge_end = now_ms()
+            extra["profileExportTime"] = timing(merge_start, merge_end)
+            log.info("export job %s: merged %d profiles from %d fragments and %d events of %d datasets in %.3fs",
+                     job_id, result.profiles.num_rows, result.fragments_read, result.events_read, len(inputs),
+                     (merge_end - merge_start) / 1000)
+            phase = "writing and publishing Parquet files"
+            write_start = now_ms()
+            for batch_id, seg in plan.targets:
+                checker.check()
+                table = result.profiles if seg is None else split_by_segment(result, seg)
+                published.append(self._publish(app, plan, batch_id, table,
+                                               result.fragments_read + result.events_read))
+            write_end = now_ms()
+            log.info("export job %s: published %d batch(es), %d bytes in %.3fs", job_id, len(published),
+                     sum(p.size_bytes for p in published), (write_end - write_start) / 1000)
+            checker.check()
+            metrics = dict(extra, aCPDatasetWriteTime=timing(write_start, write_end),
+                           totalExportedProfileCounter=result.profiles.num_rows,
+                           exportedProfileByNamespaceCounter=dict(sorted(result.by_namespace.items())))
+            if result.excluded_components:
+                metrics["excludedComponentCounter"] = result.excluded_components
+            gateway = {"exportJob": str(uuid.uuid4()), "pushJob": str(uuid.uuid4())}
+            phase = "recording the result"
+            with app.db.session() as s:
+                done = export_jobs.finish_job(s, job_id, published, metrics=metrics, compute_gateway=gateway)
+            if not done:  # a cancel (or a give-up elsewhere) won the race with our last transaction
+                raise ExportCancelled("export cancelled after publishing")
+        except ExportCancelled:
+            self._withdraw(app, plan, published)
+            with app.db.session() as s:
+                if not export_jobs.is_cancel_requested(s, job_id):
+                    raise JobLost(f"export job {job_id} finished elsewhere") from None
+                export_jobs.fail_job(s, job_id, [CANCELLED], metrics=extra)
+            log.info("export job %s: cancelled while %s", job_id, phase)
+            raise PermanentFailure(CANCELLED["code"], CANCELLED["msg"]) from None
+        except JobLost:
+            raise
+        except TRANSIENT as exc:
+            self._withdraw(app, plan, published)
+            if not jc.is_last_attempt:
+                raise  # the loop retries with backoff
+            self._fail(app, job_id, exc, phase, extra)
+        except Exception as exc:  # deterministic: bad data, engine error
+            self._withdraw(app, plan, published)
+            self._fail(app, job_id, exc, phase, extra)
+        log.info("export job %s: SUCCEEDED in %.3fs", job_id, time.perf_counter() - started)
+
+    def give_up(self, app: AppContext, job: Claimed, code: str, message: str) -> None:
+        job_id = int(job.subject_id)
+        with app.db.session() as s:
+            export_jobs.fail_job(s, job_id, [{"code": code, "msg": message, "callStack": ""}])
+            batches = export_jobs.batch_ids(s, job_id)
+        # A worker that died after publishing leaves files with no Catalog row: withdraw them.
+        for dataset_id, batch_id in batches:
+            app.lake.remove_batch(job.org, job.sandbox, dataset_id, batch_id)
+
+    # -- steps -----------------------------------------------------------------------------------------
+
+    def _prepare(self, app: AppContext, job_id: int):
+        t0 = time.perf_counter()
+        with app.db.session() as s:
+            job = export_jobs.start_job(s, job_id)
+            if job is None:
+                log.info("export job %s: nothing to run (finished, cancelled or gone)", job_id)
+                return None, []
+            tenant = Tenant(job.org, job.sandbox)
+            body = merge_policies.version_body(s, tenant, job.merge_policy_id, job.merge_policy_version)
+            if body is None:
+                export_jobs.fail_job(s, job_id, [{
+                    "code": "EXPORT-MERGE-POLICY-MISSING", "callStack": "",
+                    "msg": f"Merge policy {job.merge_policy_id} version {job.merge_policy_version} no longer exists"}])
+                raise PermanentFailure("EXPORT-MERGE-POLICY-MISSING", "merge policy version is gone")
+            if job.request["destination"]["segmentPerBatch"]:
+                segs = export_jobs.segment_filters(job.request)
+                targets = [(entry["batchId"], seg) for entry, seg in zip(job.destination_batches or [], segs,
+                                                                          strict=True)]
+            else:
+                targets = [(job.batch_id, None)]
+            inputs = profile_inputs.dataset_inputs(s, app.lake, tenant)
+            plan = Plan(job_id, tenant, job.dataset_id, targets, job.request, body)
+        log.info("export job %s: PROCESSING; %d input datasets, %d files, policy %s v%s (%.3fs)", job_id,
+                 len(inputs), sum(len(d.files) for d in inputs), job.merge_policy_id, job.merge_policy_version,
+                 time.perf_counter() - t0)
+        return plan, inputs
+
+    def _publish(self, app: AppContext, plan: Plan, batch_id: str, table: pa.Table, read: int) -> BatchOutput:
+        """Write into a fresh staging directory and publish it as `<batch>-1` (a re-run replaces it whole)."""
+        staging = app.lake.new_staging(batch_id)
+        file_id = f"{batch_id}-1"
+        try:
+            write_table(parquet_safe(table), staging, max_rows_per_file=app.settings.export_rows_per_file)
+            files = app.lake.publish(staging, plan.tenant.org, plan.tenant.sandbox, plan.dataset_id, batch_id,
+                                     file_id=file_id)
+        except BaseException:
+            if staging.exists():  # not yet moved into place
+                app.lake.discard_staging(staging)
+            raise
+        return BatchOutput(batch_id, file_id, table.num_rows, sum(f.size for f in files), read)
+
+    def _withdraw(self, app: AppContext, plan: Plan, published: list[BatchOutput]) -> None:
+        for out in published:
+            app.lake.remove_batch(plan.tenant.org, plan.tenant.sandbox, plan.dataset_id, out.batch_id)
+
+    def _fail(self, app: AppContext, job_id: int, exc: BaseException, phase: str, extra: dict) -> None:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        error = {"code": "EXPORT-FAILED", "msg": f"Export failed while {phase}: {type(exc).__name__}: {detail}",
+                 "callStack": call_stack(exc)}
+        log.warning("export job %s: FAILED while %s", job_id, phase, exc_info=exc)
+        with app.db.session() as s:
+            export_jobs.fail_job(s, job_id, [error], metrics=extra)
+        raise PermanentFailure(error["code"], error["msg"]) from exc

@@ -1,0 +1,467 @@
+"""Profile export jobs through HTTP (CONTRACT §7): validation, paging, the state table, cancelling, a real
+export end to end (ingest -> merge -> Parquet -> Data Access), segmentPerBatch, failures and re-runs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import HEADERS
+from tests.profile_data import (
+    EVENT_SCHEMA,
+    JOBS,
+    MP,
+    Loader,
+    clean,
+    create_dataset,
+    idmap,
+    read_batch,
+    union_dataset,
+)
+
+OTHER = dict(HEADERS, **{"x-gw-ims-org-id": "OTHER@AdobeOrg"})
+SCHEMA = {"name": "_xdm.context.profile"}
+
+# Hand-checked world: Ann is split over two datasets and linked to her browser by CRMID c1 <-> ECID e1.
+CRM = [
+    {"identityMap": idmap(("Email", "ann@x.com"), ("CRMID", "c1")),
+     "person": {"name": {"firstName": "Ann", "lastName": "Lee"}}, "personalEmail": {"address": "ann@x.com"},
+     "extSourceSystemAudit": {"lastUpdatedDate": "2024-01-01T00:00:00Z"},
+     "segmentMembership": {"ups": {"seg1": {"status": "realized", "lastQualificationTime": "2024-01-05T00:00:00Z"}}}},
+    {"identityMap": idmap(("Email", "bob@x.com")), "person": {"name": {"firstName": "Bob", "lastName": "Ray"}},
+     "extSourceSystemAudit": {"lastUpdatedDate": "2024-01-01T00:00:00Z"},
+     "segmentMembership": {"ups": {"seg2": {"status": "existing", "lastQualificationTime": "2024-02-05T00:00:00Z"}}}},
+    {"identityMap": idmap(("Email", "cy@x.com")), "person": {"name": {"firstName": "Cy"}},
+     "segmentMembership": {"ups": {"seg1": {"status": "exited", "lastQualificationTime": "2024-03-05T00:00:00Z"}}}},
+]
+LOYALTY = [
+    {"identityMap": idmap(("CRMID", "c1"), ("ECID", "e1")), "person": {"name": {"firstName": "Annie"}},
+     "mobilePhone": {"number": "555-0100"}, "extSourceSystemAudit": {"lastUpdatedDate": "2024-02-01T00:00:00Z"}},
+]
+WEB = [
+    {"_id": "ev1", "timestamp": "2024-03-02T10:00:00Z", "identityMap": idmap(("ECID", "e1")),
+     "environment": {"browserDetails": {"name": "Firefox", "version": "120"}}},
+    {"_id": "ev2", "timestamp": "2024-03-01T10:00:00Z", "identityMap": idmap(("ECID", "e1")),
+     "environment": {"browserDetails": {"name": "Chrome", "version": "119"}}},
+    {"_id": "ev3", "timestamp": "2024-03-03T10:00:00Z", "identityMap": idmap(("ECID", "e9")),
+     "environment": {"browserDetails": {"name": "Safari"}}},
+]
+
+
+@pytest.fixture
+def target(client):
+    return union_dataset(client)
+
+
+@pytest.fixture
+def world(client, ctx, run_jobs, target):
+    """Three datasets loaded as a client would, the export target and a pdg + timestampOrdered policy."""
+    load = Loader(client, ctx, run_jobs)
+    crm, loyalty, web = create_dataset(client, "crm"), create_dataset(client, "loyalty"), \
+        create_dataset(client, "web", EVENT_SCHEMA)
+    load.ingest(crm, CRM)
+    load.ingest(loyalty, LOYALTY)
+    load.ingest(web, WEB, kind="event")
+    r = client.post(MP, json={"name": "stitched", "schema": SCHEMA, "identityGraph": {"type": "pdg"},
+                              "attributeMerge": {"type": "timestampOrdered"}})
+    assert r.status_code == 200, r.text
+    return {"crm": crm, "loyalty": loyalty, "web": web, "target": target, "pdg": r.json()["id"]}
+
+
+def new_job(client, target, headers=None, **body):
+    b = {"destination": {"datasetId": target}, "schema": SCHEMA}
+    b.update(body)
+    r = client.post(JOBS, json=b, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def get(client, job_id, headers=None):
+    r = client.get(f"{JOBS}/{job_id}", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def by_email(rows):
+    return {r["identityMap"]["Email"][0]["id"] if r.get("identityMap", {}).get("Email") else
+            next(iter(r["identityMap"].values()))[0]["id"]: r for r in rows}
+
+
+def catalog_batch(client, batch_id):
+    return client.get(f"/data/foundation/catalog/batches/{batch_id}").json()[batch_id]
+
+
+# ---- create and validate ---------------------------------------------------------------------------------
+
+def test_create_answers_new_job(client, ctx, target):
+    r = client.post(JOBS, json={"destination": {"dataSetId": target, "segmentPerBatch": False}, "schema": SCHEMA,
+                                "fields": "identities.id,personalEmail.address"},
+                    headers={"x-request-id": "IwkVcD4RupdSmX376OBVORvcvTdA4ypN"})
+    assert r.status_code == 200, r.text
+    job = r.json()
+    assert isinstance(job["id"], int) and job["status"] == "NEW"
+    assert job["profileInstanceId"] == "ups" and job["jobType"] == "BATCH"
+    assert job["requestId"] == "IwkVcD4RupdSmX376OBVORvcvTdA4ypN"
+    assert job["mergePolicy"] == {"id": "timestampOrdered-none-mp", "version": 1}
+    assert job["schema"] == SCHEMA and job["fields"] == "identities.id,personalEmail.address"
+    assert job["computeGatewayJobId"] == {} and job["metrics"] == {"totalTime": {"startTimeInMs": job["creationTime"]}}
+    dest = job["destination"]
+    assert dest["datasetId"] == target and dest["segmentPerBatch"] is False and len(dest["batchId"]) == 32
+    assert job["creationTime"] == job["updateTime"] and job["imsOrgId"] == HEADERS["x-gw-ims-org-id"]
+    b = catalog_batch(client, dest["batchId"])
+    assert b["status"] == "loading" and b["relatedObjects"] == [{"type": "dataSet", "id": target}]
+    assert get(client, job["id"]) == job
+
+
+def bad(client, body, code="UPAPI-113434-400"):
+    r = client.post(JOBS, json=body) if not isinstance(body, bytes) else \
+        client.post(JOBS, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    err = r.json()
+    assert err["status"] == 400 and err["errors"]["400"][0]["code"] == code, err
+    return err["errors"]["400"][0]["message"]
+
+
+@pytest.mark.parametrize("change", [
+    {"destination": None},
+    {"destination": {}},
+    {"destination": {"datasetId": "5b020a27e7040801dedba61b"}},
+    {"schema": None},
+    {"schema": {"name": "_xdm.context.experienceevent"}},
+    {"mergePolicy": {"id": "nope"}},
+    {"mergePolicy": {"id": "timestampOrdered-none-mp", "version": 7}},
+    {"mergePolicy": {"id": "timestampOrdered-none-mp", "version": "latest"}},
+    {"fields": "person..name"},
+    {"fields": "a,,b"},
+    {"fields": "person name"},
+    {"fields": ""},
+    {"fields": ["person"]},
+    {"filter": {"fromIngestTimestamp": "yesterday"}},
+    {"filter": {"segmentQualificationTime": {"startTime": "2018-13-45T00:00:00Z"}}},
+    {"filter": {"segments": [{"segmentId": "s", "status": ["qualified"]}]}},
+    {"filter": {"segments": [{"segmentNs": "ups"}]}},
+    {"filter": {"segments": "s1"}},
+    {"filter": {"emptyProfiles": "yes"}},
+    {"filter": {"somethingElse": 1}},
+    {"additionalFields": {"eventList": {"filter": {"fromIngestTimestamp": True}}}},
+    {"additionalFields": {"eventList": {"fields": "a/b"}}},
+    {"additionalFields": {"profiles": {}}},
+    {"destination": "SEGMENT_PER_BATCH"},
+])
+def test_create_validation(client, target, change):
+    body = {"destination": {"datasetId": target}, "schema": SCHEMA}
+    body.update(change)
+    body = {k: v for k, v in body.items() if v is not None}
+    assert bad(client, body)
+
+
+def test_destination_must_be_a_union_dataset_of_this_tenant(client, target):
+    people = create_dataset(client, "people")
+    assert "profile union" in bad(client, {"destination": {"datasetId": people}, "schema": SCHEMA})
+    theirs = union_dataset(client, headers=OTHER)
+    assert bad(client, {"destination": {"datasetId": theirs}, "schema": SCHEMA})
+    r = client.post(JOBS, json={"destination": {"datasetId": target}, "schema": SCHEMA}, headers=OTHER)
+    assert r.status_code == 400
+    assert bad(client, {"destination": {"datasetId": target, "segmentPerBatch": True}, "schema": SCHEMA})
+    assert bad(client, b'{"destination": {"datasetId": "x"}', "UPLIB-101206-500")
+
+
+def test_timestamps_and_versions_accepted(client, target):
+    job = new_job(client, target, filter={
+        "fromIngestTimestamp": "2018-10-25T13:22:04-07:00", "emptyProfiles": True,
+        "segmentQualificationTime": {"startTime": "2018-01-01 00:00:00+00:00", "endTime": 1538573416687},
+        "segments": [{"segmentId": "7a93d2ff-a220-4bae-9a4e-5f3c35032be3"}]},
+        additionalFields={"eventList": {"fields": "environment.browserDetails.name",
+                                        "filter": {"fromIngestTimestamp": "2018-10-25T13:22:04Z"}}})
+    assert job["filter"]["segments"] == [{"segmentId": "7a93d2ff-a220-4bae-9a4e-5f3c35032be3"}]
+    # an older version of a policy stays nameable after it changed
+    p = client.post(MP, json={"schema": SCHEMA, "identityGraph": {"type": "pdg"},
+                              "attributeMerge": {"type": "timestampOrdered"}}).json()
+    client.patch(f"{MP}/{p['id']}", json={"op": "add", "path": "/identityGraph.type", "value": "none"})
+    assert new_job(client, target, mergePolicy={"id": p["id"], "version": 1})["mergePolicy"] == {"id": p["id"], "version": 1}
+    assert new_job(client, target, mergePolicy={"id": p["id"]})["mergePolicy"]["version"] == 2
+
+
+# ---- list ---------------------------------------------------------------------------------------------
+
+def test_list_cursor_paging_filters_and_sort(client, target):
+    ids = [new_job(client, target)["id"] for _ in range(5)]
+    page = client.get(JOBS, params={"limit": 2}).json()
+    assert [r["id"] for r in page["records"]] == ids[::-1][:2]
+    assert page["page"]["sortField"] == "createdTime" and page["page"]["sort"] == "desc"
+    assert page["page"]["pageSize"] == 2
+    last = page["records"][-1]
+    assert page["page"]["pageOffset"] == f"{last['creationTime']}_{last['id']}"
+    assert page["link"]["next"] == f"/export/jobs/?limit=2&offset={last['creationTime']}_{last['id']}"
+    seen = [r["id"] for r in page["records"]]
+    while page["link"]["next"]:
+        page = client.get("/data/core/ups" + page["link"]["next"]).json()
+        seen += [r["id"] for r in page["records"]]
+    assert seen == ids[::-1]
+    assert page["link"]["next"] == ""
+
+    assert len(client.get(JOBS, params={"limit": 5000}).json()["records"]) == 5  # clamped, not an error
+    assert [r["id"] for r in client.get(JOBS, params={"limit": 2, "start": 1}).json()["records"]] == ids[::-1][1:3]
+    assert [r["id"] for r in client.get(JOBS, params={"limit": 2, "page": 2}).json()["records"]] == ids[::-1][2:4]
+    asc = client.get(JOBS, params={"sort": "creationTime:asc"}).json()
+    assert [r["id"] for r in asc["records"]] == ids and asc["page"]["sort"] == "asc"
+
+    assert client.delete(f"{JOBS}/{ids[1]}").status_code == 204
+    failed = client.get(JOBS, params={"status": "FAILED"}).json()["records"]
+    assert [r["id"] for r in failed] == [ids[1]]
+    by_update = client.get(JOBS, params={"sort": "updateTime:desc", "limit": 1}).json()
+    assert by_update["records"][0]["id"] == ids[1] and by_update["page"]["sortField"] == "updateTime"
+    assert "sort=updateTime" in by_update["link"]["next"]
+
+    assert client.get(JOBS, headers=OTHER).json()["records"] == []
+    for params in ({"status": "DONE"}, {"offset": "yesterday"}, {"sort": "name:asc"}, {"limit": "x"}):
+        r = client.get(JOBS, params=params)
+        assert r.status_code == 400 and r.json()["errors"]["400"][0]["code"] == "UPAPI-113434-400"
+
+
+def test_unknown_and_foreign_jobs_are_404(client, target):
+    job = new_job(client, target)
+    for path in (f"{JOBS}/{job['id']}", f"{JOBS}/99999", f"{JOBS}/abc"):
+        headers = OTHER if path.endswith(str(job["id"])) else None
+        r = client.get(path, headers=headers)
+        assert r.status_code == 404 and r.json()["errors"]["404"][0]["code"] == "UPAPI-113430-404"
+        assert client.delete(path, headers=headers).status_code == 404
+    assert get(client, job["id"])["status"] == "NEW"
+
+
+# ---- states and cancelling -----------------------------------------------------------------------------
+
+def test_cancel_new_job_fails_it_at_once(client, ctx, run_jobs, target):
+    job = new_job(client, target)
+    r = client.delete(f"{JOBS}/{job['id']}")
+    assert r.status_code == 204 and r.content == b""
+    done = get(client, job["id"])
+    assert done["status"] == "FAILED"
+    assert done["errors"] == [{"code": "EXPORT-CANCELLED", "msg": "Export job was cancelled", "callStack": ""}]
+    assert done["destination"]["batchId"] == ""
+    assert done["metrics"]["totalTime"]["endTimeInMs"] >= done["creationTime"]
+    assert catalog_batch(client, job["destination"]["batchId"])["status"] == "failed"
+    run_jobs()  # the queued work finds nothing to do
+    assert get(client, job["id"])["status"] == "FAILED"
+    assert read_batch(client, ctx, job["destination"]["batchId"]).num_rows == 0
+    # cancelling a finished job changes nothing
+    assert client.delete(f"{JOBS}/{job['id']}").status_code == 204
+    assert get(client, job["id"]) == done
+
+
+def test_state_table_allows_no_other_moves(client, ctx, run_jobs, target):
+    from upstack.jobs.states import EXPORT, IllegalTransition, transition
+    from upstack.storage.models import ExportJob
+
+    job = new_job(client, target)
+    run_jobs()
+    assert get(client, job["id"])["status"] == "SUCCEEDED"
+    with ctx.db.session() as s:
+        for to in ("NEW", "PROCESSING", "FAILED", "SUCCEEDED"):
+            assert transition(s, ExportJob, EXPORT, job["id"], to) is False
+        with pytest.raises(IllegalTransition):
+            transition(s, ExportJob, EXPORT, job["id"], "FAILED", from_states=("SUCCEEDED",))
+        with pytest.raises(IllegalTransition):
+            transition(s, ExportJob, EXPORT, job["id"], "NEW", from_states=("PROCESSING",))
+    assert client.delete(f"{JOBS}/{job['id']}").status_code == 204
+    assert get(client, job["id"])["status"] == "SUCCEEDED"
+
+
+def test_cancel_while_merging(client, ctx, run_jobs, world, monkeypatch):
+    import upstack.worker.export as export_worker
+
+    job = new_job(client, world["target"])
+    real = export_worker.merge_profiles
+
+    def cancelled_meanwhile(*args, **kwargs):
+        assert get(client, job["id"])["status"] == "PROCESSING"
+        assert client.delete(f"{JOBS}/{job['id']}").status_code == 204
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_worker, "merge_profiles", cancelled_meanwhile)
+    started = time.monotonic()
+    run_jobs()
+    assert time.monotonic() - started < 10
+    done = get(client, job["id"])
+    assert done["status"] == "FAILED" and done["errors"][0]["code"] == "EXPORT-CANCELLED"
+    assert done["destination"]["batchId"] == ""
+    assert catalog_batch(client, job["destination"]["batchId"])["status"] == "failed"
+    assert ctx.lake.published_files(HEADERS["x-gw-ims-org-id"], "prod", world["target"],
+                                    job["destination"]["batchId"]) == []
+
+
+def test_cancel_after_publishing_withdraws_the_files(client, ctx, run_jobs, world, monkeypatch):
+    from upstack.worker.export import ExportHandler
+
+    job = new_job(client, world["target"])
+    real = ExportHandler._publish
+
+    def publish_then_cancel(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        assert client.delete(f"{JOBS}/{job['id']}").status_code == 204
+        return out
+
+    monkeypatch.setattr(ExportHandler, "_publish", publish_then_cancel)
+    run_jobs()
+    done = get(client, job["id"])
+    assert done["status"] == "FAILED" and done["errors"][0]["code"] == "EXPORT-CANCELLED"
+    batch = job["destination"]["batchId"]
+    assert catalog_batch(client, batch)["status"] == "failed"
+    assert ctx.lake.published_files(HEADERS["x-gw-ims-org-id"], "prod", world["target"], batch) == []
+    assert read_batch(client, ctx, batch).num_rows == 0
+
+
+# ---- exports end to end --------------------------------------------------------------------------------
+
+def test_export_pdg_timestamp_ordered_end_to_end(client, ctx, run_jobs, world):
+    job = new_job(client, world["target"], mergePolicy={"id": world["pdg"], "version": 1},
+                  fields="person.name,personalEmail.address,mobilePhone",
+                  additionalFields={"eventList": {"fields": "environment.browserDetails.name"}})
+    assert run_jobs() == 1
+    done = get(client, job["id"])
+    assert done["status"] == "SUCCEEDED", done
+    assert "errors" not in done
+    m = done["metrics"]
+    for k in ("totalTime", "profileExportTime", "aCPDatasetWriteTime"):
+        assert set(m[k]) == {"startTimeInMs", "endTimeInMs", "totalTimeInMs"}
+        assert m[k]["totalTimeInMs"] == m[k]["endTimeInMs"] - m[k]["startTimeInMs"] >= 0
+    assert m["totalTime"]["startTimeInMs"] == done["creationTime"]
+    assert m["totalExportedProfileCounter"] == 3
+    assert m["exportedProfileByNamespaceCounter"] == {"CRMID": 1, "ECID": 1, "Email": 3}
+    assert set(done["computeGatewayJobId"]) == {"exportJob", "pushJob"}
+    batch = done["destination"]["batchId"]
+    assert batch == job["destination"]["batchId"]
+    b = catalog_batch(client, batch)
+    assert b["status"] == "success" and b["metrics"]["recordsWritten"] == 3
+
+    table = read_batch(client, ctx, batch)
+    assert table.num_rows == 3
+    assert {"identityMap", "person", "eventList"} <= set(table.column_names)
+    rows = by_email(clean(table.to_pylist()))
+    ann = rows["ann@x.com"]
+    # Annie comes from loyalty (lastUpdatedDate 2024-02-01 beats crm's 2024-01-01); lastName only crm has.
+    assert ann["person"] == {"name": {"firstName": "Annie", "lastName": "Lee"}}
+    assert ann["personalEmail"] == {"address": "ann@x.com"} and ann["mobilePhone"] == {"number": "555-0100"}
+    assert {ns: sorted(i["id"] for i in items) for ns, items in ann["identityMap"].items()} == \
+        {"CRMID": ["c1"], "ECID": ["e1"], "Email": ["ann@x.com"]}
+    assert [e["environment"]["browserDetails"]["name"] for e in ann["eventList"]] == ["Chrome", "Firefox"]
+    assert rows["bob@x.com"]["person"]["name"] == {"firstName": "Bob", "lastName": "Ray"}
+    assert rows["bob@x.com"]["eventList"] == []
+    assert "segmentMembership" not in table.column_names  # not asked for
+
+
+def test_export_identity_graph_none_and_empty_profiles(client, ctx, run_jobs, world):
+    plain = new_job(client, world["target"], fields="person.name")
+    with_empty = new_job(client, world["target"], mergePolicy={"id": world["pdg"]}, fields="person.name",
+                         filter={"emptyProfiles": True})
+    assert run_jobs() == 2
+    rows = clean(read_batch(client, ctx, get(client, plain["id"])["destination"]["batchId"]).to_pylist())
+    # no stitching: Ann's crm record and her loyalty record are two profiles
+    assert sorted(r["person"]["name"]["firstName"] for r in rows) == ["Ann", "Annie", "Bob", "Cy"]
+    rows = clean(read_batch(client, ctx, get(client, with_empty["id"])["destination"]["batchId"]).to_pylist())
+    assert len(rows) == 4
+    only_events = [r for r in rows if "person" not in r]
+    assert [r["identityMap"] for r in only_events] == [{"ECID": [{"id": "e9", "primary": True}]}]
+
+
+def test_segment_filters_and_segment_per_batch(client, ctx, run_jobs, world):
+    split = new_job(client, world["target"], fields="person.name.firstName",
+                    destination={"datasetId": world["target"], "segmentPerBatch": True},
+                    filter={"segments": [{"segmentId": "seg1"}, {"segmentId": "seg2", "segmentNs": "ups",
+                                                                   "status": ["existing"]}]})
+    assert "batchId" not in split["destination"]
+    batches = split["destination"]["batches"]
+    assert [(b["segmentId"], b["segmentNs"], b["status"]) for b in batches] == [
+        ("seg1", "ups", ["realized", "existing"]), ("seg2", "ups", ["existing"])]
+    exited = new_job(client, world["target"], fields="person.name.firstName",
+                     filter={"segments": [{"segmentId": "seg1", "status": ["exited"]}]})
+    window = new_job(client, world["target"], fields="person.name.firstName",
+                     filter={"segments": [{"segmentId": "seg1", "status": ["realized", "exited"]},
+                                          {"segmentId": "seg2"}],
+                             "segmentQualificationTime": {"startTime": "2024-02-01T00:00:00Z",
+                                                          "endTime": "2024-12-31T00:00:00Z"}})
+    assert run_jobs() == 3
+    done = get(client, split["id"])
+    assert done["status"] == "SUCCEEDED"
+    assert [b["batchId"] for b in done["destination"]["batches"]] == [b["batchId"] for b in batches]
+
+    def names(batch_id):
+        return sorted(r["person"]["name"]["firstName"] for r in read_batch(client, ctx, batch_id).to_pylist())
+
+    assert names(batches[0]["batchId"]) == ["Ann"]
+    assert names(batches[1]["batchId"]) == ["Bob"]
+    assert all(catalog_batch(client, b["batchId"])["status"] == "success" for b in batches)
+    assert names(get(client, exited["id"])["destination"]["batchId"]) == ["Cy"]
+    # qualified in the window: Bob (seg2, 2024-02-05) and Cy (seg1 exited, 2024-03-05); Ann qualified in January
+    assert names(get(client, window["id"])["destination"]["batchId"]) == ["Bob", "Cy"]
+
+
+def test_from_ingest_timestamp_filters(client, ctx, run_jobs, world):
+    future = new_job(client, world["target"], filter={"fromIngestTimestamp": "2999-01-01T00:00:00Z"},
+                     additionalFields={"eventList": {}})
+    events_later = new_job(client, world["target"], mergePolicy={"id": world["pdg"]}, fields="person.name",
+                           additionalFields={"eventList": {"filter": {"fromIngestTimestamp": "2999-01-01T00:00:00Z"}}})
+    assert run_jobs() == 2
+    assert read_batch(client, ctx, get(client, future["id"])["destination"]["batchId"]).num_rows == 0
+    rows = read_batch(client, ctx, get(client, events_later["id"])["destination"]["batchId"]).to_pylist()
+    assert len(rows) == 3 and all(r["eventList"] == [] for r in rows)
+
+
+def test_failure_is_recorded_without_retry(client, ctx, run_jobs, world, monkeypatch):
+    import upstack.worker.export as export_worker
+
+    def broken(*args, **kwargs):
+        raise ValueError("column person.name has an impossible type")
+
+    monkeypatch.setattr(export_worker, "merge_profiles", broken)
+    job = new_job(client, world["target"])
+    assert run_jobs() == 1
+    done = get(client, job["id"])
+    assert done["status"] == "FAILED" and done["destination"]["batchId"] == ""
+    (err,) = done["errors"]
+    assert err["code"] == "EXPORT-FAILED"
+    assert "merging profiles" in err["msg"] and "impossible type" in err["msg"]
+    assert err["callStack"].startswith("builtins.ValueError at ") and "test_export_jobs.py" in err["callStack"]
+    assert catalog_batch(client, job["destination"]["batchId"])["status"] == "failed"
+    from upstack.storage.models import Job
+    with ctx.db.session() as s:
+        q = s.query(Job).filter(Job.kind == "export").one()
+        assert q.status == "failed" and q.attempts == 1
+
+
+def test_rerun_after_a_crash_is_idempotent(client, ctx, run_jobs, world, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from upstack.services import export_jobs
+
+    real = export_jobs.finish_job
+    calls = []
+
+    def crash_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # files are published, the recording transaction dies
+            raise OperationalError("UPDATE export_jobs", {}, Exception("database went away"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_jobs, "finish_job", crash_once)
+    job = new_job(client, world["target"], fields="person.name")
+    run_jobs()
+    assert get(client, job["id"])["status"] == "PROCESSING"
+    time.sleep(0.6)  # the retry backoff
+    run_jobs()
+    done = get(client, job["id"])
+    assert done["status"] == "SUCCEEDED" and len(calls) == 2
+    batch = done["destination"]["batchId"]
+    files = ctx.lake.published_files(HEADERS["x-gw-ims-org-id"], "prod", world["target"], batch)
+    assert [f.name for f in files] == ["part-00000.parquet"]
+    assert read_batch(client, ctx, batch).num_rows == 4  # no stitching: Ann, Annie, Bob, Cy
+
+
+def test_other_tenant_profiles_are_never_exported(client, ctx, run_jobs, world):
+    target = union_dataset(client, headers=OTHER)
+    job = new_job(client, target, headers=OTHER)
+    run_jobs()
+    done = get(client, job["id"], headers=OTHER)
+    assert done["status"] == "SUCCEEDED" and done["metrics"]["totalExportedProfileCounter"] == 0
+    assert read_batch(client, ctx, done["destination"]["batchId"], headers=OTHER).num_rows == 0
