@@ -133,6 +133,47 @@ def read_batch(client, ctx, batch_id: str, headers=None) -> pa.Table:
     return pa.concat_tables(tables) if tables else pa.table({})
 
 
+# Hand-checked world: Ann is split over two datasets and linked to her browser by CRMID c1 <-> ECID e1.
+CRM = [
+    {"identityMap": idmap(("Email", "ann@x.com"), ("CRMID", "c1")),
+     "person": {"name": {"firstName": "Ann", "lastName": "Lee"}}, "personalEmail": {"address": "ann@x.com"},
+     "extSourceSystemAudit": {"lastUpdatedDate": "2024-01-01T00:00:00Z"},
+     "segmentMembership": {"ups": {"seg1": {"status": "realized", "lastQualificationTime": "2024-01-05T00:00:00Z"}}}},
+    {"identityMap": idmap(("Email", "bob@x.com")), "person": {"name": {"firstName": "Bob", "lastName": "Ray"}},
+     "extSourceSystemAudit": {"lastUpdatedDate": "2024-01-01T00:00:00Z"},
+     "segmentMembership": {"ups": {"seg2": {"status": "existing", "lastQualificationTime": "2024-02-05T00:00:00Z"}}}},
+    {"identityMap": idmap(("Email", "cy@x.com")), "person": {"name": {"firstName": "Cy"}},
+     "segmentMembership": {"ups": {"seg1": {"status": "exited", "lastQualificationTime": "2024-03-05T00:00:00Z"}}}},
+]
+LOYALTY = [
+    {"identityMap": idmap(("CRMID", "c1"), ("ECID", "e1")), "person": {"name": {"firstName": "Annie"}},
+     "mobilePhone": {"number": "555-0100"}, "extSourceSystemAudit": {"lastUpdatedDate": "2024-02-01T00:00:00Z"}},
+]
+WEB = [
+    {"_id": "ev1", "timestamp": "2024-03-02T10:00:00Z", "identityMap": idmap(("ECID", "e1")),
+     "environment": {"browserDetails": {"name": "Firefox", "version": "120"}}},
+    {"_id": "ev2", "timestamp": "2024-03-01T10:00:00Z", "identityMap": idmap(("ECID", "e1")),
+     "environment": {"browserDetails": {"name": "Chrome", "version": "119"}}},
+    {"_id": "ev3", "timestamp": "2024-03-03T10:00:00Z", "identityMap": idmap(("ECID", "e9")),
+     "environment": {"browserDetails": {"name": "Safari"}}},
+]
+
+
+def load_world(client, ctx, run_jobs) -> dict[str, str]:
+    """CRM, LOYALTY and WEB loaded as a client would, plus a pdg + timestampOrdered policy ("pdg")."""
+    load = Loader(client, ctx, run_jobs)
+    ids = {"crm": create_dataset(client, "crm"), "loyalty": create_dataset(client, "loyalty"),
+           "web": create_dataset(client, "web", EVENT_SCHEMA)}
+    load.ingest(ids["crm"], CRM)
+    load.ingest(ids["loyalty"], LOYALTY)
+    load.ingest(ids["web"], WEB, kind="event")
+    r = client.post(MP, json={"name": "stitched", "schema": {"name": "_xdm.context.profile"},
+                              "identityGraph": {"type": "pdg"}, "attributeMerge": {"type": "timestampOrdered"}})
+    assert r.status_code == 200, r.text
+    ids["pdg"] = r.json()["id"]
+    return ids
+
+
 def clean(value):
     """Drop null members recursively so that expectations list only what is there."""
     if isinstance(value, dict):

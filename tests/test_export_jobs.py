@@ -8,46 +8,10 @@ import time
 import pytest
 
 from tests.conftest import HEADERS
-from tests.profile_data import (
-    EVENT_SCHEMA,
-    JOBS,
-    MP,
-    Loader,
-    clean,
-    create_dataset,
-    idmap,
-    read_batch,
-    union_dataset,
-)
+from tests.profile_data import JOBS, MP, clean, create_dataset, load_world, read_batch, union_dataset
 
 OTHER = dict(HEADERS, **{"x-gw-ims-org-id": "OTHER@AdobeOrg"})
 SCHEMA = {"name": "_xdm.context.profile"}
-
-# Hand-checked world: Ann is split over two datasets and linked to her browser by CRMID c1 <-> ECID e1.
-CRM = [
-    {"identityMap": idmap(("Email", "ann@x.com"), ("CRMID", "c1")),
-     "person": {"name": {"firstName": "Ann", "lastName": "Lee"}}, "personalEmail": {"address": "ann@x.com"},
-     "extSourceSystemAudit": {"lastUpdatedDate": "2024-01-01T00:00:00Z"},
-     "segmentMembership": {"ups": {"seg1": {"status": "realized", "lastQualificationTime": "2024-01-05T00:00:00Z"}}}},
-    {"identityMap": idmap(("Email", "bob@x.com")), "person": {"name": {"firstName": "Bob", "lastName": "Ray"}},
-     "extSourceSystemAudit": {"lastUpdatedDate": "2024-01-01T00:00:00Z"},
-     "segmentMembership": {"ups": {"seg2": {"status": "existing", "lastQualificationTime": "2024-02-05T00:00:00Z"}}}},
-    {"identityMap": idmap(("Email", "cy@x.com")), "person": {"name": {"firstName": "Cy"}},
-     "segmentMembership": {"ups": {"seg1": {"status": "exited", "lastQualificationTime": "2024-03-05T00:00:00Z"}}}},
-]
-LOYALTY = [
-    {"identityMap": idmap(("CRMID", "c1"), ("ECID", "e1")), "person": {"name": {"firstName": "Annie"}},
-     "mobilePhone": {"number": "555-0100"}, "extSourceSystemAudit": {"lastUpdatedDate": "2024-02-01T00:00:00Z"}},
-]
-WEB = [
-    {"_id": "ev1", "timestamp": "2024-03-02T10:00:00Z", "identityMap": idmap(("ECID", "e1")),
-     "environment": {"browserDetails": {"name": "Firefox", "version": "120"}}},
-    {"_id": "ev2", "timestamp": "2024-03-01T10:00:00Z", "identityMap": idmap(("ECID", "e1")),
-     "environment": {"browserDetails": {"name": "Chrome", "version": "119"}}},
-    {"_id": "ev3", "timestamp": "2024-03-03T10:00:00Z", "identityMap": idmap(("ECID", "e9")),
-     "environment": {"browserDetails": {"name": "Safari"}}},
-]
-
 
 @pytest.fixture
 def target(client):
@@ -56,17 +20,7 @@ def target(client):
 
 @pytest.fixture
 def world(client, ctx, run_jobs, target):
-    """Three datasets loaded as a client would, the export target and a pdg + timestampOrdered policy."""
-    load = Loader(client, ctx, run_jobs)
-    crm, loyalty, web = create_dataset(client, "crm"), create_dataset(client, "loyalty"), \
-        create_dataset(client, "web", EVENT_SCHEMA)
-    load.ingest(crm, CRM)
-    load.ingest(loyalty, LOYALTY)
-    load.ingest(web, WEB, kind="event")
-    r = client.post(MP, json={"name": "stitched", "schema": SCHEMA, "identityGraph": {"type": "pdg"},
-                              "attributeMerge": {"type": "timestampOrdered"}})
-    assert r.status_code == 200, r.text
-    return {"crm": crm, "loyalty": loyalty, "web": web, "target": target, "pdg": r.json()["id"]}
+    return dict(load_world(client, ctx, run_jobs), target=target)
 
 
 def new_job(client, target, headers=None, **body):

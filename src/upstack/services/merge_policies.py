@@ -351,3 +351,16 @@ def query_policies(s: Session, t: Tenant, *, default: str | None, schema_name: s
             raise Invalid(f"'orderBy' must name one of {', '.join(ORDER_FIELDS)} (optionally prefixed by - or +).")
         views.sort(key=lambda v: (v[field], v["id"]), reverse=descending)
     return views
+
+
+# AEP: "If no default merge policy has been configured, the default is no profile merge and no identity
+# stitching" - what a Profile lookup uses when the sandbox has no default and the client names none.
+NO_DEFAULT_BODY = {"identityGraph": {"type": "none"}, "attributeMerge": {"type": "timestampOrdered"}}
+
+
+def resolve_for_lookup(s: Session, t: Tenant, policy_id: str | None) -> dict:
+    """The latest body of the named policy (Invalid if unknown), else of the default, else NO_DEFAULT_BODY."""
+    ensure_tenant(s, t)
+    if policy_id is None and repo.default_policy(s, t, PROFILE_SCHEMA) is None:
+        return NO_DEFAULT_BODY
+    return resolve(s, t, policy_id, None)[2]

@@ -1,0 +1,197 @@
+"""Profile Access (CONTRACT §9): one merged profile, or its events, through the same engine path as exports.
+
+A lookup is planned in a short transaction (policy, lake files) and merged outside it, so a slow merge
+never holds a database transaction open.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import pyarrow as pa
+from sqlalchemy.orm import Session
+
+from upstack.lake import Lake
+from upstack.profiles import (
+    ComponentTooLarge,
+    DatasetInput,
+    ExportQuery,
+    MergePolicySpec,
+    merge_profiles,
+    profile_events,
+)
+from upstack.services import merge_policies, profile_inputs
+from upstack.services.errors import Invalid, NotFound, Unprocessable
+from upstack.services.export_jobs import parse_fields, policy_spec
+from upstack.services.tenancy import Tenant
+
+PATH = "/data/core/ups/access/entities"
+PROFILE = "_xdm.context.profile"
+EVENT = "_xdm.context.experienceevent"
+MAX_EVENTS = 1000
+# Events sharing the page boundary's timestamp that a resumed page may have to skip (then it reads all).
+CURSOR_SLACK = 100
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A planned request: what to merge (read in a transaction) and what was asked."""
+
+    inputs: list[DatasetInput]
+    spec: MergePolicySpec
+    identity: tuple[str, str]
+    fields: tuple[str, ...] | None
+    events: bool
+    params: dict[str, str]
+
+
+# ---- parameters ----------------------------------------------------------------------------------------
+
+def _required(params: Mapping[str, str], *names: str) -> list[str]:
+    missing = [n for n in names if not (params.get(n) or "").strip()]
+    if missing:
+        raise Invalid(f"Missing required query parameter(s): {', '.join(missing)}.")
+    return [params[n].strip() for n in names]
+
+
+def _int(params: Mapping[str, str], name: str) -> int | None:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return int(float(raw))
+    except ValueError:
+        raise Invalid(f"Query parameter '{name}' must be a number of epoch milliseconds, got '{raw}'.") from None
+
+
+def plan(s: Session, lake: Lake, t: Tenant, params: Mapping[str, str]) -> Lookup:
+    """Validate the query and read what the merge needs: 400 for missing or malformed parameters."""
+    params = dict(params)
+    (schema,) = _required(params, "schema.name")
+    if schema == PROFILE:
+        ident_id, ns = _required(params, "entityId", "entityIdNS")
+        events = False
+    elif schema == EVENT:
+        related, ident_id, ns = _required(params, "relatedSchema.name", "relatedEntityId", "relatedEntityIdNS")
+        if related != PROFILE:
+            raise Invalid(f"'relatedSchema.name' must be '{PROFILE}', got '{related}'.")
+        events = True
+    else:
+        raise Invalid(f"'schema.name' must be '{PROFILE}' or '{EVENT}', got '{schema}'.")
+    fields = parse_fields(params["fields"], "fields") if (params.get("fields") or "").strip() else None
+    policy_id = (params.get("mergePolicyId") or "").strip() or None
+    body = merge_policies.resolve_for_lookup(s, t, policy_id)
+    return Lookup(profile_inputs.dataset_inputs(s, lake, t), policy_spec(body), (ns, ident_id), fields, events,
+                  params)
+
+
+# ---- JSON ----------------------------------------------------------------------------------------------
+
+def json_safe(value: Any) -> Any:
+    """Arrow's Python values as JSON: timestamps ISO 8601 (UTC), bytes base64, NaN null, nulls dropped."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.isoformat(timespec="milliseconds") + "Z"
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None or ms < 0:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ---- profile -------------------------------------------------------------------------------------------
+
+def profile(lookup: Lookup) -> dict[str, Any]:
+    """{"<profile id>": {entityId, sources, entity, lastModifiedAt}}: 404 unknown identity, 422 oversized graph."""
+    ns, ident = lookup.identity
+    try:
+        result = merge_profiles(lookup.inputs, lookup.spec, ExportQuery(identity=lookup.identity,
+                                                                        fields=lookup.fields))
+    except ComponentTooLarge as exc:
+        raise Unprocessable(f"The identity graph of {ns}:{ident} is too large to merge: {exc}.") from None
+    if result.profiles.num_rows == 0:
+        raise NotFound(f"No profile found for identity '{ident}' in namespace '{ns}'.")
+    out = {}
+    for meta, entity in zip(result.meta.to_pylist(), result.profiles.to_pylist(), strict=True):
+        out[meta["profile_id"]] = {"entityId": meta["entity_id"], "sources": list(meta["sources"] or []),
+                                   "entity": json_safe(entity), "lastModifiedAt": _iso(meta["last_modified_ms"])}
+    return out
+
+
+# ---- events --------------------------------------------------------------------------------------------
+
+def events(lookup: Lookup) -> dict[str, Any]:
+    """`_page`/`children` of the profile's events by timestamp, `limit` per page (default and max 1000);
+    `startTime` inclusive, `endTime` exclusive (epoch ms). The next page resumes at an event id (`start`)."""
+    p = lookup.params
+    limit = max(1, min(_int(p, "limit") or MAX_EVENTS, MAX_EVENTS))
+    order = (p.get("orderby") or p.get("orderBy") or "timestamp").strip().replace(" ", "+")
+    if order not in ("timestamp", "+timestamp", "-timestamp"):
+        raise Invalid(f"'orderby' must be 'timestamp' or '-timestamp', got '{order}'.")
+    descending = order == "-timestamp"
+    start_ms, end_ms = _int(p, "startTime"), _int(p, "endTime")
+    cursor = (p.get("start") or "").strip() or None
+    rows = _fetch(lookup, start_ms, end_ms, limit, descending, cursor)
+    if not rows:
+        profile(lookup)  # raises 404 when the identity is unknown; a known one just has no events here
+    page, rest = rows[:limit], rows[limit:]
+    related_id = lookup.identity[1]
+    children = [{"relatedEntityId": related_id, "entityId": r["entity_id"], "timestamp": r["timestamp_ms"],
+                 "entity": json_safe(r["entity"])} for r in page]
+    href = ""
+    if rest:
+        nxt = dict(p, start=rest[0]["entity_id"] or "")
+        # Narrow the window to the next event's timestamp so the next page reads little before its cursor.
+        if rest[0]["timestamp_ms"] is not None:
+            if descending:
+                nxt["endTime"] = str(rest[0]["timestamp_ms"] + 1)
+            else:
+                nxt["startTime"] = str(rest[0]["timestamp_ms"])
+        href = f"{PATH}?{urlencode(nxt)}"
+    return {"_page": {"orderby": "-timestamp" if descending else "timestamp", "start": page[0]["entity_id"] if page
+                      else "", "count": len(page), "next": rest[0]["entity_id"] if rest else ""},
+            "children": children, "_links": {"next": {"href": href}}}
+
+
+def _fetch(lookup: Lookup, start_ms: int | None, end_ms: int | None, limit: int, descending: bool,
+           cursor: str | None) -> list[dict]:
+    """limit + 1 events from the cursor event on (the extra one tells whether there is a next page)."""
+    def read(n: int) -> list[dict]:
+        try:
+            table: pa.Table = profile_events(lookup.inputs, lookup.spec, lookup.identity, start_ms=start_ms,
+                                             end_ms=None if end_ms is None else end_ms - 1, limit=n,
+                                             descending=descending, fields=lookup.fields)
+        except ComponentTooLarge as exc:
+            raise Unprocessable(f"The identity graph is too large to merge: {exc}.") from None
+        return table.to_pylist()
+
+    if cursor is None:
+        return read(limit + 1)
+    want = limit + 1 + CURSOR_SLACK
+    rows = read(want)
+    if cursor not in {r["entity_id"] for r in rows} and len(rows) == want:
+        rows = read(2**62)
+    at = next((i for i, r in enumerate(rows) if r["entity_id"] == cursor), 0)
+    return rows[at:at + limit + 1]

@@ -1,0 +1,168 @@
+"""Profile Access through HTTP (CONTRACT §9): one profile, the same merge an export writes, and its events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.profile_data import (
+    JOBS,
+    Loader,
+    clean,
+    create_dataset,
+    idmap,
+    load_world,
+    read_batch,
+    union_dataset,
+)
+
+ENTITIES = "/data/core/ups/access/entities"
+PROFILE = {"schema.name": "_xdm.context.profile"}
+EVENTS = {"schema.name": "_xdm.context.experienceevent", "relatedSchema.name": "_xdm.context.profile"}
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp() * 1000)
+
+
+@pytest.fixture
+def world(client, ctx, run_jobs):
+    return load_world(client, ctx, run_jobs)
+
+
+def lookup(client, ns, ident, status=200, **params):
+    r = client.get(ENTITIES, params={**PROFILE, "entityIdNS": ns, "entityId": ident, **params})
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+def events(client, ns, ident, status=200, **params):
+    r = client.get(ENTITIES, params={**EVENTS, "relatedEntityIdNS": ns, "relatedEntityId": ident, **params})
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+def ups_error(body, status):
+    assert body["status"] == status and body["errors"][str(status)][0]["code"].endswith(f"-{status}")
+
+
+def test_profile_equals_the_exported_row(client, ctx, run_jobs, world):
+    answer = lookup(client, "Email", "ann@x.com", mergePolicyId=world["pdg"])
+    ((pid, found),) = answer.items()
+    assert found["entityId"] == "ann@x.com"
+    assert sorted(found["sources"]) == sorted([world["crm"], world["loyalty"]])
+    entity = found["entity"]
+    assert entity["person"]["name"] == {"firstName": "Annie", "lastName": "Lee"}
+    assert entity["mobilePhone"] == {"number": "555-0100"}
+    assert datetime.fromisoformat(found["lastModifiedAt"].replace("Z", "+00:00"))
+    # any identity of the stitched profile finds the same profile
+    via_ecid = lookup(client, "ECID", "e1", mergePolicyId=world["pdg"])
+    assert list(via_ecid) == [pid] and via_ecid[pid]["entityId"] == "e1"
+    assert via_ecid[pid]["entity"] == entity
+
+    target = union_dataset(client)
+    r = client.post(JOBS, json={"destination": {"datasetId": target}, "schema": {"name": "_xdm.context.profile"},
+                                "mergePolicy": {"id": world["pdg"]}})
+    assert r.status_code == 200
+    run_jobs()
+    job = client.get(f"{JOBS}/{r.json()['id']}").json()
+    assert job["status"] == "SUCCEEDED"
+    from upstack.services.entities import json_safe
+
+    exported = [json_safe(row) for row in read_batch(client, ctx, job["destination"]["batchId"]).to_pylist()]
+    ann = [row for row in exported if "Email" in row["identityMap"]
+           and row["identityMap"]["Email"][0]["id"] == "ann@x.com"]
+    assert ann == [entity]
+
+
+def test_default_policy_fields_and_errors(client, world):
+    ((_, found),) = lookup(client, "Email", "ann@x.com").items()  # default: no stitching
+    assert found["entity"]["person"]["name"] == {"firstName": "Ann", "lastName": "Lee"}
+    assert found["sources"] == [world["crm"]]
+    ((_, found),) = lookup(client, "Email", "bob@x.com", fields="person.name.firstName").items()
+    assert set(found["entity"]) == {"identityMap", "person"}
+    assert found["entity"]["person"] == {"name": {"firstName": "Bob"}}
+    assert found["entity"]["identityMap"] == {"Email": [{"id": "bob@x.com", "primary": True}]}
+
+    ups_error(lookup(client, "Email", "nobody@x.com", status=404), 404)
+    ups_error(lookup(client, "Email", "ann@x.com", status=400, mergePolicyId="nope"), 400)
+    ups_error(lookup(client, "Email", "ann@x.com", status=400, fields="person..name"), 400)
+    for params in ({"entityId": "ann@x.com"}, {**PROFILE, "entityId": "ann@x.com"},
+                   {"schema.name": "_xdm.context.account", "entityId": "x", "entityIdNS": "Email"}):
+        r = client.get(ENTITIES, params=params)
+        assert r.status_code == 400, r.text
+        ups_error(r.json(), 400)
+    other = {"x-gw-ims-org-id": "OTHER@AdobeOrg"}
+    r = client.get(ENTITIES, params={**PROFILE, "entityIdNS": "Email", "entityId": "ann@x.com"}, headers=other)
+    assert r.status_code == 404
+
+
+def test_events_order_window_and_paging(client, world):
+    page = events(client, "ECID", "e1")
+    assert page["_page"] == {"orderby": "timestamp", "start": "ev2", "count": 2, "next": ""}
+    assert page["_links"] == {"next": {"href": ""}}
+    first, second = page["children"]
+    assert first["relatedEntityId"] == "e1" and first["entityId"] == "ev2"
+    assert first["timestamp"] == ms("2024-03-01T10:00:00Z")
+    assert first["entity"]["environment"]["browserDetails"] == {"name": "Chrome", "version": "119"}
+    assert first["entity"]["timestamp"] == "2024-03-01T10:00:00.000Z"
+    assert second["entityId"] == "ev1"
+
+    desc = events(client, "ECID", "e1", orderby="-timestamp")
+    assert [c["entityId"] for c in desc["children"]] == ["ev1", "ev2"]
+    assert [c["entityId"] for c in events(client, "ECID", "e1", startTime=ms("2024-03-01T12:00:00Z"))["children"]] \
+        == ["ev1"]
+    # endTime is exclusive
+    assert [c["entityId"] for c in events(client, "ECID", "e1", endTime=ms("2024-03-02T10:00:00Z"))["children"]] \
+        == ["ev2"]
+
+    one = events(client, "ECID", "e1", limit=1)
+    assert [c["entityId"] for c in one["children"]] == ["ev2"] and one["_page"]["next"] == "ev1"
+    href = one["_links"]["next"]["href"]
+    assert href.startswith(ENTITIES + "?") and "start=ev1" in href
+    rest = client.get(href).json()
+    assert [c["entityId"] for c in rest["children"]] == ["ev1"] and rest["_links"]["next"]["href"] == ""
+    down = events(client, "ECID", "e1", limit=1, orderby="-timestamp")
+    assert [c["entityId"] for c in client.get(down["_links"]["next"]["href"]).json()["children"]] == ["ev2"]
+
+    # under pdg the profile's events are those of its whole identity graph
+    stitched = events(client, "Email", "ann@x.com", mergePolicyId=world["pdg"], fields="environment")
+    assert [c["entityId"] for c in stitched["children"]] == ["ev2", "ev1"]
+    assert set(stitched["children"][0]["entity"]) == {"_id", "timestamp", "environment"}
+    # a known identity without events has an empty page; an unknown one is 404
+    assert events(client, "Email", "bob@x.com")["children"] == []
+    ups_error(events(client, "ECID", "e404", status=404), 404)
+    r = client.get(ENTITIES, params={**EVENTS, "relatedEntityId": "e1"})
+    assert r.status_code == 400
+    ups_error(events(client, "ECID", "e1", status=400, orderby="name"), 400)
+
+
+def test_oversized_identity_graph(client, ctx, run_jobs):
+    """58 identities stitched by pdg: not exported (counted), and a lookup answers 422."""
+    ds = create_dataset(client, "devices")
+    chain = []
+    for r in range(3):  # each record: 20 identities (the most allowed), sharing one with the previous record
+        ids = [("Phone", f"+4100{r}{k:02d}") for k in range(19)]
+        link = ("Email", f"hub{r}@x.com")
+        prev = ("Email", f"hub{r - 1}@x.com") if r else ("Email", "start@x.com")
+        chain.append({"identityMap": idmap(prev, link, *ids[:18]), "person": {"name": {"firstName": f"R{r}"}}})
+    small = {"identityMap": idmap(("Email", "solo@x.com")), "person": {"name": {"firstName": "Solo"}}}
+    Loader(client, ctx, run_jobs).ingest(ds, chain + [small])
+    pdg = client.post("/data/core/ups/config/mergePolicies", json={
+        "schema": {"name": "_xdm.context.profile"}, "identityGraph": {"type": "pdg"},
+        "attributeMerge": {"type": "timestampOrdered"}}).json()["id"]
+
+    ups_error(lookup(client, "Email", "hub1@x.com", status=422, mergePolicyId=pdg), 422)
+    assert lookup(client, "Email", "hub1@x.com")  # without stitching it is a small profile
+    assert lookup(client, "Email", "solo@x.com", mergePolicyId=pdg)
+
+    target = union_dataset(client)
+    r = client.post(JOBS, json={"destination": {"datasetId": target}, "schema": {"name": "_xdm.context.profile"},
+                                "mergePolicy": {"id": pdg}})
+    run_jobs()
+    job = client.get(f"{JOBS}/{r.json()['id']}").json()
+    assert job["status"] == "SUCCEEDED"
+    assert job["metrics"]["totalExportedProfileCounter"] == 1 and job["metrics"]["excludedComponentCounter"] == 1
+    rows = clean(read_batch(client, ctx, job["destination"]["batchId"]).to_pylist())
+    assert [row["person"]["name"]["firstName"] for row in rows] == ["Solo"]
