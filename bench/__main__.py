@@ -26,11 +26,17 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--fragments-per-profile", type=int, default=2)
     e.add_argument("--datasets", type=int, default=2, help="profile datasets (default 2)")
     e.add_argument("--events-per-profile", type=int, default=1)
+    e.add_argument("--cross-link-share", type=float, default=0.01,
+                   help="share of fragments joining two people (high values build components over the limit)")
     e.add_argument("--batch-size", type=int, default=250_000, help="records per ingested batch")
     e.add_argument("--seed", type=int, default=42)
     e.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="export only (sizes whose baseline does not fit in memory, e.g. 20M)")
     e.add_argument("--timeout", type=float, default=3600, help="seconds allowed for seeding and for each job")
+    e.add_argument("--py-spy", action="store_true",
+                   help="after the measured runs, one more export sampled by py-spy: prints where the time went")
+    e.add_argument("--kill-above-mb", type=float, default=12_000,
+                   help="watchdog: kill the server if its RSS passes this during an export (default 12000)")
 
     i = sub.add_parser("ingest", help="ingest records/s per worker: Parquet vs JSON lines, same records")
     i.add_argument("--records", type=int, default=1_000_000)

@@ -112,7 +112,9 @@ class RssSampler:
 
     pid: int
     interval: float = 0.05
+    kill_above_mb: float | None = None  # a watchdog: SIGKILL the tree above this, so a runaway can't OOM the box
     samples: list[float] = field(default_factory=list)
+    killed_at_mb: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -124,7 +126,15 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.samples.append(rss_mb(self.pid))
+            now = rss_mb(self.pid)
+            self.samples.append(now)
+            if self.kill_above_mb is not None and now > self.kill_above_mb and self.killed_at_mb is None:
+                self.killed_at_mb = now
+                for p in reversed(process_tree(self.pid)):
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
 
     def __exit__(self, *exc) -> None:
         self._stop.set()

@@ -59,7 +59,7 @@ def seed_into(data_dir: Path, fragments: int, args) -> Seeded:
 
     f = args.fragments_per_profile
     spec = SeedSpec(profiles=max(1, fragments // f), fragments_per_profile=f, datasets=getattr(args, "datasets", 2),
-                    linked_share=0.8, cross_link_share=0.01, events_per_profile=args.events_per_profile,
+                    linked_share=0.8, cross_link_share=getattr(args, "cross_link_share", 0.01), events_per_profile=args.events_per_profile,
                     custom_timestamp_share=0.2, seed=args.seed, batch_size=args.batch_size)
     settings = settings_for(data_dir)
     upgrade(settings.resolved_database_url)
@@ -111,12 +111,19 @@ def exported_rows(data_dir: Path, dataset_id: str, job: dict) -> int:
     return sum(pq.ParquetFile(f.path).metadata.num_rows for f in files if f.name.endswith(".parquet"))
 
 
-def run_export(server: Server, c, policy_obj: dict, seeded: Seeded, policy: str, timeout: float) -> dict:
-    with RssSampler(server.pid) as rss:
+def run_export(server: Server, c, policy_obj: dict, seeded: Seeded, policy: str, timeout: float,
+               kill_above_mb: float | None) -> dict:
+    with RssSampler(server.pid, kill_above_mb=kill_above_mb) as rss:
         start = time.perf_counter()
         job = start_export(c, policy_obj, seeded.export_dataset,
                            event_fields=EVENT_FIELDS if policy == "events" else None)
-        job = wait_export(c, job["id"], timeout)
+        try:
+            job = wait_export(c, job["id"], timeout)
+        except Exception as exc:
+            if rss.killed_at_mb is not None:
+                raise BenchFailure(f"server killed at {rss.killed_at_mb:,.0f} MB RSS (--kill-above-mb) after "
+                                   f"{time.perf_counter() - start:.1f} s of export") from exc
+            raise
         seconds = time.perf_counter() - start
     metrics = job.get("metrics") or {}
     return {"seconds": round(seconds, 3), "job": job["id"], "profiles": exported_rows(server.data_dir,
@@ -159,11 +166,13 @@ def main(args) -> int:
                         r = run_baseline(out, profiles, events, policy, order)
                         runs_b.append(r)
                     else:
-                        r = run_export(server, c, mp, seeded, policy, args.timeout)
+                        r = run_export(server, c, mp, seeded, policy, args.timeout, args.kill_above_mb)
                         runs_e.append(r)
                     say(f"  {policy} run {k + 1} {step:8}: {r['seconds']:8.2f} s  {r['profiles']:>10,} profiles  "
                         f"peak RSS {r['peak_rss_mb']:,.0f} MB")
             summary = _summary(runs_e, runs_b, seeded.expected_pdg)
+            if args.py_spy:
+                summary["profile"] = _profiled_export(out, server, c, mp, seeded, policy, args)
             report["policies"][policy] = {"export": runs_e, "baseline": runs_b, "summary": summary}
             failed |= summary["mismatch"]
     write_json(out / "result.json", report)
@@ -173,6 +182,25 @@ def main(args) -> int:
         say("\n*** MISMATCH: exported and baseline profile counts differ (see above) ***")
         return 1
     return 0
+
+
+def _profiled_export(out: Path, server: Server, c, mp: dict, seeded: Seeded, policy: str, args) -> list[str]:
+    """One more export (not counted in the figures) sampled by py-spy; returns the summary lines."""
+    from bench import profile
+
+    if not profile.available():
+        say("  py-spy is not installed (pip install py-spy): no profile")
+        return []
+    raw = out / f"profile-{policy}.txt"
+    spy = profile.start(server.pid, raw)
+    try:
+        r = run_export(server, c, mp, seeded, policy, args.timeout, args.kill_above_mb)
+    finally:
+        profile.stop(spy)
+    lines = [f"profiled export ({policy}): {r['seconds']:.2f} s under py-spy"] + profile.summarise(raw)
+    for line in lines:
+        say("  " + line)
+    return lines
 
 
 def _rss(pid: int) -> float:

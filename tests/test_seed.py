@@ -138,3 +138,20 @@ def test_seed_command_prints_a_json_summary(tmp_path, monkeypatch):
     assert summary["expected"]["none"] == 120
     assert summary["spec"]["seed"] == 3 and len(summary["profile_datasets"]) == 1
     assert (tmp_path / "data" / "upstack.db").exists()
+
+
+@pytest.mark.live
+def test_bench_export_matches_its_baseline_on_seeded_data(capsys):
+    """The benchmark's own loop at a tiny size: seed through a live server, export under every policy, and
+    the hand-written baseline agrees on the profile count (including components over the identity limit)."""
+    from bench.__main__ import main
+
+    code = main(["export", "--fragments", "3000", "--runs", "1", "--policy", "all", "--cross-link-share", "0.4",
+                 "--batch-size", "1000", "--timeout", "120"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "MISMATCH" not in out
+    result = orjson.loads(open(out.strip().splitlines()[-1].split("result: ")[1], "rb").read())
+    for policy in ("pdg-timestamp", "pdg-precedence", "events"):
+        summary = result["policies"][policy]["summary"]
+        assert summary["export_profiles"] == summary["baseline_profiles"] == [summary["expected_profiles"]]

@@ -1,0 +1,69 @@
+"""Sample a live server with py-spy while one export job runs, and summarise where the time went."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def available() -> bool:
+    return shutil.which("py-spy") is not None
+
+
+def start(pid: int, out: Path, rate: int = 50) -> subprocess.Popen:
+    """py-spy record in raw (collapsed stacks) form, native frames included so Arrow/DuckDB/scipy time shows."""
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
+                             "--output", str(out), "--native", "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _short(frame: str) -> tuple[str, bool]:
+    """("function (path inside its package)", whether it is upstack's own code)."""
+    m = _FRAME.match(frame)
+    if not m:
+        return frame, False
+    path = m.group("file")
+    ours = "/upstack/" in path and "site-packages" not in path
+    for marker in ("/src/upstack/", "/site-packages/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{m.group('func')} ({path})", ours
+
+
+def summarise(raw: Path, top: int = 15) -> list[str]:
+    """Top functions of upstack by inclusive samples, and top leaf frames (any code) by self samples."""
+    inclusive: Counter[str] = Counter()
+    leaf: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [_short(f) for f in stack.split(";")]
+        total += n
+        for name in {name for name, ours in frames if ours}:
+            inclusive[name] += n
+        leaf[frames[-1][0]] += n
+    if not total:
+        return ["(no samples)"]
+    lines = [f"{total} samples; upstack functions by inclusive share:"]
+    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(top)]
+    lines.append("leaf frames by self share:")
+    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in leaf.most_common(top)]
+    return lines
