@@ -23,7 +23,7 @@ def command(*path: str):
 def test_top_level_help_lists_the_commands():
     result = runner.invoke(app, ["--help"], env=WIDE)
     assert result.exit_code == 0, result.output
-    for name in ("serve", "worker", "db"):
+    for name in ("serve", "worker", "db", "seed"):
         assert name in result.output
     assert "UPSTACK_" in result.output
 
@@ -33,7 +33,7 @@ def test_no_arguments_shows_help():
     assert "serve" in result.output and "worker" in result.output
 
 
-@pytest.mark.parametrize("path", [("serve",), ("worker",), ("db", "upgrade")])
+@pytest.mark.parametrize("path", [("serve",), ("worker",), ("db", "upgrade"), ("seed",)])
 def test_every_option_is_explained(path):
     result = runner.invoke(app, [*path, "--help"], env=WIDE)
     assert result.exit_code == 0, result.output
