@@ -77,7 +77,7 @@ def bad(client, body, code="UPAPI-113434-400"):
     return err["errors"]["400"][0]["message"]
 
 
-@pytest.mark.parametrize("change", [
+INVALID = [
     {"destination": None},
     {"destination": {}},
     {"destination": {"datasetId": "5b020a27e7040801dedba61b"}},
@@ -102,12 +102,16 @@ def bad(client, body, code="UPAPI-113434-400"):
     {"additionalFields": {"eventList": {"fields": "a/b"}}},
     {"additionalFields": {"profiles": {}}},
     {"destination": "SEGMENT_PER_BATCH"},
-])
-def test_create_validation(client, target, change):
-    body = {"destination": {"datasetId": target}, "schema": SCHEMA}
-    body.update(change)
-    body = {k: v for k, v in body.items() if v is not None}
-    assert bad(client, body)
+]
+
+
+def test_create_validation(client, target):
+    for change in INVALID:  # one app and database for all cases: each is one request
+        body = {"destination": {"datasetId": target}, "schema": SCHEMA}
+        body.update(change)
+        body = {k: v for k, v in body.items() if v is not None}
+        assert bad(client, body), change
+    assert client.get(JOBS).json()["records"] == []
 
 
 def test_destination_must_be_a_union_dataset_of_this_tenant(client, target):
@@ -419,3 +423,20 @@ def test_other_tenant_profiles_are_never_exported(client, ctx, run_jobs, world):
     done = get(client, job["id"], headers=OTHER)
     assert done["status"] == "SUCCEEDED" and done["metrics"]["totalExportedProfileCounter"] == 0
     assert read_batch(client, ctx, done["destination"]["batchId"], headers=OTHER).num_rows == 0
+
+
+def test_local_controls_pace_and_fail_export_jobs(client, run_jobs, target):
+    """CONTRACT §10 as a client developer uses it on export jobs: held until released, forced failures."""
+    assert client.put("/_upstack/controls", json={"jobPacing": {"mode": "manual"}}).status_code == 200
+    held = new_job(client, target)
+    assert run_jobs() == 0 and get(client, held["id"])["status"] == "NEW"
+    assert client.post("/_upstack/jobs/release", json={"kind": "export"}).json() == {"released": 1}
+    assert run_jobs() == 1 and get(client, held["id"])["status"] == "SUCCEEDED"
+
+    client.put("/_upstack/controls", json={"jobPacing": {"mode": "immediate"},
+                                           "failNextJobs": [{"kind": "export", "code": "X-EXPORT", "message": "boom"}]})
+    job = new_job(client, target)
+    run_jobs()
+    done = get(client, job["id"])
+    assert done["status"] == "FAILED" and done["errors"] == [{"code": "X-EXPORT", "msg": "boom", "callStack": ""}]
+    assert done["destination"]["batchId"] == "" and catalog_batch(client, job["destination"]["batchId"])["status"] == "failed"

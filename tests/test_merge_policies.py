@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conftest import HEADERS, ORG
 
 MP = "/data/core/ups/config/mergePolicies"
@@ -120,7 +118,7 @@ def test_at_most_five(client):
     assert names == sorted(names, reverse=True)
 
 
-@pytest.mark.parametrize("bad", [
+INVALID = [
     {"attributeMerge": None},
     {"identityGraph": {"type": "cookie"}},
     {"attributeMerge": {"type": "newestFirst"}},
@@ -130,11 +128,14 @@ def test_at_most_five(client):
     {"attributeMerge": {"type": "dataSetPrecedence", "order": ["5b020a27e7040801dedba61b"]}},
     {"default": "maybe"},
     {"name": 7},
-])
-def test_create_validation(client, bad):
-    b = body(**bad)
-    b = {k: v for k, v in b.items() if v is not None}
-    assert_ups_error(client.post(MP, json=b), 400)
+]
+
+
+def test_create_validation(client):
+    for bad in INVALID:
+        b = {k: v for k, v in body(**bad).items() if v is not None}
+        assert_ups_error(client.post(MP, json=b), 400)
+    assert client.get(MP).json()["_page"]["totalCount"] == 1
 
 
 def test_missing_required_and_malformed_json(client):
@@ -177,3 +178,22 @@ def test_other_tenant_gets_404(client):
     theirs = dataset(client)
     r = client.post(MP, json=body(attributeMerge={"type": "dataSetPrecedence", "order": [theirs]}), headers=OTHER)
     assert_ups_error(r, 400)
+
+
+def test_first_requests_of_a_tenant_seed_once(client, ctx):
+    """Concurrent first requests of a new tenant: exactly one seeded default (a Tenant row marks it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from upstack.services import merge_policies
+    from upstack.services.tenancy import Tenant
+
+    t = Tenant("RACE@AdobeOrg", "prod")
+
+    def first_request(_):
+        with ctx.db.session() as s:
+            return len(merge_policies.list_policies(s, t))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(first_request, range(8))) == {1}
+    r = client.get(MP, headers=dict(HEADERS, **{"x-gw-ims-org-id": "RACE@AdobeOrg"}))
+    assert r.json()["_page"]["totalCount"] == 1
