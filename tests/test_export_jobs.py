@@ -292,6 +292,8 @@ def test_export_pdg_timestamp_ordered_end_to_end(client, ctx, run_jobs, world):
     assert batch == job["destination"]["batchId"]
     b = catalog_batch(client, batch)
     assert b["status"] == "success" and b["metrics"]["recordsWritten"] == 3
+    ds = client.get(f"/data/foundation/catalog/dataSets/{world['target']}").json()[world["target"]]
+    assert ds["lastBatchId"] == batch and ds["lastBatchStatus"] == "success"
 
     table = read_batch(client, ctx, batch)
     assert table.num_rows == 3

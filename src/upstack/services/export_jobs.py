@@ -271,6 +271,8 @@ def create_job(s: Session, t: Tenant, body: Any, request_id: str, *, max_attempt
         b = _new_batch(t, ds.id, job.id, at)
         s.add(b)
         job.batch_id = b.id
+    s.flush()
+    _last_batch(s, job, [b["batchId"] for b in job.destination_batches or []] or [job.batch_id], "loading", new=True)
     queue.enqueue(s, "export", str(job.id), t.org, t.sandbox, max_attempts=max_attempts)
     s.flush()
     return job
@@ -318,6 +320,13 @@ def _timing(start: int, end: int) -> dict[str, int]:
     return {"startTimeInMs": start, "endTimeInMs": end, "totalTimeInMs": max(0, end - start)}
 
 
+def _last_batch(s: Session, job: ExportJob, batch_ids: Sequence[str], status: str, *, new: bool = False) -> None:
+    """The target dataset's lastBatchId/lastBatchStatus follow the job's (last) batch."""
+    if batch_ids:
+        catalog_repo.set_dataset_last_batch(s, Tenant(job.org, job.sandbox), job.dataset_id, batch_ids[-1], status,
+                                            new_batch=new)
+
+
 def start_job(s: Session, job_id: int) -> ExportJob | None:
     """Move a job to PROCESSING (a re-claimed PROCESSING job restarts) and its batches to processing.
     None when there is nothing to run: finished, gone, or cancelled (then failed here)."""
@@ -331,9 +340,11 @@ def start_job(s: Session, job_id: int) -> ExportJob | None:
     if job.status == "NEW":
         if not transition(s, ExportJob, EXPORT, job.id, "PROCESSING", from_states=("NEW",), update_ms=at):
             return None
-    for b in repo.export_batches(s, job.id):
+    batches = repo.export_batches(s, job.id)
+    for b in batches:
         transition(s, Batch, BATCH, b.id, "processing", from_states=("loading", "processing"), updated_ms=at,
                    started_ms=at)
+    _last_batch(s, job, [b.id for b in batches], "processing")
     s.flush()
     return repo.get_export_job_any_tenant(s, job_id)
 
@@ -366,9 +377,7 @@ def finish_job(s: Session, job_id: int, outputs: Sequence[BatchOutput], *, metri
                             dataset_id=job.dataset_id, created_ms=at, records=out.records, size_bytes=out.size_bytes))
         transition(s, Batch, BATCH, out.batch_id, "success", from_states=("processing",), updated_ms=at,
                    completed_ms=at, records_read=out.records_read, records_written=out.records, records_failed=0)
-    ds = s.get(Dataset, job.dataset_id)
-    if ds is not None and outputs:
-        ds.last_batch_id, ds.last_batch_status = outputs[-1].batch_id, "success"
+    _last_batch(s, job, [out.batch_id for out in outputs], "success")
     s.flush()
     return True
 
@@ -386,8 +395,10 @@ def fail_job(s: Session, job_id: int, errors: list[dict], *, from_states: tuple[
                       metrics=metrics):
         return False
     batch_errors = [{"code": e["code"], "description": e["msg"], "rows": []} for e in errors]
-    for b in repo.export_batches(s, job_id):
+    batches = repo.export_batches(s, job_id)
+    for b in batches:
         transition(s, Batch, BATCH, b.id, "failed", updated_ms=at, completed_ms=at, errors=batch_errors)
+    _last_batch(s, job, [b.id for b in batches], "failed")
     s.flush()
     return True
 
