@@ -1,6 +1,6 @@
 """The merge engine: lake Parquet files in, merged and projected profiles out as Arrow tables (pure)."""
 
-from .engine import merge_profiles, profile_events, split_by_segment
+from .engine import iter_merge_profiles, merge_profiles, profile_events, split_by_segment
 from .model import (
     ComponentTooLarge,
     DatasetInput,
@@ -8,6 +8,7 @@ from .model import (
     ExportQuery,
     MergePolicySpec,
     MergeResult,
+    MergeResultPart,
     SegmentFilter,
 )
 
@@ -18,7 +19,9 @@ __all__ = [
     "ExportQuery",
     "MergePolicySpec",
     "MergeResult",
+    "MergeResultPart",
     "SegmentFilter",
+    "iter_merge_profiles",
     "merge_profiles",
     "profile_events",
     "split_by_segment",

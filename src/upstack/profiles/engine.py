@@ -1,21 +1,29 @@
-"""Orchestrates an export or a lookup: load, stitch, merge, attach events, filter, project (see README.md)."""
+"""Orchestrates an export or a lookup: plan the files, stitch identities, then merge, attach events, filter
+and project one part of the profiles at a time (see README.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import events as ev
+from .engines import engine_name, open_backend
 from .filters import SEGMENTS, ingest_mask, segment_keys, segment_mask, split_mask
 from .identity import Nodes
-from .load import Records, Selector
+from .load import FileSet, IdentityRows, Records, Selector, file_set
 from .merge import (
-    connect,
+    FRAGMENT_SYSTEM,
+    IDENTITY_ROWS,
+    Backend,
+    MergePlan,
     precedence_rank,
-    record_order_keys,
     run_attribute_merge,
     run_identity_union,
     timestamp_rank,
@@ -26,10 +34,13 @@ from .model import (
     ExportQuery,
     MergePolicySpec,
     MergeResult,
+    MergeResultPart,
     SegmentFilter,
 )
+from .partition import EVENT_INDEX, PartWriter, part_bounds, part_count, resolve_budget, route
 from .project import identity_map, legacy_identities, lists_from_long, unflatten, wants_legacy_identities
-from .stitch import Stitched, at, select_anchors, stitch
+from .stitch import Stitched, at, profile_inputs, select_anchors, stitch
+from .unify import shared_cursor
 
 NO_FIELDS = Selector(())
 EVENT_ALWAYS = ("_id", "timestamp")
@@ -52,7 +63,7 @@ def _sorted_lists(lists: pa.Array, n: int) -> pa.Array:
     return lists_from_long(parents[order], values.take(pa.array(order)), n, null_when_empty=False)
 
 
-def _profile_ids(nodes: Nodes, anchors: np.ndarray, con) -> pa.Array:
+def _profile_ids(nodes: Nodes, anchors: np.ndarray) -> pa.Array:
     """Stable opaque profile id: md5 of the anchor identity (the smallest identity of the profile)."""
     table = pa.table(
         {
@@ -61,11 +72,12 @@ def _profile_ids(nodes: Nodes, anchors: np.ndarray, con) -> pa.Array:
             "id": nodes.id.take(pa.array(anchors, pa.int64())),
         }
     )
-    con.register("anchors", table)
+    con = shared_cursor()
     try:
+        con.register("anchors", table)
         out = con.sql("SELECT md5(ns || chr(0) || id) AS pid FROM anchors ORDER BY i").to_arrow_table()
     finally:
-        con.unregister("anchors")
+        con.close()
     return pc.cast(out.column(0).combine_chunks(), pa.string())
 
 
@@ -74,7 +86,9 @@ def _newest_event_per_row(events: Records, row: np.ndarray, n: int) -> tuple[np.
     and that event's ingestTime; -1 where the row has no event."""
     newest = np.full(n, -1, dtype=np.int64)
     ingest = np.full(n, -1, dtype=np.int64)
-    order = np.lexsort((events.file, events.row, events.batch, events.time_ms, events.ingest_ms, row))
+    if events.n == 0:
+        return newest, ingest
+    order = np.lexsort((events.order, events.time_ms, events.ingest_ms, row))
     order = order[row[order] >= 0]
     if len(order):
         r = row[order]
@@ -84,125 +98,193 @@ def _newest_event_per_row(events: Records, row: np.ndarray, n: int) -> tuple[np.
     return newest, ingest
 
 
-def _fragments_table(
-    st: Stitched, frag_row: np.ndarray, policy: MergePolicySpec, ts_rank: np.ndarray
-) -> pa.Table:
-    """System columns of the fragments that belong to an output row, as the merge SQL reads them."""
-    frags = st.frags
-    merge_rank = (
-        ts_rank if policy.attribute_merge == "timestampOrdered" else precedence_rank(frags, policy.order)
-    )
-    idx = np.flatnonzero(frag_row >= 0)
-    dataset_ids = pa.array(frags.dataset_ids, pa.string())
-    return pa.table(
-        {
-            "profile_idx": frag_row[idx],
-            "merge_rank": merge_rank[idx],
-            "ts_rank": ts_rank[idx],
-            "ingest_ms": frags.ingest_ms[idx],
-            "dataset_id": dataset_ids.take(pa.array(frags.dataset[idx], pa.int32())),
-            "primary_node": st.frag_primary[idx],
-        }
-    )
-
-
-def _identity_rows(
-    st: Stitched, frag_row: np.ndarray, event_row: np.ndarray, ts_rank: np.ndarray, pdg: bool
-) -> pa.Table:
-    """Identity occurrences per output row: every fragment identity; event identities too under pdg (the
-    whole component), only the event's primary identity under none (it is the profile's key). Events
-    rank below every fragment, so a fragment's authenticatedState wins over an event's."""
-    fid, eid, events = st.frags.identities, st.events.identities, st.events
-    f_sel = frag_row[fid.record] >= 0
-    e_sel = event_row[eid.record] >= 0
-    if not pdg:
-        e_sel &= st.event_row_node == st.event_primary[eid.record]
-    event_rank = np.empty(events.n, dtype=np.int64)
-    event_rank[np.lexsort(record_order_keys(events))] = np.arange(events.n, dtype=np.int64) - events.n - 1
-    return pa.table(
-        {
-            "profile_idx": np.concatenate([frag_row[fid.record[f_sel]], event_row[eid.record[e_sel]]]),
-            "node": np.concatenate([st.frag_row_node[f_sel], st.event_row_node[e_sel]]),
-            "auth": pa.concat_arrays([fid.auth.filter(pa.array(f_sel)), eid.auth.filter(pa.array(e_sel))]),
-            "rank": np.concatenate([ts_rank[fid.record[f_sel]], event_rank[eid.record[e_sel]]]),
-        }
-    )
-
-
 def _by_namespace(profile: np.ndarray, node: np.ndarray, nodes: Nodes) -> dict[str, int]:
-    """exportedProfileByNamespaceCounter: per namespace, the output rows having an identity in it."""
-    width = max(len(nodes.namespaces), 1)
-    pairs = np.unique(profile * width + nodes.ns[node])
-    counts = np.bincount(pairs % width, minlength=len(nodes.namespaces))
+    """exportedProfileByNamespaceCounter: per namespace, the output rows having an identity in it. Rows
+    come sorted by (profile, node) and nodes are numbered namespace by namespace, so each (profile,
+    namespace) pair is one run."""
+    if len(node) == 0:
+        return {}
+    ns = nodes.ns[node]
+    first = np.r_[True, (profile[1:] != profile[:-1]) | (ns[1:] != ns[:-1])]
+    counts = np.bincount(ns[first], minlength=len(nodes.namespaces))
     return {nodes.namespaces[g]: int(c) for g, c in enumerate(counts) if c}
 
 
-def merge_profiles(
-    inputs: Sequence[DatasetInput],
-    policy: MergePolicySpec,
-    query: ExportQuery,
-    *,
-    should_cancel: Callable[[], bool] | None = None,
-    temp_dir: str | None = None,
-    memory_limit: str | None = None,
-) -> MergeResult:
-    """Merge profiles of the lake files under `policy` and return the rows `query` asks for."""
-    check = _checkpoint(should_cancel)
-    pdg = policy.identity_graph == "pdg"
-    load_events = query.include_events or pdg or query.empty_profiles or query.identity is not None
-    # segmentMembership is always merged: meta.segment_keys and the segment filters read it.
-    frag_keep = Selector(query.fields, extra_prefixes=(SEGMENTS,))
-    event_keep = (
-        Selector(query.event_fields, extra_prefixes=EVENT_ALWAYS) if query.include_events else NO_FIELDS
+def _events_view(events: Records, sel: np.ndarray, leaves: dict) -> Records:
+    """The events `sel` (increasing indices) as their own Records, with their leaves."""
+    return Records(
+        n=len(sel),
+        dataset_ids=events.dataset_ids,
+        dataset=events.dataset[sel],
+        ingest_ms=events.ingest_ms[sel],
+        order=events.order[sel],
+        time_ms=events.time_ms[sel],
+        identities=IdentityRows(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8)),
+        primary_occ=events.primary_occ[sel],
+        leaves=leaves,
     )
-    st = stitch(inputs, policy, frag_keep, event_keep, load_events, check)
-    frags, events, nodes = st.frags, st.events, st.nodes
 
+
+@dataclass
+class _Export:
+    """What pass 1 (read the index, stitch, choose profiles) leaves for building the parts."""
+
+    st: Stitched
+    query: ExportQuery
+    plan: MergePlan
+    event_fs: FileSet
+    anchors: np.ndarray  # sorted: output row i is the profile of anchors[i]
+    excluded: int
+    frag_row: np.ndarray  # output row per fragment, -1 if not exported
+    event_row: np.ndarray
+    merge_rank: np.ndarray
+    ts_rank: np.ndarray
+    f_occ_row: np.ndarray  # output row per identity row (fragments), -1 if not in the union
+    e_occ_row: np.ndarray  # same for events
+    auth_values: list[str]
+    f_auth: np.ndarray  # identity rows' authenticatedState as codes into auth_values
+    e_auth: np.ndarray
+    namespaces: np.ndarray  # namespace codes with an identity in some candidate profile
+
+    def fragment_columns(self, idx: np.ndarray, lo: np.ndarray | int) -> list[pa.Array]:
+        frags, st = self.st.frags, self.st
+        values = [
+            self.frag_row[idx] - lo,
+            self.merge_rank[idx],
+            self.ts_rank[idx],
+            frags.ingest_ms[idx],
+            frags.dataset[idx],
+            st.frag_primary[idx],
+        ]
+        return [pa.array(v, f.type) for v, f in zip(values, FRAGMENT_SYSTEM, strict=True)]
+
+    def fragments_in_memory(self, lo: int, hi: int) -> pa.Table:
+        idx = np.flatnonzero((self.frag_row >= lo) & (self.frag_row < hi))
+        take = pa.array(idx, pa.int64())
+        leaves = [self.st.frags.leaves[p].take(take) for p in self.plan.leaves]
+        return pa.Table.from_arrays(self.fragment_columns(idx, lo) + leaves, schema=self.plan.fragment_schema)
+
+    def identity_rows(self, lo: int, hi: int) -> pa.Table:
+        """Identity occurrences of output rows [lo, hi): every fragment identity; event identities too under
+        pdg (the whole component), only the event's primary identity under none (it is the profile's key).
+        Events rank below every fragment, so a fragment's authenticatedState wins over an event's."""
+        fid, eid, events = self.st.frags.identities, self.st.events.identities, self.st.events
+        f = np.flatnonzero((self.f_occ_row >= lo) & (self.f_occ_row < hi))
+        e = np.flatnonzero((self.e_occ_row >= lo) & (self.e_occ_row < hi))
+        auth = np.concatenate([self.f_auth[f], self.e_auth[e]]).astype(np.int32)
+        return pa.Table.from_arrays(
+            [
+                pa.array(np.concatenate([self.f_occ_row[f], self.e_occ_row[e]]) - lo, pa.int64()),
+                pa.array(np.concatenate([fid.node[f], eid.node[e]]), pa.int64()),
+                pa.array(auth, pa.int32(), mask=auth < 0),
+                pa.array(
+                    np.concatenate([self.ts_rank[fid.record[f]], events.order[eid.record[e]] - events.n - 1]),
+                    pa.int64(),
+                ),
+            ],
+            schema=IDENTITY_ROWS,
+        )
+
+
+def _prepare(
+    st: Stitched, query: ExportQuery, policy: MergePolicySpec, plan: MergePlan, event_fs: FileSet
+) -> _Export:
+    frags, events, nodes = st.frags, st.events, st.nodes
     anchors, excluded = select_anchors(st, query)
     row_of_node = np.full(nodes.count, -1, dtype=np.int64)
     row_of_node[anchors] = np.arange(len(anchors), dtype=np.int64)
     frag_row = at(row_of_node, st.frag_anchor)
     event_row = at(row_of_node, st.event_anchor)
     ts_rank = timestamp_rank(frags)
-    take = pa.array(np.flatnonzero(frag_row >= 0), pa.int64())
+    merge_rank = ts_rank if policy.attribute_merge == "timestampOrdered" else precedence_rank(frags, policy.order)
 
-    con = connect(temp_dir, memory_limit)
-    try:
-        per_profile, merged = run_attribute_merge(
-            con,
-            _fragments_table(st, frag_row, policy, ts_rank),
-            {p: a.take(take) for p, a in frags.leaves.items()},
-        )
-        union = run_identity_union(con, _identity_rows(st, frag_row, event_row, ts_rank, pdg))
-        profile_ids = _profile_ids(nodes, anchors, con)
-    finally:
-        con.close()
+    fid, eid = frags.identities, events.identities
+    f_occ_row = frag_row[fid.record] if len(fid.record) else np.zeros(0, dtype=np.int64)
+    e_occ_row = event_row[eid.record] if len(eid.record) else np.zeros(0, dtype=np.int64)
+    if policy.identity_graph != "pdg" and len(eid.record):
+        e_occ_row = np.where(eid.node == st.event_primary[eid.record], e_occ_row, -1)
+
+    # One vocabulary of authenticatedState values for both kinds of records.
+    auth_values = sorted(set(frags.auth_values) | set(events.auth_values))
+
+    def recode(codes: np.ndarray, values: list[str]) -> np.ndarray:
+        lut = np.asarray([auth_values.index(v) for v in values] + [-1], dtype=np.int8)
+        return lut[codes]  # -1 indexes the trailing -1
+
+    counts = np.zeros(len(nodes.namespaces), dtype=np.int64)
+    for occ_row, ids in ((f_occ_row, fid), (e_occ_row, eid)):
+        if len(occ_row):
+            counts += np.bincount(nodes.ns[ids.node[occ_row >= 0]], minlength=len(nodes.namespaces))
+    return _Export(
+        st=st,
+        query=query,
+        plan=plan,
+        event_fs=event_fs,
+        anchors=anchors,
+        excluded=excluded,
+        frag_row=frag_row,
+        event_row=event_row,
+        merge_rank=merge_rank,
+        ts_rank=ts_rank,
+        f_occ_row=f_occ_row,
+        e_occ_row=e_occ_row,
+        auth_values=auth_values,
+        f_auth=recode(fid.auth, frags.auth_values),
+        e_auth=recode(eid.auth, events.auth_values),
+        namespaces=np.flatnonzero(counts),
+    )
+
+
+def _build_part(
+    x: _Export,
+    backend: Backend,
+    k: int,
+    parts: int,
+    lo: int,
+    hi: int,
+    fragments: pa.Table,
+    part_events: Records,
+    check: Callable[[], None],
+) -> MergeResultPart:
+    """Merge, filter and project the output rows [lo, hi) (fragments: their fragments table; part_events:
+    the events of those rows, with their leaves when eventList is asked for)."""
+    st, query, nodes = x.st, x.query, x.st.nodes
+    n_cand = hi - lo
+    per_profile, merged = run_attribute_merge(backend, x.plan, fragments)
+    del fragments
+    union = run_identity_union(backend, x.identity_rows(lo, hi))
     check()
 
     # Per candidate profile: its merge row (none for empty profiles) and its newest event.
-    pos = np.full(len(anchors), -1, dtype=np.int64)
+    sel = np.flatnonzero((x.event_row >= lo) & (x.event_row < hi))
+    event_row = x.event_row[sel] - lo
+    pos = np.full(n_cand, -1, dtype=np.int64)
     pos[per_profile.column("profile_idx").to_numpy()] = np.arange(per_profile.num_rows, dtype=np.int64)
-    newest_event, newest_event_ingest = _newest_event_per_row(events, event_row, len(anchors))
+    newest_event, newest_event_ingest = _newest_event_per_row(part_events, event_row, n_cand)
     has_frag = pos >= 0
-    last_modified = np.where(
-        has_frag, at(per_profile.column("last_modified_ms").to_numpy(), pos), newest_event_ingest
-    )
+    last_modified = np.where(has_frag, at(per_profile.column("last_modified_ms").to_numpy(), pos), newest_event_ingest)
     rep_node = np.where(
         has_frag,
         at(per_profile.column("representative_node").to_numpy(), pos),
-        at(st.event_primary, newest_event),
+        at(st.event_primary, at(sel, newest_event)),
     )
 
     # Filter first, then build output columns only for the rows that are exported.
-    scatter = pa.array(pos, pa.int64(), mask=~has_frag)
-    candidates = {p: a.take(scatter) for p, a in merged.items()}
-    keep = segment_mask(candidates, len(anchors), query) & ingest_mask(last_modified, query)
+    if query.segments:
+        scatter = pa.array(pos, pa.int64(), mask=~has_frag)
+        candidates = {p: a.take(scatter) for p, a in merged.items() if p[0] == SEGMENTS}
+        keep = segment_mask(candidates, n_cand, query)
+    else:
+        keep = np.ones(n_cand, dtype=bool)
+    keep &= ingest_mask(last_modified, query)
     kept = np.flatnonzero(keep)
     n = len(kept)
-    new_row = np.full(len(anchors), -1, dtype=np.int64)
+    new_row = np.full(n_cand, -1, dtype=np.int64)
     new_row[kept] = np.arange(n, dtype=np.int64)
-    rows = pa.array(pos[kept], pa.int64(), mask=~has_frag[kept])
-    merged = {p: a.take(rows) for p, a in merged.items()}
+    all_frags = bool(has_frag.all()) and n == per_profile.num_rows
+    rows = None if all_frags else pa.array(pos[kept], pa.int64(), mask=~has_frag[kept])
+    if rows is not None:
+        merged = {p: a.take(rows) for p, a in merged.items()}
     rep_node, last_modified = rep_node[kept], last_modified[kept]
     event_row = at(new_row, event_row)
 
@@ -210,10 +292,13 @@ def merge_profiles(
     u_keep = keep[u_old]
     u_profile = new_row[u_old[u_keep]]
     u_node = union.column("node").to_numpy()[u_keep]
-    u_auth = union.column("auth").combine_chunks().cast(pa.string()).filter(pa.array(u_keep))
+    u_auth_codes = union.column("auth").combine_chunks()
+    if not u_keep.all():
+        u_auth_codes = u_auth_codes.filter(pa.array(u_keep))
+    u_auth = pa.array(x.auth_values, pa.string()).take(u_auth_codes)
 
     columns: list[tuple[str, pa.Array]] = [
-        ("identityMap", identity_map(u_profile, u_node, u_auth, rep_node, nodes, n))
+        ("identityMap", identity_map(u_profile, u_node, u_auth, rep_node, nodes, n, x.namespaces))
     ]
     out_keep = Selector(query.fields)
     legacy = wants_legacy_identities(query.fields)
@@ -226,7 +311,7 @@ def merge_profiles(
         columns.append(("identities", legacy_identities(u_profile, u_node, rep_node, nodes, n)))
     if query.include_events:
         event_list = ev.event_list(
-            events, event_row, n, query.event_from_ingest_ms, query.event_to_ingest_ms, check
+            part_events, event_row, n, query.event_from_ingest_ms, query.event_to_ingest_ms, check
         )
         columns.append(("eventList", event_list))
 
@@ -236,24 +321,195 @@ def merge_profiles(
     else:
         entity_ns = pa.array(nodes.namespaces, pa.string()).take(pa.array(nodes.ns[rep_node], pa.int64()))
         entity_id = nodes.id.take(pa.array(rep_node, pa.int64()))
+    sources = per_profile.column("sources").combine_chunks()
+    sources = _sorted_lists(sources if rows is None else sources.take(rows), n)
+    sources = pa.ListArray.from_arrays(
+        sources.offsets, pa.array(st.frags.dataset_ids, pa.string()).take(sources.values)
+    )
     meta = pa.table(
         {
-            "profile_id": profile_ids.take(pa.array(kept, pa.int64())),
+            "profile_id": _profile_ids(nodes, x.anchors[lo:hi][kept]),
             "entity_id": entity_id,
             "entity_ns": entity_ns,
-            "sources": _sorted_lists(per_profile.column("sources").combine_chunks().take(rows), n),
+            "sources": sources,
             "last_modified_ms": pa.array(last_modified, pa.int64()),
             "fragment_count": np.maximum(at(per_profile.column("fragment_count").to_numpy(), pos[kept]), 0),
             "segment_keys": segment_keys(merged, n),
         }
     )
-    return MergeResult(
+    return MergeResultPart(
         profiles=pa.Table.from_arrays([c for _, c in columns], names=[name for name, _ in columns]),
         meta=meta,
-        excluded_components=excluded,
+        part=k,
+        parts=parts,
         by_namespace=_by_namespace(u_profile, u_node, nodes),
-        fragments_read=frags.n,
-        events_read=events.n,
+        excluded_components=x.excluded,
+        fragments_read=st.frags.n,
+        events_read=st.events.n,
+    )
+
+
+def iter_merge_profiles(
+    inputs: Sequence[DatasetInput],
+    policy: MergePolicySpec,
+    query: ExportQuery,
+    *,
+    should_cancel: Callable[[], bool] | None = None,
+    temp_dir: str | None = None,
+    memory_limit: str | None = None,
+    memory_budget_bytes: int | None = None,
+    engine: str | None = None,
+) -> Iterator[MergeResultPart]:
+    """Merge profiles of the lake files under `policy` and yield the rows `query` asks for, part by part,
+    in memory about `memory_budget_bytes` (default: from memory_limit, else 1.5 GB).
+
+    When the leaf columns fit the budget, everything is read once and merged as one part. Otherwise pass 1
+    reads only identities and system columns, pass 2 streams the files into per-part temp Parquet files
+    under `temp_dir`, and pass 3 merges one part at a time. `engine` ("duckdb" or "spark"; default
+    UPSTACK_ENGINE, else duckdb) runs the connected components and the merge SQL.
+    """
+    check = _checkpoint(should_cancel)
+    pdg = policy.identity_graph == "pdg"
+    load_events = query.include_events or pdg or query.empty_profiles or query.identity is not None
+    # segmentMembership is always merged: meta.segment_keys and the segment filters read it.
+    frag_keep = Selector(query.fields, extra_prefixes=(SEGMENTS,))
+    event_keep = Selector(query.event_fields, extra_prefixes=EVENT_ALWAYS) if query.include_events else NO_FIELDS
+    frag_fs = file_set(profile_inputs(inputs, policy), "profile", frag_keep, skip_identity_map_leaves=True)
+    event_inputs = [d for d in inputs if d.kind == "event"] if load_events else []
+    event_fs = file_set(event_inputs, "event", event_keep, skip_identity_map_leaves=False)
+    budget = resolve_budget(memory_budget_bytes, memory_limit)
+    leaf_bytes = frag_fs.estimate_leaf_bytes() + (event_fs.estimate_leaf_bytes() if query.include_events else 0)
+    parts = part_count(leaf_bytes, budget)
+    check()
+
+    work_dir = None
+    if parts > 1 or engine_name(engine) == "spark":  # Spark exchanges tables through files
+        if temp_dir:
+            os.makedirs(temp_dir, exist_ok=True)
+        work_dir = tempfile.mkdtemp(prefix="upstack-merge-", dir=temp_dir or None)
+    backend = open_backend(engine, temp_dir=temp_dir, memory_limit=memory_limit, work_dir=work_dir)
+    try:
+        st = stitch(frag_fs, event_fs, policy, parts == 1, check, backend.components)
+        plan = MergePlan.for_leaves(frag_fs.types)
+        x = _prepare(st, query, policy, plan, event_fs)
+        n_rows = len(x.anchors)
+        bounds = part_bounds(x.frag_row, x.event_row if query.include_events else None, n_rows, parts)
+        if parts == 1 or len(bounds) == 1:
+            if parts > 1:  # everything fits one part after all: read the leaves now, in one pass
+                st.frags.leaves = _read_all_leaves(frag_fs, check)
+                if query.include_events:
+                    st.events.leaves = _read_all_leaves(event_fs, check)
+            sel = np.flatnonzero(x.event_row >= 0)
+            ev_leaves = {p: a.take(pa.array(sel, pa.int64())) for p, a in st.events.leaves.items()}
+            yield _build_part(x, backend, 0, 1, 0, n_rows, x.fragments_in_memory(0, n_rows),
+                              _events_view(st.events, sel, ev_leaves), check)
+            return
+        yield from _spilled_parts(x, backend, frag_fs, bounds, work_dir, check)
+    finally:
+        backend.close()
+        if work_dir:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _read_all_leaves(fs: FileSet, check: Callable[[], None]) -> dict:
+    from .load import file_leaves, iter_leaf_batches
+
+    chunks: dict = {p: [] for p in fs.types}
+    for _, table in iter_leaf_batches(fs, check):
+        for p, a in file_leaves(table, fs).items():
+            chunks[p].append(a)
+    return {p: pa.concat_arrays(c) if c else pa.nulls(0, fs.types[p]) for p, c in chunks.items()}
+
+
+def _spilled_parts(
+    x: _Export,
+    backend: Backend,
+    frag_fs: FileSet,
+    bounds: list[tuple[int, int]],
+    work_dir: str,
+    check: Callable[[], None],
+) -> Iterator[MergeResultPart]:
+    """Pass 2 (route fragments, and events when exported, into per-part files) and pass 3 (one part at a
+    time)."""
+    parts = len(bounds)
+    lo_of_part = np.asarray([lo for lo, _ in bounds], dtype=np.int64)
+    his = np.asarray([hi for _, hi in bounds], dtype=np.int64)
+
+    def part_of(rows: np.ndarray) -> np.ndarray:
+        out = np.searchsorted(his, rows, side="right").astype(np.int32)
+        return np.where(rows >= 0, out, -1)
+
+    frag_part = part_of(x.frag_row)
+    frag_writer = PartWriter(work_dir, "fragments", x.plan.fragment_schema, parts)
+    try:
+        route(frag_fs, frag_part, frag_writer, lambda idx: x.fragment_columns(idx, lo_of_part[frag_part[idx]]), check)
+    finally:
+        frag_writer.close()
+    ev_writer = None
+    if x.query.include_events:
+        ev_fs = x.event_fs
+        ev_schema = pa.schema(
+            [(EVENT_INDEX, pa.int64())] + [pa.field(f"e{i}", t) for i, t in enumerate(ev_fs.types.values())]
+        )
+        ev_writer = PartWriter(work_dir, "events", ev_schema, parts)
+        try:
+            route(ev_fs, part_of(x.event_row), ev_writer, lambda idx: [pa.array(idx, pa.int64())], check)
+        finally:
+            ev_writer.close()
+    check()
+
+    for k, (lo, hi) in enumerate(bounds):
+        fragments = frag_writer.read(k)
+        if os.path.exists(frag_writer.path(k)):
+            os.remove(frag_writer.path(k))
+        sel = np.flatnonzero((x.event_row >= lo) & (x.event_row < hi))
+        leaves: dict = {}
+        if ev_writer is not None:
+            table = ev_writer.read(k)
+            if not np.array_equal(table.column(EVENT_INDEX).to_numpy(), sel):
+                raise AssertionError("event part file out of step with the index")
+            leaves = {p: table.column(i + 1).combine_chunks() for i, p in enumerate(x.event_fs.types)}
+        yield _build_part(x, backend, k, parts, lo, hi, fragments, _events_view(x.st.events, sel, leaves), check)
+        check()
+
+
+def merge_profiles(
+    inputs: Sequence[DatasetInput],
+    policy: MergePolicySpec,
+    query: ExportQuery,
+    *,
+    should_cancel: Callable[[], bool] | None = None,
+    temp_dir: str | None = None,
+    memory_limit: str | None = None,
+    memory_budget_bytes: int | None = None,
+    engine: str | None = None,
+) -> MergeResult:
+    """Merge profiles of the lake files under `policy` and return all the rows `query` asks for at once
+    (the parts of iter_merge_profiles, concatenated: for lookups, tests and small exports)."""
+    parts = list(
+        iter_merge_profiles(
+            inputs,
+            policy,
+            query,
+            should_cancel=should_cancel,
+            temp_dir=temp_dir,
+            memory_limit=memory_limit,
+            memory_budget_bytes=memory_budget_bytes,
+            engine=engine,
+        )
+    )
+    by_namespace: dict[str, int] = {}
+    for p in parts:
+        for ns, c in p.by_namespace.items():
+            by_namespace[ns] = by_namespace.get(ns, 0) + c
+    first = parts[0]
+    return MergeResult(
+        profiles=pa.concat_tables([p.profiles for p in parts]) if len(parts) > 1 else first.profiles,
+        meta=pa.concat_tables([p.meta for p in parts]) if len(parts) > 1 else first.meta,
+        excluded_components=first.excluded_components,
+        by_namespace=dict(sorted(by_namespace.items())),
+        fragments_read=first.fragments_read,
+        events_read=first.events_read,
     )
 
 
@@ -270,7 +526,12 @@ def profile_events(
     max_component_identities: int = 50,
 ) -> pa.Table:
     """Events of the profile containing `identity`, by event timestamp within [start_ms, end_ms]."""
-    st = stitch(inputs, policy, NO_FIELDS, Selector(fields, extra_prefixes=EVENT_ALWAYS), True, lambda: None)
+    frag_fs = file_set(profile_inputs(inputs, policy), "profile", NO_FIELDS, skip_identity_map_leaves=True)
+    event_fs = file_set(
+        [d for d in inputs if d.kind == "event"], "event", Selector(fields, extra_prefixes=EVENT_ALWAYS),
+        skip_identity_map_leaves=False,
+    )
+    st = stitch(frag_fs, event_fs, policy, True, lambda: None)
     query = ExportQuery(identity=identity, max_component_identities=max_component_identities)
     anchors, _ = select_anchors(st, query)
     chosen = np.zeros(st.events.n, dtype=bool)
@@ -281,7 +542,7 @@ def profile_events(
     return ev.events_table(st.events, order)
 
 
-def split_by_segment(result: MergeResult, seg: SegmentFilter) -> pa.Table:
+def split_by_segment(result: MergeResult | MergeResultPart, seg: SegmentFilter) -> pa.Table:
     """The rows of result.profiles that qualify for one segment (for segmentPerBatch exports)."""
     return result.profiles.filter(
         pa.array(split_mask(result.meta.column("segment_keys").combine_chunks(), seg))

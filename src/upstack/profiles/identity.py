@@ -40,48 +40,56 @@ class Nodes:
         return -1 if hit is None else lo + hit
 
 
-def encode_nodes(*sides: Records) -> tuple[Nodes, list[np.ndarray]]:
-    """Number identities per namespace (cheaper than one global unique over strings), and return the node
-    of every identity row of every side."""
+def encode_nodes(*sides: Records) -> Nodes:
+    """Number identities per namespace in text order and write the node of every identity row of every side
+    into its `identities.node`. A sort per namespace, then one comparison of neighbours: cheaper than
+    hashing strings (dictionary_encode) or one global unique over (namespace, id) pairs."""
     names = sorted({ns for r in sides for ns in r.namespaces})
-    to_global = [np.asarray([names.index(ns) for ns in r.namespaces] or [0], dtype=np.int32) for r in sides]
-    row_ns = [
-        to_global[i][r.identities.ns] if len(r.identities.ns) else r.identities.ns
-        for i, r in enumerate(sides)
-    ]
-    row_nodes = [np.full(len(r.identities.ns), -1, dtype=np.int64) for r in sides]
     node_ids: list[pa.Array] = []
     starts = [0]
-    for g in range(len(names)):
-        picks = [np.flatnonzero(ns == g) for ns in row_ns]
-        ids = pa.concat_arrays([r.identities.id.take(pa.array(p)) for r, p in zip(sides, picks, strict=True)])
-        uniq = pc.unique(ids)
-        uniq = uniq.take(pc.sort_indices(uniq))
-        for side, p in enumerate(picks):
-            local = pc.index_in(sides[side].identities.id.take(pa.array(p)), value_set=uniq)
-            row_nodes[side][p] = starts[-1] + np.asarray(local.to_numpy(zero_copy_only=False), dtype=np.int64)
+    for name in names:
+        chunks, rows = [], []
+        for side, r in enumerate(sides):
+            if name in r.namespaces:
+                g = r.namespaces.index(name)
+                chunks += r.ns_ids[g]
+                rows += [(side, x) for x in r.ns_rows[g]]
+                r.ns_ids[g], r.ns_rows[g] = [], []  # the strings are not needed past this point
+        ids = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
+        del chunks
+        order = pc.sort_indices(ids)
+        ids = ids.take(order)
+        m = len(ids)
+        new = np.ones(m, dtype=bool)
+        if m > 1:
+            new[1:] = np.asarray(pc.not_equal(ids.slice(1), ids.slice(0, m - 1)).to_numpy(zero_copy_only=False))
+        rank = np.cumsum(new, dtype=np.int64) - 1
+        node = np.empty(m, dtype=np.int64)
+        node[np.asarray(order.to_numpy(zero_copy_only=False))] = starts[-1] + rank
+        del order, rank
+        uniq = ids.filter(pa.array(new))
+        del ids, new
+        at = 0
+        for side, x in rows:
+            sides[side].identities.node[x] = node[at : at + len(x)]
+            at += len(x)
         node_ids.append(uniq)
         starts.append(starts[-1] + len(uniq))
     starts_np = np.asarray(starts, dtype=np.int64)
-    nodes = Nodes(
+    return Nodes(
         namespaces=names,
         ns=np.repeat(np.arange(len(names), dtype=np.int32), np.diff(starts_np)),
-        id=pa.concat_arrays(node_ids) if node_ids else pa.array([], pa.string()),
+        id=(pa.concat_arrays(node_ids) if len(node_ids) != 1 else node_ids[0]) if node_ids else pa.array([], pa.string()),
         starts=starts_np,
     )
-    return nodes, row_nodes
 
 
-def primary_nodes(ids: IdentityRows, row_nodes: np.ndarray, n_records: int) -> np.ndarray:
-    """Per record, the node of its primary identity: the first item flagged primary, else the first
-    item (namespace field order, then list order); -1 for a record without identities."""
-    out = np.full(n_records, -1, dtype=np.int64)
-    if len(row_nodes) == 0:
-        return out
-    order = np.lexsort((ids.pos, ~ids.primary, ids.record))
-    rec_sorted = ids.record[order]
-    first = np.flatnonzero(np.r_[True, rec_sorted[1:] != rec_sorted[:-1]])
-    out[rec_sorted[first]] = row_nodes[order[first]]
+def primary_nodes(records: Records) -> np.ndarray:
+    """Per record, the node of its primary identity (see load._IndexBuilder._identities), -1 if none."""
+    occ = records.primary_occ
+    out = np.full(records.n, -1, dtype=np.int64)
+    ok = occ >= 0
+    out[ok] = records.identities.node[occ[ok]]
     return out
 
 
@@ -91,40 +99,37 @@ def upsert_survivors(records: Records, primary: np.ndarray) -> np.ndarray:
     keep = np.zeros(records.n, dtype=bool)
     if records.n == 0:
         return keep
-    order = np.lexsort(
-        (records.file, records.row, records.batch, records.ingest_ms, primary, records.dataset)
-    )
+    order = np.lexsort((records.order, primary, records.dataset))
     ds, pk = records.dataset[order], primary[order]
     last = np.r_[(ds[1:] != ds[:-1]) | (pk[1:] != pk[:-1]), True]
     keep[order[last]] = True
     return keep & (primary >= 0)
 
 
-def component_anchors(
-    n_nodes: int, edges: list[tuple[np.ndarray, np.ndarray]]
-) -> tuple[np.ndarray, np.ndarray]:
-    """pdg stitching: connected components of the identity graph (identities of one record are linked).
-
-    Returns, per node, the anchor of its component (its smallest node) and the component's identity count.
-    """
+def component_anchors(n_nodes: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """pdg stitching on one machine: per node, the anchor (smallest node) of its connected component in the
+    identity graph, with scipy."""
     if n_nodes == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    a = np.concatenate([e[0] for e in edges]) if edges else np.zeros(0, dtype=np.int64)
-    b = np.concatenate([e[1] for e in edges]) if edges else np.zeros(0, dtype=np.int64)
-    graph = sparse.coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n_nodes, n_nodes)).tocsr()
-    _, labels = csgraph.connected_components(graph, directed=False)
-    # Nodes are numbered in identity order, so the first node seen with a label is the component's smallest.
-    _, first = np.unique(labels, return_index=True)
-    anchor_of_label = np.empty(len(first), dtype=np.int64)
-    anchor_of_label[labels[first]] = first
-    size_of_label = np.bincount(labels)
-    return anchor_of_label[labels], size_of_label[labels]
+        return np.zeros(0, dtype=np.int64)
+    graph = sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n_nodes, n_nodes))
+    n_labels, labels = csgraph.connected_components(graph, directed=False)
+    # Nodes are numbered in identity order: write node numbers in reverse so each label keeps its smallest.
+    nodes = np.arange(n_nodes, dtype=np.int64)
+    anchor_of_label = np.empty(n_labels, dtype=np.int64)
+    anchor_of_label[labels[::-1]] = nodes[::-1]
+    return anchor_of_label[labels]
 
 
-def record_edges(ids: IdentityRows, row_nodes: np.ndarray, primary: np.ndarray, mask: np.ndarray | None):
-    """Edges linking every identity of a record to the record's primary identity (a star per record)."""
+def component_sizes(anchor_of_node: np.ndarray) -> np.ndarray:
+    """Per node, the number of identities in its component."""
+    return np.bincount(anchor_of_node, minlength=len(anchor_of_node))[anchor_of_node]
+
+
+def record_edges(ids: IdentityRows, primary: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Edges linking every identity of a record to the record's primary identity (a star per record),
+    without the primary's own loop."""
     src = primary[ids.record]
-    ok = src >= 0
+    ok = (src >= 0) & (src != ids.node)
     if mask is not None:
         ok &= mask[ids.record]
-    return row_nodes[ok], src[ok]
+    return ids.node[ok].astype(np.int64), src[ok]

@@ -1,8 +1,8 @@
-"""Read lake Parquet files into flat, type-unified leaf columns plus system columns and identity rows."""
+"""Read lake Parquet files: system columns and identity rows per record, and flat, type-unified leaf columns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +17,8 @@ Path = tuple[str, ...]
 SYSTEM = "_acp_system_metadata"
 IDENTITY_MAP = "identityMap"
 LAST_UPDATED: Path = ("extSourceSystemAudit", "lastUpdatedDate")
-ALWAYS_READ = {SYSTEM, IDENTITY_MAP, LAST_UPDATED[0], "timestamp", "_id"}
+EVENT_TIME = pa.timestamp("ms", tz="UTC")
+NO_TIME = -(2**62)  # event without a parseable timestamp
 
 
 def dotted(path: Path) -> str:
@@ -48,33 +49,94 @@ class Selector:
 
 @dataclass
 class IdentityRows:
-    """One row per identity occurrence in a record (long format)."""
+    """One row per identity occurrence in a record (long format), in read order."""
 
-    record: np.ndarray  # int64 record index
-    ns: np.ndarray  # int32 code into Records.namespaces
-    id: pa.Array  # string
-    primary: np.ndarray  # bool (null counted as False)
-    auth: pa.Array  # string, nullable
-    pos: np.ndarray  # int64 order inside the record: namespace field order, then list order
+    record: np.ndarray  # int32 record index
+    node: np.ndarray  # int32 node number (set by identity.encode_nodes), -1 before
+    auth: np.ndarray  # int8 code into Records.auth_values, -1 for none
 
 
 @dataclass
 class Records:
-    """All records of one kind, flattened; row i of every array is record i."""
+    """All records of one kind; element i of every per-record array is record i."""
 
     n: int
-    leaves: dict[Path, pa.Array]
     dataset_ids: list[str]  # sorted, so comparing codes compares ids
     dataset: np.ndarray  # int32 code
     ingest_ms: np.ndarray  # int64
-    batch: np.ndarray  # int64 code, ordered like the batch id strings
-    row: np.ndarray  # int64 rowNumber inside the batch
-    file: np.ndarray  # int64 code, ordered like the file paths (last-resort tie-break)
-    time_ms: (
-        np.ndarray
-    )  # profile: coalesce(lastUpdatedDate, ingestTime); event: timestamp (-2**62 if missing)
+    order: np.ndarray  # int64 rank in record order: (ingestTime, commitBatchId, rowNumber, file path)
+    time_ms: np.ndarray  # profile: coalesce(lastUpdatedDate, ingestTime); event: timestamp (NO_TIME if none)
     identities: IdentityRows
-    namespaces: list[str] = field(default_factory=list)
+    primary_occ: np.ndarray  # int64 identity row of the record's primary identity, -1 without identities
+    namespaces: list[str] = field(default_factory=list)  # sorted
+    # Per namespace (same order): id strings of its identity rows and where those rows are; consumed by
+    # identity.encode_nodes, which turns them into node numbers.
+    ns_ids: list[list[pa.Array]] = field(default_factory=list)
+    ns_rows: list[list[np.ndarray]] = field(default_factory=list)
+    auth_values: list[str] = field(default_factory=list)
+    leaves: dict[Path, pa.Array] = field(default_factory=dict)  # only when read with leaves
+
+
+# -- which files, which columns, which leaf types -------------------------------------------------------
+
+
+@dataclass
+class FileSet:
+    """The files of one kind in canonical (dataset id, path) order, so that results never depend on the
+    order files were listed in, and the leaf paths they hold with their unified types."""
+
+    kind: str
+    keep: Selector
+    skip_identity_map_leaves: bool
+    files: list[tuple[str, str]]
+    dataset_ids: list[str]
+    rows: list[int]  # per file
+    columns: list[list[str]]  # top-level columns to read per file (index and leaves)
+    stops: set[Path]
+    types: dict[Path, pa.DataType]  # leaf path -> unified type, first-seen order
+
+    @property
+    def n(self) -> int:
+        return sum(self.rows)
+
+    def index_columns(self, i: int) -> list[str]:
+        """The columns the index pass needs: system metadata, identities, and the ranking time."""
+        wanted = {SYSTEM, IDENTITY_MAP, LAST_UPDATED[0] if self.kind == "profile" else "timestamp"}
+        return [c for c in self.columns[i] if c in wanted]
+
+    def leaf_columns(self, i: int) -> list[str]:
+        return [c for c in self.columns[i] if c != SYSTEM and not (self.skip_identity_map_leaves and c == IDENTITY_MAP)]
+
+    def estimate_leaf_bytes(self) -> int:
+        """In-memory size of all leaf columns, from a sample of the first rows of each dataset's first file."""
+        if not self.types:
+            return 0
+        total = 0
+        for ds in self.dataset_ids:
+            idx = [i for i, (d, _) in enumerate(self.files) if d == ds]
+            rows = sum(self.rows[i] for i in idx)
+            first = next((i for i in idx if self.rows[i]), None)
+            if first is None:
+                continue
+            pf = pq.ParquetFile(self.files[first][1])
+            batch = next(pf.iter_batches(batch_size=20_000, columns=self.leaf_columns(first)), None)
+            if batch is None or batch.num_rows == 0:
+                continue
+            leaves = file_leaves(pa.Table.from_batches([batch]), self)
+            per_row = sum(a.nbytes for a in leaves.values()) / batch.num_rows
+            total += int(per_row * rows)
+        return total
+
+
+def _type_paths(t: pa.DataType, path: Path, stops: set[Path], keep: Selector, out: dict[Path, list]) -> None:
+    """Mirror of _flatten over types: the leaf paths a column yields."""
+    if pa.types.is_struct(t) and t.num_fields > 0 and path not in stops:
+        if not keep.wants(path):
+            return
+        for f in t:
+            _type_paths(f.type, path + (f.name,), stops, keep, out)
+    elif keep.wants(path):
+        out.setdefault(path, []).append(t)
 
 
 def _struct_paths(t: pa.DataType, path: Path, structs: set[Path], leaves: set[Path]) -> None:
@@ -84,6 +146,56 @@ def _struct_paths(t: pa.DataType, path: Path, structs: set[Path], leaves: set[Pa
             _struct_paths(f.type, path + (f.name,), structs, leaves)
     else:
         leaves.add(path)
+
+
+def file_set(inputs: Sequence[DatasetInput], kind: str, keep: Selector, *, skip_identity_map_leaves: bool) -> FileSet:
+    """Plan the reading of every file of `kind` from the Parquet footers alone (no data is read)."""
+    files = sorted((d.dataset_id, f) for d in inputs if d.kind == kind for f in d.files)
+    dataset_ids = sorted({d for d, _ in files})
+    always = {SYSTEM, IDENTITY_MAP, LAST_UPDATED[0], "timestamp", "_id"}
+    schemas, rows, columns = [], [], []
+    for _, f in files:
+        meta = pq.read_metadata(f)
+        schema = meta.schema.to_arrow_schema()
+        schemas.append(schema)
+        rows.append(meta.num_rows)
+        columns.append([c for c in schema.names if c in always or keep.wants((c,))])
+
+    # A path that is an object in one file and a scalar/list in another is kept whole (not descended),
+    # and the type unifier then turns the disagreement into text.
+    structs: set[Path] = set()
+    scalars: set[Path] = set()
+    for schema, cols in zip(schemas, columns, strict=True):
+        for name in cols:
+            if name != SYSTEM:
+                _struct_paths(schema.field(name).type, (name,), structs, scalars)
+    stops = structs & scalars
+
+    # Paths in first-seen order (canonical file order), so rebuilt objects keep the records' field order.
+    seen: dict[Path, list] = {}
+    for schema, cols in zip(schemas, columns, strict=True):
+        per_file: dict[Path, list] = {}
+        for name in cols:
+            if name == SYSTEM or (skip_identity_map_leaves and name == IDENTITY_MAP):
+                continue
+            _type_paths(schema.field(name).type, (name,), stops, keep, per_file)
+        if kind == "event":
+            # Events always carry `_id` as text and a real timestamp type, whatever the file stored.
+            if ("timestamp",) in per_file or keep.wants(("timestamp",)):
+                per_file[("timestamp",)] = [EVENT_TIME]
+            if ("_id",) in per_file:
+                per_file[("_id",)] = [pa.string()]
+        for p, ts in per_file.items():
+            seen.setdefault(p, []).extend(ts)
+    types = {}
+    for p, ts in seen.items():
+        target = common_type(ts)
+        if not pa.types.is_null(target):  # never a value anywhere: nothing to merge or show
+            types[p] = target
+    return FileSet(kind, keep, skip_identity_map_leaves, files, dataset_ids, rows, columns, stops, types)
+
+
+# -- leaves ----------------------------------------------------------------------------------------------
 
 
 def _flatten(arr: pa.Array, path: Path, stops: set[Path], keep: Selector, out: dict[Path, pa.Array]) -> None:
@@ -110,101 +222,96 @@ def _sub(arr: pa.Array | None, name: str) -> pa.Array | None:
     return arr.flatten()[arr.type.get_field_index(name)]
 
 
-def _identity_rows(col: pa.Array | None, base: int, ns_codes: dict[str, int]) -> list[tuple]:
-    """Explode `identityMap` (struct of namespace -> list of items) column by column, never row by row."""
-    parts: list[tuple] = []
-    if col is None or not pa.types.is_struct(col.type):
-        return parts
-    for k, (f, lst) in enumerate(zip(col.type, col.flatten(), strict=True)):
-        if not (pa.types.is_list(lst.type) or pa.types.is_large_list(lst.type)):
+def event_time_ms(table: pa.Table) -> pa.Array:
+    ts = _column(table, "timestamp")
+    return to_epoch_ms(ts) if ts is not None else pa.nulls(table.num_rows, pa.int64())
+
+
+def file_leaves(table: pa.Table, fs: FileSet, take: np.ndarray | None = None) -> dict[Path, pa.Array]:
+    """Every leaf path of the file set for the rows of `table` (all, or those in `take`), cast to the
+    unified types; paths the file lacks are null."""
+    n = table.num_rows
+    out: dict[Path, pa.Array] = {}
+    for name in table.column_names:
+        if name == SYSTEM or (fs.skip_identity_map_leaves and name == IDENTITY_MAP):
             continue
-        parents = np.asarray(pc.list_parent_indices(lst).to_numpy(zero_copy_only=False), dtype=np.int64)
-        items = pc.list_flatten(lst)
-        if len(items) == 0:
+        _flatten(_column(table, name), (name,), fs.stops, fs.keep, out)
+    if fs.kind == "event" and ("timestamp",) in fs.types:
+        out[("timestamp",)] = pc.cast(event_time_ms(table), EVENT_TIME)
+    idx = None if take is None else pa.array(take, pa.int64())
+    m = n if take is None else len(take)
+    leaves = {}
+    for p, target in fs.types.items():
+        arr = out.get(p)
+        if arr is None:
+            leaves[p] = pa.nulls(m, target)
             continue
-        if pa.types.is_struct(items.type):
-            ids, primary, auth = (
-                _sub(items, "id"),
-                _sub(items, "primary"),
-                _sub(items, "authenticatedState"),
-            )
-        else:
-            ids, primary, auth = items, None, None
-        if ids is None:
-            continue
-        ids = cast_to(ids, pa.string())
-        m = len(ids)
-        primary_np = (
-            np.zeros(m, dtype=bool)
-            if primary is None or not pa.types.is_boolean(primary.type)
-            else np.asarray(pc.fill_null(primary, False).to_numpy(zero_copy_only=False), dtype=bool)
-        )
-        auth = pa.nulls(m, pa.string()) if auth is None else cast_to(auth, pa.string())
-        first = np.searchsorted(parents, parents, side="left")
-        pos = np.int64(k) * (1 << 32) + (np.arange(m, dtype=np.int64) - first)
-        valid = np.asarray(
-            pc.and_(pc.is_valid(ids), pc.not_equal(pc.fill_null(ids, ""), "")).to_numpy(zero_copy_only=False),
-            dtype=bool,
-        )
-        code = ns_codes.setdefault(f.name, len(ns_codes))
-        keep = pa.array(valid)
-        parts.append(
-            (
-                parents[valid] + base,
-                np.full(int(valid.sum()), code, dtype=np.int32),
-                ids.filter(keep),
-                primary_np[valid],
-                auth.filter(keep),
-                pos[valid],
-            )
-        )
-    return parts
+        if idx is not None:
+            arr = arr.take(idx)
+        leaves[p] = cast_to(arr, target)
+    return leaves
 
 
-def load_records(
-    inputs: Sequence[DatasetInput],
-    kind: str,
-    keep: Selector,
-    *,
-    skip_identity_map_leaves: bool,
-    should_cancel: Callable[[], None] = lambda: None,
-) -> Records:
-    """Read every file of the inputs of `kind`, in a canonical (dataset id, path) order so that results
-    never depend on the order files were listed in."""
-    files = sorted((d.dataset_id, f) for d in inputs if d.kind == kind for f in d.files)
-    dataset_ids = sorted({d for d, _ in files})
-    ds_code = {d: i for i, d in enumerate(dataset_ids)}
-    file_rank = {f: i for i, f in enumerate(sorted(f for _, f in files))}
-    tables = []
-    for _, f in files:
-        # Read only the top-level columns the projection can use (plus the ones the engine always needs).
-        names = pq.read_schema(f).names
-        needed = [c for c in names if c in ALWAYS_READ or keep.wants((c,))]
-        tables.append(pq.read_table(f, columns=needed))
-        should_cancel()
-
-    # A path that is an object in one file and a scalar/list in another is kept whole (not descended),
-    # and the type unifier then turns the disagreement into text.
-    structs: set[Path] = set()
-    scalars: set[Path] = set()
-    for t in tables:
-        for fld in t.schema:
-            if fld.name != SYSTEM:
-                _struct_paths(fld.type, (fld.name,), structs, scalars)
-    stops = structs & scalars
-
-    ns_codes: dict[str, int] = {}
-    flat: list[dict[Path, pa.Array]] = []
-    id_parts: list[tuple] = []
-    dataset, ingest, batch_raw, row, file_code, time_ms = [], [], [], [], [], []
+def iter_leaf_batches(fs: FileSet, check: Callable[[], None]) -> Iterator[tuple[int, pa.Table]]:
+    """(first record index, table of the leaf columns) per row group of every file, in record order."""
     base = 0
-    for (ds, f), table in zip(files, tables, strict=True):
-        n = table.num_rows
-        out: dict[Path, pa.Array] = {}
-        for name in table.column_names:
-            if name == SYSTEM or (skip_identity_map_leaves and name == IDENTITY_MAP):
-                continue
-            _flatten(_column(table, name), (name,), stops, keep, out)
+    for i, (_, f) in enumerate(fs.files):
+        pf = pq.ParquetFile(f)
+        cols = fs.leaf_columns(i)
+        for g in range(pf.metadata.num_row_groups):
+            table = pf.read_row_group(g, columns=cols)
+            yield base, table
+            base += table.num_rows
+            check()
+
+
+# -- index: system columns and identities ----------------------------------------------------------------
+
+
+class _Dictionary:
+    """Append-only string -> code mapping for small vocabularies (batch ids, authenticatedState values)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+
+    def encode(self, arr: pa.Array, dtype) -> np.ndarray:
+        """Codes of the values of `arr` (-1 for null)."""
+        enc = pc.dictionary_encode(arr)
+        local = np.asarray([self.codes.setdefault(v, len(self.codes)) for v in enc.dictionary.to_pylist()] or [0])
+        idx = enc.indices
+        codes = local[np.asarray(pc.fill_null(idx, 0).to_numpy(zero_copy_only=False), dtype=np.int64)]
+        if idx.null_count:
+            codes = np.where(np.asarray(idx.is_null().to_numpy(zero_copy_only=False)), -1, codes)
+        return codes.astype(dtype)
+
+    def sorted_ranks(self) -> tuple[list[str], np.ndarray]:
+        values = sorted(self.codes)
+        rank = np.zeros(max(len(self.codes), 1), dtype=np.int64)
+        for r, v in enumerate(values):
+            rank[self.codes[v]] = r
+        return values, rank
+
+
+class _IndexBuilder:
+    """Accumulates, file by file, the per-record system arrays and the identity rows of one kind."""
+
+    def __init__(self, fs: FileSet):
+        self.fs = fs
+        self.ns_codes: dict[str, int] = {}
+        self.ns_ids: list[list[pa.Array]] = []
+        self.ns_rows: list[list[np.ndarray]] = []
+        self.auth = _Dictionary()
+        self.batches = _Dictionary()
+        self.parts: dict[str, list[np.ndarray]] = {k: [] for k in ("dataset", "ingest", "batch", "row", "file", "time",
+                                                                  "primary")}
+        self.id_record: list[np.ndarray] = []
+        self.id_auth: list[np.ndarray] = []
+        self.base = 0
+        self.occ = 0
+
+    def add(self, i: int, table: pa.Table) -> None:
+        fs, n = self.fs, table.num_rows
+        ds, path = fs.files[i]
         system = _column(table, SYSTEM)
         ing = _sub(system, "ingestTime")
         ingest_np = ms_to_numpy(to_epoch_ms(ing), 0) if ing is not None else np.zeros(n, dtype=np.int64)
@@ -215,84 +322,142 @@ def load_records(
             else np.arange(n, dtype=np.int64)
         )
         bid = _sub(system, "commitBatchId")
-        batch_raw.append(
-            pc.fill_null(cast_to(bid, pa.string()), "")
-            if bid is not None
-            else pa.repeat(pa.scalar("", pa.string()), n)
-        )
-        if kind == "profile":
+        bid = pc.fill_null(cast_to(bid, pa.string()), "") if bid is not None else pa.repeat(pa.scalar("", pa.string()), n)
+        if fs.kind == "profile":
             lud = _sub(_column(table, LAST_UPDATED[0]), LAST_UPDATED[1])
             lud_ms = to_epoch_ms(lud) if lud is not None else pa.nulls(n, pa.int64())
-            time_np = np.where(
-                pc.is_null(lud_ms).to_numpy(zero_copy_only=False), ingest_np, ms_to_numpy(lud_ms, 0)
-            )
+            time_np = np.where(pc.is_null(lud_ms).to_numpy(zero_copy_only=False), ingest_np, ms_to_numpy(lud_ms, 0))
         else:
-            ts = _column(table, "timestamp")
-            ts_ms = to_epoch_ms(ts) if ts is not None else pa.nulls(n, pa.int64())
-            time_np = ms_to_numpy(ts_ms, -(2**62))
-            # Events always carry `_id` and a real timestamp type, whatever the file stored.
-            if ("timestamp",) in out or keep.wants(("timestamp",)):
-                out[("timestamp",)] = pc.cast(ts_ms, pa.timestamp("ms", tz="UTC"))
-            if ("_id",) in out:
-                out[("_id",)] = cast_to(out[("_id",)], pa.string())
-        id_parts.extend(_identity_rows(_column(table, IDENTITY_MAP), base, ns_codes))
-        flat.append(out)
-        dataset.append(np.full(n, ds_code[ds], dtype=np.int32))
-        ingest.append(ingest_np)
-        row.append(row_np)
-        file_code.append(np.full(n, file_rank[f], dtype=np.int64))
-        time_ms.append(time_np)
-        base += n
+            time_np = ms_to_numpy(event_time_ms(table), NO_TIME)
+        self.parts["dataset"].append(np.full(n, fs.dataset_ids.index(ds), dtype=np.int32))
+        self.parts["ingest"].append(ingest_np)
+        self.parts["batch"].append(self.batches.encode(bid, np.int32))
+        self.parts["row"].append(row_np)
+        self.parts["file"].append(np.full(n, i, dtype=np.int32))
+        self.parts["time"].append(time_np)
+        self.parts["primary"].append(self._identities(_column(table, IDENTITY_MAP), n))
+        self.base += n
 
-    # Paths in first-seen order (canonical file order), so rebuilt objects keep the records' field order.
-    paths: list[Path] = []
-    seen: set[Path] = set()
-    for out in flat:
-        for p in out:
-            if p not in seen:
-                seen.add(p)
-                paths.append(p)
-    leaves: dict[Path, pa.Array] = {}
-    for p in paths:
-        target = common_type(out[p].type for out in flat if p in out)
-        if pa.types.is_null(target):
-            continue  # never a value anywhere: nothing to merge or show
-        chunks = [
-            cast_to(out[p], target) if p in out else pa.nulls(t.num_rows, target)
-            for out, t in zip(flat, tables, strict=True)
-        ]
-        leaves[p] = pa.concat_arrays(chunks) if chunks else pa.nulls(0, target)
+    def _identities(self, col: pa.Array | None, n: int) -> np.ndarray:
+        """Explode `identityMap` (struct of namespace -> list of items) column by column, never row by row;
+        return the identity row of each record's primary identity: the first item flagged primary, else
+        the first item (namespace field order, then list order), -1 without identities."""
+        rec_parts, pos_parts, prim_parts = [], [], []
+        if col is not None and pa.types.is_struct(col.type):
+            for k, (f, lst) in enumerate(zip(col.type, col.flatten(), strict=True)):
+                if not (pa.types.is_list(lst.type) or pa.types.is_large_list(lst.type)):
+                    continue
+                items = pc.list_flatten(lst)
+                if len(items) == 0:
+                    continue
+                parents = np.asarray(pc.list_parent_indices(lst).to_numpy(zero_copy_only=False), dtype=np.int64)
+                if pa.types.is_struct(items.type):
+                    ids, primary, auth = _sub(items, "id"), _sub(items, "primary"), _sub(items, "authenticatedState")
+                else:
+                    ids, primary, auth = items, None, None
+                if ids is None:
+                    continue
+                ids = cast_to(ids, pa.string())
+                m = len(ids)
+                valid = np.asarray(
+                    pc.and_(pc.is_valid(ids), pc.not_equal(pc.fill_null(ids, ""), "")).to_numpy(zero_copy_only=False),
+                    dtype=bool,
+                )
+                first = np.searchsorted(parents, parents, side="left")
+                pos = np.int64(k) * (1 << 32) + (np.arange(m, dtype=np.int64) - first)
+                primary_np = (
+                    np.zeros(m, dtype=bool)
+                    if primary is None or not pa.types.is_boolean(primary.type)
+                    else np.asarray(pc.fill_null(primary, False).to_numpy(zero_copy_only=False), dtype=bool)
+                )
+                all_valid = bool(valid.all())
+                keep = None if all_valid else pa.array(valid)
+                ids_kept = ids if all_valid else ids.filter(keep)
+                cnt = len(ids_kept)
+                rows = np.arange(self.occ, self.occ + cnt, dtype=np.int64)
+                code = self.ns_codes.setdefault(f.name, len(self.ns_codes))
+                if code == len(self.ns_ids):
+                    self.ns_ids.append([])
+                    self.ns_rows.append([])
+                self.ns_ids[code].append(ids_kept)
+                self.ns_rows[code].append(rows)
+                self.id_record.append((parents[valid] + self.base).astype(np.int32))
+                if auth is None:
+                    self.id_auth.append(np.full(cnt, -1, dtype=np.int8))
+                else:
+                    auth = cast_to(auth, pa.string())
+                    self.id_auth.append(self.auth.encode(auth if all_valid else auth.filter(keep), np.int8))
+                rec_parts.append(parents[valid])
+                pos_parts.append(pos[valid])
+                prim_parts.append(primary_np[valid])
+                self.occ += cnt
+        out = np.full(n, -1, dtype=np.int64)
+        if rec_parts:
+            rec, pos, prim = np.concatenate(rec_parts), np.concatenate(pos_parts), np.concatenate(prim_parts)
+            occ = np.arange(self.occ - len(rec), self.occ, dtype=np.int64)
+            order = np.lexsort((pos, ~prim, rec))
+            rec_sorted = rec[order]
+            first = np.flatnonzero(np.r_[True, rec_sorted[1:] != rec_sorted[:-1]])
+            out[rec_sorted[first]] = occ[order[first]]
+        return out
 
-    # Dense rank of the batch id strings: an integer that sorts like the ids (record-order tie-break).
-    batch_ids = pa.concat_arrays(batch_raw) if batch_raw else pa.array([], pa.string())
-    batch_code = (
-        pc.rank(batch_ids, sort_keys="ascending", tiebreaker="dense").to_numpy() if base else np.zeros(0)
-    )
-    namespaces = [None] * len(ns_codes)
-    for name, code in ns_codes.items():
-        namespaces[code] = name
+    def finish(self) -> Records:
+        def cat(key, dtype):
+            parts = self.parts[key]
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
 
-    def cat(parts, dtype):
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+        _, batch_rank = self.batches.sorted_ranks()
+        batch = batch_rank[cat("batch", np.int32)] if self.base else np.zeros(0, dtype=np.int64)
+        # Record order as one rank: later ingest wins, then batch id, then row number; the file path only
+        # separates byte-identical keys so the result stays deterministic.
+        order = np.empty(self.base, dtype=np.int64)
+        order[np.lexsort((cat("file", np.int32), cat("row", np.int64), batch, cat("ingest", np.int64)))] = np.arange(
+            self.base, dtype=np.int64
+        )
+        # Namespaces in name order, so that node numbers follow (namespace, id) text order.
+        names = sorted(self.ns_codes, key=lambda s: s)
+        old = [self.ns_codes[s] for s in names]
+        auth_values = [None] * len(self.auth.codes)
+        for v, c in self.auth.codes.items():
+            auth_values[c] = v
+        record = np.concatenate(self.id_record) if self.id_record else np.zeros(0, dtype=np.int32)
+        return Records(
+            n=self.base,
+            dataset_ids=self.fs.dataset_ids,
+            dataset=cat("dataset", np.int32),
+            ingest_ms=cat("ingest", np.int64),
+            order=order,
+            time_ms=cat("time", np.int64),
+            identities=IdentityRows(
+                record=record,
+                node=np.full(len(record), -1, dtype=np.int32),
+                auth=np.concatenate(self.id_auth) if self.id_auth else np.zeros(0, dtype=np.int8),
+            ),
+            primary_occ=cat("primary", np.int64),
+            namespaces=names,
+            ns_ids=[self.ns_ids[c] for c in old],
+            ns_rows=[self.ns_rows[c] for c in old],
+            auth_values=auth_values,
+        )
 
-    identities = IdentityRows(
-        record=cat([p[0] for p in id_parts], np.int64),
-        ns=cat([p[1] for p in id_parts], np.int32),
-        id=pa.concat_arrays([p[2] for p in id_parts]) if id_parts else pa.array([], pa.string()),
-        primary=cat([p[3] for p in id_parts], bool),
-        auth=pa.concat_arrays([p[4] for p in id_parts]) if id_parts else pa.array([], pa.string()),
-        pos=cat([p[5] for p in id_parts], np.int64),
-    )
-    return Records(
-        n=base,
-        leaves=leaves,
-        dataset_ids=dataset_ids,
-        dataset=cat(dataset, np.int32),
-        ingest_ms=cat(ingest, np.int64),
-        batch=np.asarray(batch_code, dtype=np.int64),
-        row=cat(row, np.int64),
-        file=cat(file_code, np.int64),
-        time_ms=cat(time_ms, np.int64),
-        identities=identities,
-        namespaces=namespaces,
-    )
+
+def load_records(fs: FileSet, *, with_leaves: bool, check: Callable[[], None] = lambda: None) -> Records:
+    """Read every file of the file set: the index (system columns, identities) and, with_leaves, every
+    leaf column in the same pass; without, only the few columns the index needs."""
+    builder = _IndexBuilder(fs)
+    chunks: dict[Path, list[pa.Array]] = {p: [] for p in fs.types} if with_leaves else {}
+    for i, (_, f) in enumerate(fs.files):
+        cols = fs.columns[i] if with_leaves else fs.index_columns(i)
+        table = pq.ParquetFile(f).read(columns=cols)
+        builder.add(i, table)
+        if with_leaves:
+            for p, arr in file_leaves(table, fs).items():
+                chunks[p].append(arr)
+        del table
+        check()
+    records = builder.finish()
+    if with_leaves:
+        records.leaves = {
+            p: (pa.concat_arrays(c) if len(c) > 1 else c[0]) if c else pa.nulls(0, fs.types[p]) for p, c in chunks.items()
+        }
+    return records

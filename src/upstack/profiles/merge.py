@@ -1,19 +1,41 @@
-"""The attribute merge as one generated SQL text (portable to Spark SQL), run on DuckDB over Arrow."""
+"""The merge plan: one fragments table layout and the generated SQL texts, portable to Spark SQL, that any
+engine (DuckDB here, Spark in spark.py) runs unchanged."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from .identity import component_anchors
 from .load import Path, Records
 from .unify import cast_to, shared_cursor
 
+# System columns of the fragments table, one row per fragment that belongs to an output row.
+FRAGMENT_SYSTEM = pa.schema(
+    [
+        ("profile_idx", pa.int64()),  # output row inside the part
+        ("merge_rank", pa.int64()),  # the policy's precedence as one BIGINT
+        ("ts_rank", pa.int64()),  # timestampOrdered rank (picks the representative identity)
+        ("ingest_ms", pa.int64()),
+        ("dataset_id", pa.int32()),  # code into the sorted dataset ids
+        ("primary_node", pa.int64()),
+    ]
+)
+IDENTITY_ROWS = pa.schema(
+    [("profile_idx", pa.int64()), ("node", pa.int64()), ("auth", pa.int32()), ("rank", pa.int64())]
+)
+PER_PROFILE = ["profile_idx", "fragment_count", "last_modified_ms", "representative_node", "sources"]
+
 
 def record_order_keys(r: Records) -> tuple[np.ndarray, ...]:
-    """Keys of "record order" for np.lexsort (least significant first): later ingest wins, then batch id,
-    then row number; the file path only separates byte-identical keys so the result stays deterministic."""
-    return (r.file, r.row, r.batch, r.ingest_ms)
+    """Keys of "record order" for np.lexsort (least significant first): one precomputed rank (later ingest
+    wins, then batch id, then row number, then file path; see load._IndexBuilder.finish)."""
+    return (r.order,)
 
 
 def _rank(order: np.ndarray) -> np.ndarray:
@@ -25,14 +47,14 @@ def _rank(order: np.ndarray) -> np.ndarray:
 def timestamp_rank(r: Records) -> np.ndarray:
     """timestampOrdered as one BIGINT per fragment: coalesce(lastUpdatedDate, ingestTime), then the
     greater dataset id, then record order. Distinct for every fragment, so max_by never ties."""
-    return _rank(np.lexsort((*record_order_keys(r), r.dataset, r.time_ms)))
+    return _rank(np.lexsort((r.order, r.dataset, r.time_ms)))
 
 
 def precedence_rank(r: Records, order: tuple[str, ...]) -> np.ndarray:
     """dataSetPrecedence as one BIGINT: the dataset's place in `order` first, then timestampOrdered."""
     level = np.asarray([len(order) - order.index(d) if d in order else 0 for d in r.dataset_ids] or [0])
     prec = level[r.dataset] if r.n else np.zeros(0, dtype=np.int64)
-    return _rank(np.lexsort((*record_order_keys(r), r.time_ms, prec)))
+    return _rank(np.lexsort((r.order, r.time_ms, prec)))
 
 
 def attribute_merge_sql(columns: list[str], table: str = "fragments") -> str:
@@ -69,44 +91,112 @@ def identity_union_sql(table: str = "identity_rows") -> str:
     )
 
 
-def connect(temp_dir: str | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection for one merge; its own database only when spilling/limits are asked for."""
-    if not temp_dir and not memory_limit:
-        return shared_cursor()
-    config: dict[str, str] = {}
-    if temp_dir:
-        config["temp_directory"] = temp_dir
-    if memory_limit:
-        config["memory_limit"] = memory_limit
-    return duckdb.connect(config=config)
+@dataclass(frozen=True)
+class MergePlan:
+    """What every engine runs: the fragments table (system columns, then leaf i as column c<i> of its
+    unified type) and the two SQL texts over it."""
+
+    leaves: tuple[Path, ...]
+    types: tuple[pa.DataType, ...]
+
+    @classmethod
+    def for_leaves(cls, types: dict[Path, pa.DataType]) -> MergePlan:
+        return cls(tuple(types), tuple(types.values()))
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"c{i}" for i in range(len(self.leaves))]
+
+    @property
+    def fragment_schema(self) -> pa.Schema:
+        return pa.schema(list(FRAGMENT_SYSTEM) + [pa.field(c, t) for c, t in zip(self.columns, self.types, strict=True)])
+
+    @property
+    def attribute_sql(self) -> str:
+        return attribute_merge_sql(self.columns)
+
+    @property
+    def identity_sql(self) -> str:
+        return identity_union_sql()
+
+    def fragments_table(self, system: dict[str, np.ndarray], leaves: list[pa.Array]) -> pa.Table:
+        arrays = [pa.array(system[f.name], f.type) for f in FRAGMENT_SYSTEM] + list(leaves)
+        return pa.Table.from_arrays(arrays, schema=self.fragment_schema)
 
 
-def run_attribute_merge(
-    con: duckdb.DuckDBPyConnection,
-    fragments: pa.Table,
-    leaves: dict[Path, pa.Array],
-) -> tuple[pa.Table, dict[Path, pa.Array]]:
-    """Run the merge over `fragments` (system columns + leaves as c0..cN) and give back the per-profile
-    system columns and the merged leaves, cast back to their unified Arrow types."""
-    paths = list(leaves)
-    columns = [f"c{i}" for i in range(len(paths))]
-    table = fragments
-    for c, p in zip(columns, paths, strict=True):
-        table = table.append_column(c, leaves[p])
-    con.register("fragments", table)
-    try:
-        merged = con.sql(attribute_merge_sql(columns)).to_arrow_table()
-    finally:
-        con.unregister("fragments")
-    out = {p: cast_to(merged.column(c), leaves[p].type) for c, p in zip(columns, paths, strict=True)}
-    return merged.select(
-        ["profile_idx", "fragment_count", "last_modified_ms", "representative_node", "sources"]
-    ), out
+class Backend(Protocol):
+    """An engine that runs the plan: connected components of the identity graph, and SQL over tables."""
+
+    components: Callable[[int, np.ndarray, np.ndarray], np.ndarray]
+
+    def query(self, sql: str, tables: dict[str, pa.Table]) -> pa.Table: ...
+
+    def close(self) -> None: ...
 
 
-def run_identity_union(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> pa.Table:
-    con.register("identity_rows", rows)
-    try:
-        return con.sql(identity_union_sql()).to_arrow_table()
-    finally:
-        con.unregister("identity_rows")
+class DuckDBBackend:
+    """One machine: scipy components, DuckDB SQL over Arrow (its own database when spilling is asked for)."""
+
+    def __init__(self, temp_dir: str | None = None, memory_limit: str | None = None):
+        self.temp_dir, self.memory_limit = temp_dir, memory_limit
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    components = staticmethod(component_anchors)
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            if not self.temp_dir and not self.memory_limit:
+                self._con = shared_cursor()
+            else:
+                config: dict[str, str] = {}
+                if self.temp_dir:
+                    config["temp_directory"] = self.temp_dir
+                if self.memory_limit:
+                    config["memory_limit"] = self.memory_limit
+                self._con = duckdb.connect(config=config)
+        return self._con
+
+    def query(self, sql: str, tables: dict[str, pa.Table]) -> pa.Table:
+        con = self._connection()
+        for name, table in tables.items():
+            con.register(name, table)
+        try:
+            return con.sql(sql).to_arrow_table()
+        finally:
+            for name in tables:
+                con.unregister(name)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+def run_attribute_merge(backend: Backend, plan: MergePlan, fragments: pa.Table) -> tuple[pa.Table, dict[Path, pa.Array]]:
+    """Run the merge over `fragments` and give back the per-profile system columns and the merged leaves,
+    cast back to their unified Arrow types."""
+    merged = backend.query(plan.attribute_sql, {"fragments": fragments})
+    out = {
+        p: cast_to(merged.column(c), t) for c, p, t in zip(plan.columns, plan.leaves, plan.types, strict=True)
+    }
+    system = pa.table(
+        {
+            "profile_idx": cast_to(merged.column("profile_idx"), pa.int64()),
+            "fragment_count": cast_to(merged.column("fragment_count"), pa.int64()),
+            "last_modified_ms": cast_to(merged.column("last_modified_ms"), pa.int64()),
+            "representative_node": cast_to(merged.column("representative_node"), pa.int64()),
+            "sources": cast_to(merged.column("sources"), pa.list_(pa.int32())),
+        }
+    )
+    return system, out
+
+
+def run_identity_union(backend: Backend, rows: pa.Table) -> pa.Table:
+    out = backend.query(identity_union_sql(), {"identity_rows": rows})
+    return pa.table(
+        {
+            "profile_idx": cast_to(out.column("profile_idx"), pa.int64()),
+            "node": cast_to(out.column("node"), pa.int64()),
+            "auth": cast_to(out.column("auth"), pa.int32()),
+        }
+    )

@@ -63,6 +63,23 @@ class MergeResult:
     events_read: int = 0
 
 
+@dataclass
+class MergeResultPart:
+    """One part of a streamed merge (see iter_merge_profiles): its rows follow the previous part's rows.
+
+    `by_namespace` counts this part's rows; the other counters are the whole export's, the same on every
+    part."""
+
+    profiles: pa.Table
+    meta: pa.Table
+    part: int = 0
+    parts: int = 1
+    by_namespace: dict[str, int] = field(default_factory=dict)
+    excluded_components: int = 0
+    fragments_read: int = 0
+    events_read: int = 0
+
+
 class ExportCancelled(Exception):
     """The caller's should_cancel() answered True at a checkpoint."""
 

@@ -56,17 +56,28 @@ def unflatten(leaves: dict[Path, pa.Array], n: int) -> list[tuple[str, pa.Array]
 
 
 def identity_map(
-    profile: np.ndarray, node: np.ndarray, auth: pa.Array, primary_node: np.ndarray, nodes: Nodes, n: int
+    profile: np.ndarray,
+    node: np.ndarray,
+    auth: pa.Array,
+    primary_node: np.ndarray,
+    nodes: Nodes,
+    n: int,
+    namespaces: np.ndarray,
 ) -> pa.Array:
     """identityMap: namespace -> list of {id, primary, authenticatedState}, from identity rows sorted by
-    (profile, node). `primary` is true only for the profile's representative identity."""
+    (profile, node), with one member per namespace code in `namespaces` (the same for every part of an
+    export, so that all its files share one schema). `primary` is true only for the profile's
+    representative identity."""
     ns = nodes.ns[node] if len(node) else np.zeros(0, dtype=np.int32)
     ids = nodes.id.take(pa.array(node, pa.int64()))
     primary = pa.array(node == primary_node[profile] if len(node) else np.zeros(0, dtype=bool))
     items = pa.StructArray.from_arrays([ids, primary, auth], fields=list(IDENTITY_ITEM))
     names, columns = [], []
-    for g in np.unique(ns):  # one column per namespace present
-        pick = np.flatnonzero(ns == g)
+    by_ns = np.argsort(ns, kind="stable")
+    bounds = np.searchsorted(ns[by_ns], np.asarray(namespaces, dtype=np.int64))
+    ends = np.searchsorted(ns[by_ns], np.asarray(namespaces, dtype=np.int64), side="right")
+    for g, lo, hi in zip(namespaces, bounds, ends, strict=True):
+        pick = by_ns[lo:hi]
         names.append(nodes.namespaces[g])
         columns.append(lists_from_long(profile[pick], items.take(pa.array(pick)), n, null_when_empty=True))
     if not columns:

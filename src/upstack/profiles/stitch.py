@@ -7,9 +7,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .identity import Nodes, component_anchors, encode_nodes, primary_nodes, record_edges, upsert_survivors
-from .load import Records, Selector, load_records
+from .identity import (
+    Nodes,
+    component_anchors,
+    component_sizes,
+    encode_nodes,
+    primary_nodes,
+    record_edges,
+    upsert_survivors,
+)
+from .load import FileSet, Records, load_records
 from .model import ComponentTooLarge, DatasetInput, ExportQuery, MergePolicySpec
+
+Components = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
 
 
 def at(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -27,8 +37,6 @@ class Stitched:
     frags: Records
     events: Records
     nodes: Nodes
-    frag_row_node: np.ndarray  # node per fragment identity row
-    event_row_node: np.ndarray
     frag_primary: np.ndarray  # primary node per fragment
     event_primary: np.ndarray
     frag_anchor: np.ndarray  # -1: replaced by upsert or without identity
@@ -38,57 +46,51 @@ class Stitched:
 
 
 def stitch(
-    inputs: Sequence[DatasetInput],
+    frag_fs: FileSet,
+    event_fs: FileSet,
     policy: MergePolicySpec,
-    frag_keep: Selector,
-    event_keep: Selector,
-    load_events: bool,
+    with_leaves: bool,
     check: Callable[[], None],
+    components: Components = component_anchors,
 ) -> Stitched:
-    """Load both kinds of records and assign each to a profile under the policy's identity graph."""
-    profile_inputs = [d for d in inputs if d.kind == "profile"]
-    if policy.attribute_merge == "dataSetPrecedence":
-        # Datasets outside `order` are not merged at all: neither attributes nor identities.
-        profile_inputs = [d for d in profile_inputs if d.dataset_id in policy.order]
-    event_inputs = [d for d in inputs if d.kind == "event"] if load_events else []
-    frags = load_records(
-        profile_inputs, "profile", frag_keep, skip_identity_map_leaves=True, should_cancel=check
-    )
-    events = load_records(
-        event_inputs, "event", event_keep, skip_identity_map_leaves=False, should_cancel=check
-    )
+    """Load both kinds of records (with their leaves, or only the index) and assign each to a profile under
+    the policy's identity graph; `components` computes the pdg connected components."""
+    frags = load_records(frag_fs, with_leaves=with_leaves, check=check)
+    events = load_records(event_fs, with_leaves=with_leaves, check=check)
     check()
-    nodes, (frag_rn, event_rn) = encode_nodes(frags, events)
-    frag_primary = primary_nodes(frags.identities, frag_rn, frags.n)
+    nodes = encode_nodes(frags, events)
+    frag_primary = primary_nodes(frags)
     survive = upsert_survivors(frags, frag_primary)
-    event_primary = primary_nodes(events.identities, event_rn, events.n)
+    event_primary = primary_nodes(events)
     size_of_node = None
     if policy.identity_graph == "pdg":
-        anchor_of_node, size_of_node = component_anchors(
-            nodes.count,
-            [
-                record_edges(frags.identities, frag_rn, frag_primary, survive),
-                record_edges(events.identities, event_rn, event_primary, None),
-            ],
-        )
+        fa, fb = record_edges(frags.identities, frag_primary, survive)
+        ea, eb = record_edges(events.identities, event_primary, None)
+        anchor_of_node = components(nodes.count, np.concatenate([fa, ea]), np.concatenate([fb, eb]))
+        size_of_node = component_sizes(anchor_of_node)
     else:
         anchor_of_node = np.arange(nodes.count, dtype=np.int64)
     frag_anchor = np.where(survive, at(anchor_of_node, frag_primary), -1)
     event_anchor = at(anchor_of_node, event_primary)
     check()
     return Stitched(
-        frags,
-        events,
-        nodes,
-        frag_rn,
-        event_rn,
-        frag_primary,
-        event_primary,
-        frag_anchor,
-        event_anchor,
-        anchor_of_node,
-        size_of_node,
+        frags, events, nodes, frag_primary, event_primary, frag_anchor, event_anchor, anchor_of_node, size_of_node
     )
+
+
+def profile_inputs(inputs: Sequence[DatasetInput], policy: MergePolicySpec) -> list[DatasetInput]:
+    """The profile datasets a policy merges: under dataSetPrecedence only those in `order` (neither their
+    attributes nor their identities count otherwise)."""
+    chosen = [d for d in inputs if d.kind == "profile"]
+    if policy.attribute_merge == "dataSetPrecedence":
+        chosen = [d for d in chosen if d.dataset_id in policy.order]
+    return chosen
+
+
+def _present(anchor: np.ndarray, n: int) -> np.ndarray:
+    mark = np.zeros(n, dtype=bool)
+    mark[anchor[anchor >= 0]] = True
+    return mark
 
 
 def _lookup_anchor(st: Stitched, identity: tuple[str, str], limit: int, existing: np.ndarray) -> np.ndarray:
@@ -106,7 +108,7 @@ def _lookup_anchor(st: Stitched, identity: tuple[str, str], limit: int, existing
     if np.isin(node, existing):
         return np.asarray([node], dtype=np.int64)
     # Graph "none": a secondary identity finds the (smallest) profile whose surviving fragments list it.
-    rows = st.frag_row_node == node
+    rows = st.frags.identities.node == node
     owners = st.frag_anchor[st.frags.identities.record[rows]]
     owners = owners[owners >= 0]
     return np.asarray([owners.min()] if len(owners) else [], dtype=np.int64)
@@ -114,13 +116,13 @@ def _lookup_anchor(st: Stitched, identity: tuple[str, str], limit: int, existing
 
 def select_anchors(st: Stitched, query: ExportQuery) -> tuple[np.ndarray, int]:
     """The profiles to build (sorted anchors) and the number of oversized pdg components left out."""
-    with_fragments = np.unique(st.frag_anchor[st.frag_anchor >= 0])
-    with_events = np.unique(st.event_anchor[st.event_anchor >= 0])
+    with_fragments = _present(st.frag_anchor, st.nodes.count)
+    with_any = with_fragments | _present(st.event_anchor, st.nodes.count)
     if query.identity is not None:
         # A lookup always answers an events-only identity with its empty profile.
-        existing = np.union1d(with_fragments, with_events)
+        existing = np.flatnonzero(with_any)
         return _lookup_anchor(st, query.identity, query.max_component_identities, existing), 0
-    anchors = np.union1d(with_fragments, with_events) if query.empty_profiles else with_fragments
+    anchors = np.flatnonzero(with_any if query.empty_profiles else with_fragments)
     if st.size_of_node is None:
         return anchors, 0
     too_big = st.size_of_node[anchors] > query.max_component_identities
