@@ -17,6 +17,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tests.profiles.lakes import clean  # noqa: F401  (re-exported for the API tests)
+
 CATALOG = "/data/foundation/catalog"
 IMPORT = "/data/foundation/import"
 DATA_ACCESS = "/data/foundation/export"
@@ -172,12 +174,3 @@ def load_world(client, ctx, run_jobs) -> dict[str, str]:
     assert r.status_code == 200, r.text
     ids["pdg"] = r.json()["id"]
     return ids
-
-
-def clean(value):
-    """Drop null members recursively so that expectations list only what is there."""
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    return value

@@ -6,10 +6,7 @@ never holds a database transaction open.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import decimal
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +16,7 @@ import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from upstack.lake import Lake
+from upstack.lake.parquet import _json_safe as _preview_json
 from upstack.profiles import (
     ComponentTooLarge,
     DatasetInput,
@@ -95,23 +93,16 @@ def plan(s: Session, lake: Lake, t: Tenant, params: Mapping[str, str]) -> Lookup
 # ---- JSON ----------------------------------------------------------------------------------------------
 
 def json_safe(value: Any) -> Any:
-    """Arrow's Python values as JSON: timestamps ISO 8601 (UTC), bytes base64, NaN null, nulls dropped."""
+    """Arrow's Python values as JSON (the lake's preview rules: ISO 8601 UTC timestamps, base64 bytes, NaN as
+    null), without null members: an entity lists what the profile has."""
+    return _drop_nulls(_preview_json(value))
+
+
+def _drop_nulls(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.isoformat(timespec="milliseconds") + "Z"
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
     return value
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from upstack.api.context import AppContext
 from upstack.jobs.queue import Claimed
+from upstack.lake.inference import _has_empty_struct, _without_empty_structs
 from upstack.lake.parquet import write_table
 from upstack.profiles import ExportCancelled, merge_profiles, split_by_segment
 from upstack.services import export_jobs, merge_policies, profile_inputs
@@ -42,33 +43,14 @@ def call_stack(exc: BaseException, frames: int = 4) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__}" + (f" at {where}" if where else "")
 
 
-def _has_empty_struct(t: pa.DataType) -> bool:
-    if pa.types.is_struct(t):
-        return t.num_fields == 0 or any(_has_empty_struct(f.type) for f in t)
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _has_empty_struct(t.value_type)
-    return False
-
-
-def _writable(arr: pa.Array) -> pa.Array:
-    t = arr.type
-    if pa.types.is_struct(t):
-        if t.num_fields == 0:
-            return pa.nulls(len(arr))
-        return pa.StructArray.from_arrays([_writable(arr.field(i)) for i in range(t.num_fields)],
-                                          names=[f.name for f in t], mask=arr.is_null())
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return type(arr).from_arrays(arr.offsets, _writable(arr.values), mask=arr.is_null())
-    return arr
-
-
 def parquet_safe(table: pa.Table) -> pa.Table:
     """Parquet cannot store a struct without members, which the engine gives when there is nothing to put
     in one (no identity namespaces or event fields at all, so no rows either): store those as nulls."""
     if not any(_has_empty_struct(f.type) for f in table.schema):
         return table
-    return pa.table({name: _writable(col.combine_chunks()) for name, col in zip(table.column_names, table.columns,
-                                                                               strict=True)})
+    # The lake's own rule for ingested records ({} fields), reused so both write the same way.
+    return pa.table({name: _without_empty_structs(col.combine_chunks())
+                     for name, col in zip(table.column_names, table.columns, strict=True)})
 
 
 class CancelCheck:
