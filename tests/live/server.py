@@ -39,6 +39,16 @@ def server_env(**settings: object) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, get SIGTERM when the process that started us dies, so a killed
+    test run or `make conformance` never leaves a server behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class UpstackProcess:
     """One `python -m upstack.cli ...` subprocess whose stdout and stderr go to `log_path`."""
 
@@ -48,9 +58,8 @@ class UpstackProcess:
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("ab")
-        # Own session: a Ctrl-C in the terminal reaches pytest only, which then stops us in order.
         self.proc = subprocess.Popen(self.args, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         RUNNING.append(self)
 
     @property
@@ -132,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if s.connect_ex(("127.0.0.1", args.port)) == 0:
             print(f"port {args.port} is already in use: stop that server or choose another port", file=sys.stderr)
             return 2
+    # A SIGTERM (timeout, CI cancel) unwinds through the `finally` below like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     with tempfile.TemporaryDirectory(prefix="upstack-live-") as tmp:
         data_dir = Path(tmp) / "data"
         server, base = start_server("upstack-serve", data_dir, server_env(workers=1), port=args.port)
