@@ -166,3 +166,21 @@ def test_oversized_identity_graph(client, ctx, run_jobs):
     assert job["metrics"]["totalExportedProfileCounter"] == 1 and job["metrics"]["excludedComponentCounter"] == 1
     rows = clean(read_batch(client, ctx, job["destination"]["batchId"]).to_pylist())
     assert [row["person"]["name"]["firstName"] for row in rows] == ["Solo"]
+
+
+def test_several_entities_in_one_post(client, world):
+    body = {"schema": {"name": "_xdm.context.profile"}, "fields": ["person.name"], "mergePolicyId": world["pdg"],
+            "identities": [{"entityId": "ann@x.com", "entityIdNS": {"code": "Email"}},
+                           {"entityId": "e1", "entityIdNS": {"code": "ECID"}},  # Ann again, through her browser
+                           {"entityId": "bob@x.com", "entityIdNS": "Email"},
+                           {"entityId": "nobody", "entityIdNS": {"code": "Email"}}]}
+    r = client.post(ENTITIES, json=body)
+    assert r.status_code == 200, r.text
+    names = sorted(v["entity"]["person"]["name"]["firstName"] for v in r.json().values())
+    assert names == ["Annie", "Bob"]
+    assert client.post(ENTITIES, json=dict(body, identities=body["identities"][3:])).status_code == 404
+    for broken in ({**body, "identities": []}, {**body, "schema": {"name": "_xdm.context.account"}},
+                   {**body, "identities": [{"entityId": 1}]}):
+        r = client.post(ENTITIES, json=broken)
+        assert r.status_code == 400, r.text
+        ups_error(r.json(), 400)

@@ -90,6 +90,51 @@ def plan(s: Session, lake: Lake, t: Tenant, params: Mapping[str, str]) -> Lookup
                   params)
 
 
+MAX_BATCH_IDENTITIES = 100
+
+
+def plan_many(s: Session, lake: Lake, t: Tenant, body: Any) -> list[Lookup]:
+    """POST /access/entities (profiles of several identities): one planned lookup per identity."""
+    if not isinstance(body, dict):
+        raise Invalid("Request body must be a JSON object.")
+    schema = (body.get("schema") or {}).get("name") if isinstance(body.get("schema"), dict) else None
+    if schema != PROFILE:
+        raise Invalid(f"'schema.name' must be '{PROFILE}' (several entities are looked up for profiles only).")
+    idents = body.get("identities")
+    if not isinstance(idents, list) or not 1 <= len(idents) <= MAX_BATCH_IDENTITIES:
+        raise Invalid(f"'identities' must be an array of 1 to {MAX_BATCH_IDENTITIES} {{entityId, entityIdNS}}.")
+    pairs = []
+    for i, item in enumerate(idents):
+        ns = item.get("entityIdNS") if isinstance(item, dict) else None
+        ns = ns.get("code") if isinstance(ns, dict) else ns
+        if not isinstance(item.get("entityId") if isinstance(item, dict) else None, str) or not isinstance(ns, str):
+            raise Invalid(f"'identities[{i}]' needs a string 'entityId' and 'entityIdNS': {{\"code\": \"...\"}}.")
+        pairs.append((ns, item["entityId"]))
+    fields = body.get("fields")
+    if isinstance(fields, list) and all(isinstance(f, str) for f in fields):
+        fields = ",".join(fields)
+    fields = parse_fields(fields, "fields") if fields else None
+    policy_id = body.get("mergePolicyId")
+    if policy_id is not None and not isinstance(policy_id, str):
+        raise Invalid("'mergePolicyId' must be a string.")
+    spec = policy_spec(merge_policies.resolve_for_lookup(s, t, policy_id or None))
+    inputs = profile_inputs.dataset_inputs(s, lake, t)
+    return [Lookup(inputs, spec, pair, fields, False, {}) for pair in pairs]
+
+
+def profiles(lookups: list[Lookup]) -> dict[str, Any]:
+    """The map form for every identity that has a profile (one entry per profile); 404 when none has."""
+    out: dict[str, Any] = {}
+    for lookup in lookups:
+        try:
+            out.update(profile(lookup))
+        except NotFound:
+            continue
+    if not out:
+        raise NotFound("No profile found for any of the requested identities.")
+    return out
+
+
 # ---- JSON ----------------------------------------------------------------------------------------------
 
 def json_safe(value: Any) -> Any:

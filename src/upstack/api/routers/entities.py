@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from upstack.api.deps import ContextDep, TenantDep
+from upstack.api.deps import ContextDep, JsonBody, TenantDep
 from upstack.api.responses import Json
 from upstack.services import entities
 
@@ -17,3 +17,11 @@ def get_entities(request: Request, ctx: ContextDep, t: TenantDep):
     with ctx.db.session() as s:
         lookup = entities.plan(s, ctx.lake, t, request.query_params)
     return Json(entities.events(lookup) if lookup.events else entities.profile(lookup))
+
+
+@router.post("")
+@router.post("/", include_in_schema=False)
+def post_entities(body: JsonBody, ctx: ContextDep, t: TenantDep):
+    with ctx.db.session() as s:
+        lookups = entities.plan_many(s, ctx.lake, t, body)
+    return Json(entities.profiles(lookups))
