@@ -12,12 +12,14 @@ DATA_DIR ?= .upstack
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k catalog -x"` or `PYTEST_ARGS="-m 'not live'"`.
 PYTEST_ARGS ?=
 PYTEST_TIMEOUT ?= 300
+# Benchmark and its arguments for `make bench`, e.g. BENCH="export --fragments 100000 --runs 2".
+BENCH ?= export
 # Examples per operation for `make conformance`.
 CONFORMANCE_EXAMPLES ?= 20
 SHARED ?= ../shared
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint lint-docker conformance clean distclean
+.PHONY: help install run test lint lint-docker bench conformance clean distclean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +49,9 @@ lint-docker: $(STAMP) ## hadolint the Dockerfile and validate docker-compose.yml
 	@if docker compose version >/dev/null 2>&1; then docker compose -f docker-compose.yml config -q; \
 	elif command -v docker-compose >/dev/null 2>&1; then docker-compose -f docker-compose.yml config -q; \
 	else echo "no docker compose client: docker-compose.yml checked by tests/test_docker_files.py only"; fi
+
+bench: $(STAMP) ## python -m bench BENCH (export|ingest|http|lookup and options; default export), figures in bench/out/.
+	$(BIN)/python -m bench $(BENCH)
 
 conformance: $(STAMP) ## Start a throwaway server on PORT, run ../shared/tools/aep-conformance against it, stop it.
 	$(BIN)/python -m tests.live.server --port $(PORT) -- \
