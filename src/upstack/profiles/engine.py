@@ -160,9 +160,13 @@ class _Export:
 
     def fragments_in_memory(self, lo: int, hi: int) -> pa.Table:
         idx = np.flatnonzero((self.frag_row >= lo) & (self.frag_row < hi))
-        take = pa.array(idx, pa.int64())
-        leaves = [self.st.frags.leaves[p].take(take) for p in self.plan.leaves]
-        return pa.Table.from_arrays(self.fragment_columns(idx, lo) + leaves, schema=self.plan.fragment_schema)
+        leaves = [self.st.frags.leaves[p] for p in self.plan.leaves]
+        if len(idx) < self.st.frags.n:  # else every fragment is merged: no copy
+            take = pa.array(idx, pa.int64())
+            leaves = [a.take(take) for a in leaves]
+        columns = [pa.chunked_array([a]) for a in self.fragment_columns(idx, lo)]
+        columns += [a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a]) for a in leaves]
+        return pa.Table.from_arrays(columns, schema=self.plan.fragment_schema)
 
     def identity_rows(self, lo: int, hi: int) -> pa.Table:
         """Identity occurrences of output rows [lo, hi): every fragment identity; event identities too under
@@ -292,13 +296,10 @@ def _build_part(
     u_keep = keep[u_old]
     u_profile = new_row[u_old[u_keep]]
     u_node = union.column("node").to_numpy()[u_keep]
-    u_auth_codes = union.column("auth").combine_chunks()
-    if not u_keep.all():
-        u_auth_codes = u_auth_codes.filter(pa.array(u_keep))
-    u_auth = pa.array(x.auth_values, pa.string()).take(u_auth_codes)
+    u_auth = np.asarray(pc.fill_null(union.column("auth"), -1).to_numpy(), dtype=np.int64)[u_keep]
 
     columns: list[tuple[str, pa.Array]] = [
-        ("identityMap", identity_map(u_profile, u_node, u_auth, rep_node, nodes, n, x.namespaces))
+        ("identityMap", identity_map(u_profile, u_node, u_auth, x.auth_values, rep_node, nodes, n, x.namespaces))
     ]
     out_keep = Selector(query.fields)
     legacy = wants_legacy_identities(query.fields)
@@ -400,7 +401,7 @@ def iter_merge_profiles(
                 if query.include_events:
                     st.events.leaves = _read_all_leaves(event_fs, check)
             sel = np.flatnonzero(x.event_row >= 0)
-            ev_leaves = {p: a.take(pa.array(sel, pa.int64())) for p, a in st.events.leaves.items()}
+            ev_leaves = {p: ev.whole(a.take(pa.array(sel, pa.int64()))) for p, a in st.events.leaves.items()}
             yield _build_part(x, backend, 0, 1, 0, n_rows, x.fragments_in_memory(0, n_rows),
                               _events_view(st.events, sel, ev_leaves), check)
             return

@@ -29,10 +29,14 @@ def event_order(events: Records, profile: np.ndarray, *, descending: bool = Fals
     return np.lexsort((*record_order_keys(events), id_rank, time_ms, profile))
 
 
+def whole(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
 def event_structs(events: Records, idx: np.ndarray) -> pa.Array:
     """One struct per selected event, rebuilt from its projected leaves."""
     take = pa.array(idx, pa.int64())
-    columns = unflatten({p: a.take(take) for p, a in events.leaves.items()}, len(idx))
+    columns = unflatten({p: whole(a.take(take)) for p, a in events.leaves.items()}, len(idx))
     if not columns:
         return pa.array([{}] * len(idx), pa.struct([])) if len(idx) else pa.array([], pa.struct([]))
     return pa.StructArray.from_arrays([c for _, c in columns], names=[name for name, _ in columns])
@@ -74,7 +78,7 @@ def events_table(events: Records, idx: np.ndarray) -> pa.Table:
     time_ms = events.time_ms[idx]
     return pa.table(
         {
-            "entity_id": ids.take(take) if ids is not None else pa.nulls(len(idx), pa.string()),
+            "entity_id": whole(ids.take(take)) if ids is not None else pa.nulls(len(idx), pa.string()),
             "timestamp_ms": pa.array(time_ms, pa.int64(), mask=time_ms == -(2**62)),
             "entity": event_structs(events, idx),
         }

@@ -11,6 +11,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .load import IdentityRows, Records
+from .unify import shared_cursor
 
 
 @dataclass
@@ -40,6 +41,17 @@ class Nodes:
         return -1 if hit is None else lo + hit
 
 
+def _sort_order(ids: pa.Array) -> pa.Array:
+    """Indices that sort `ids` in byte order. DuckDB's sort (normalised key prefixes, two threads) is 2-4x
+    faster here than Arrow's sort_indices on strings; equal strings may come in any order."""
+    con = shared_cursor()
+    try:
+        con.register("ids", pa.table({"i": np.arange(len(ids), dtype=np.int64), "v": ids}))
+        return con.sql("SELECT i FROM ids ORDER BY v").to_arrow_table().column(0).combine_chunks()
+    finally:
+        con.close()
+
+
 def encode_nodes(*sides: Records) -> Nodes:
     """Number identities per namespace in text order and write the node of every identity row of every side
     into its `identities.node`. A sort per namespace, then one comparison of neighbours: cheaper than
@@ -57,7 +69,7 @@ def encode_nodes(*sides: Records) -> Nodes:
                 r.ns_ids[g], r.ns_rows[g] = [], []  # the strings are not needed past this point
         ids = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
         del chunks
-        order = pc.sort_indices(ids)
+        order = _sort_order(ids)
         ids = ids.take(order)
         m = len(ids)
         new = np.ones(m, dtype=bool)

@@ -74,7 +74,7 @@ class Records:
     ns_ids: list[list[pa.Array]] = field(default_factory=list)
     ns_rows: list[list[np.ndarray]] = field(default_factory=list)
     auth_values: list[str] = field(default_factory=list)
-    leaves: dict[Path, pa.Array] = field(default_factory=dict)  # only when read with leaves
+    leaves: dict[Path, pa.Array | pa.ChunkedArray] = field(default_factory=dict)  # only when read with leaves
 
 
 # -- which files, which columns, which leaf types -------------------------------------------------------
@@ -447,7 +447,7 @@ def load_records(fs: FileSet, *, with_leaves: bool, check: Callable[[], None] = 
     builder = _IndexBuilder(fs)
     chunks: dict[Path, list[pa.Array]] = {p: [] for p in fs.types} if with_leaves else {}
     for i, (_, f) in enumerate(fs.files):
-        cols = fs.columns[i] if with_leaves else fs.index_columns(i)
+        cols = fs.columns[i] if with_leaves and fs.types else fs.index_columns(i)
         table = pq.ParquetFile(f).read(columns=cols)
         builder.add(i, table)
         if with_leaves:
@@ -457,7 +457,6 @@ def load_records(fs: FileSet, *, with_leaves: bool, check: Callable[[], None] = 
         check()
     records = builder.finish()
     if with_leaves:
-        records.leaves = {
-            p: (pa.concat_arrays(c) if len(c) > 1 else c[0]) if c else pa.nulls(0, fs.types[p]) for p, c in chunks.items()
-        }
+        # Chunked, not concatenated: the merge scans chunks as they are, so the leaves are never copied.
+        records.leaves = {p: pa.chunked_array(c, fs.types[p]) for p, c in chunks.items()}
     return records

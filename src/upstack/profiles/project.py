@@ -58,28 +58,35 @@ def unflatten(leaves: dict[Path, pa.Array], n: int) -> list[tuple[str, pa.Array]
 def identity_map(
     profile: np.ndarray,
     node: np.ndarray,
-    auth: pa.Array,
+    auth: np.ndarray,
+    auth_values: list[str],
     primary_node: np.ndarray,
     nodes: Nodes,
     n: int,
     namespaces: np.ndarray,
 ) -> pa.Array:
     """identityMap: namespace -> list of {id, primary, authenticatedState}, from identity rows sorted by
-    (profile, node), with one member per namespace code in `namespaces` (the same for every part of an
-    export, so that all its files share one schema). `primary` is true only for the profile's
-    representative identity."""
+    (profile, node) (`auth`: codes into auth_values, -1 for none), with one member per namespace code in
+    `namespaces` (the same for every part of an export, so that all its files share one schema).
+    `primary` is true only for the profile's representative identity."""
     ns = nodes.ns[node] if len(node) else np.zeros(0, dtype=np.int32)
-    ids = nodes.id.take(pa.array(node, pa.int64()))
-    primary = pa.array(node == primary_node[profile] if len(node) else np.zeros(0, dtype=bool))
-    items = pa.StructArray.from_arrays([ids, primary, auth], fields=list(IDENTITY_ITEM))
-    names, columns = [], []
+    # Namespace-major, profile order kept inside each namespace: every member is then one slice.
     by_ns = np.argsort(ns, kind="stable")
-    bounds = np.searchsorted(ns[by_ns], np.asarray(namespaces, dtype=np.int64))
-    ends = np.searchsorted(ns[by_ns], np.asarray(namespaces, dtype=np.int64), side="right")
-    for g, lo, hi in zip(namespaces, bounds, ends, strict=True):
-        pick = by_ns[lo:hi]
+    node, profile, auth, ns = node[by_ns], profile[by_ns], auth[by_ns], ns[by_ns]
+    items = pa.StructArray.from_arrays(
+        [
+            nodes.id.take(pa.array(node, pa.int64())),
+            pa.array(node == primary_node[profile] if len(node) else np.zeros(0, dtype=bool)),
+            pa.array(auth_values or [""], pa.string()).take(pa.array(np.maximum(auth, 0), pa.int64(), mask=auth < 0)),
+        ],
+        fields=list(IDENTITY_ITEM),
+    )
+    names, columns = [], []
+    lows = np.searchsorted(ns, np.asarray(namespaces, dtype=np.int64))
+    highs = np.searchsorted(ns, np.asarray(namespaces, dtype=np.int64), side="right")
+    for g, lo, hi in zip(namespaces, lows, highs, strict=True):
         names.append(nodes.namespaces[g])
-        columns.append(lists_from_long(profile[pick], items.take(pa.array(pick)), n, null_when_empty=True))
+        columns.append(lists_from_long(profile[lo:hi], items.slice(lo, hi - lo), n, null_when_empty=True))
     if not columns:
         return pa.array([{}] * n, pa.struct([])) if n else pa.array([], pa.struct([]))
     return pa.StructArray.from_arrays(columns, names=names)
