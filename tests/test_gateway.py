@@ -55,6 +55,7 @@ def test_body_limit(ctx):
     with TestClient(create_app(ctx.settings, ctx)) as c:
         r = c.post(PATH, json={"name": "x" * 500}, headers=HEADERS)
         assert r.status_code == 413
+        assert r.json()["status"] == 413 and r.json()["title"] == "PayloadTooLargeError"
         assert c.get(PATH, headers=HEADERS).status_code == 200
 
 

@@ -49,7 +49,7 @@ class GatewayMiddleware:
             receive = self._limit_body(scope, headers, receive)
             if not path.startswith("/_upstack"):
                 await self._inject_faults(scope["method"], path)
-        except (GatewayError, InjectedFault) as exc:
+        except (GatewayError, InjectedFault, BodyTooLarge) as exc:
             await self.render_error(scope, exc, request_id)(scope, receive, send_with_id)
             return
         await self.app(scope, receive, send_with_id)
@@ -96,7 +96,7 @@ class GatewayMiddleware:
         limit = self.settings.max_upload_bytes if is_upload else self.settings.max_body_bytes
         declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise GatewayError(413, "413001", f"Request body is larger than the limit of {limit} bytes")
+            raise BodyTooLarge(limit)
         seen = 0
 
         async def limited() -> Message:
