@@ -230,14 +230,14 @@ def test_cancel_while_merging(client, ctx, run_jobs, world, monkeypatch):
     import upstack.worker.export as export_worker
 
     job = new_job(client, world["target"])
-    real = export_worker.merge_profiles
+    real = export_worker.iter_merge_profiles
 
     def cancelled_meanwhile(*args, **kwargs):
         assert get(client, job["id"])["status"] == "PROCESSING"
         assert client.delete(f"{JOBS}/{job['id']}").status_code == 204
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(export_worker, "merge_profiles", cancelled_meanwhile)
+    monkeypatch.setattr(export_worker, "iter_merge_profiles", cancelled_meanwhile)
     started = time.monotonic()
     run_jobs()
     assert time.monotonic() - started < 10
@@ -250,17 +250,17 @@ def test_cancel_while_merging(client, ctx, run_jobs, world, monkeypatch):
 
 
 def test_cancel_after_publishing_withdraws_the_files(client, ctx, run_jobs, world, monkeypatch):
-    from upstack.worker.export import ExportHandler
+    from upstack.worker import export as export_worker
 
     job = new_job(client, world["target"])
-    real = ExportHandler._publish
+    real = export_worker._Output.publish
 
     def publish_then_cancel(self, *args, **kwargs):
         out = real(self, *args, **kwargs)
         assert client.delete(f"{JOBS}/{job['id']}").status_code == 204
         return out
 
-    monkeypatch.setattr(ExportHandler, "_publish", publish_then_cancel)
+    monkeypatch.setattr(export_worker._Output, "publish", publish_then_cancel)
     run_jobs()
     done = get(client, job["id"])
     assert done["status"] == "FAILED" and done["errors"][0]["code"] == "EXPORT-CANCELLED"
@@ -373,8 +373,9 @@ def test_failure_is_recorded_without_retry(client, ctx, run_jobs, world, monkeyp
 
     def broken(*args, **kwargs):
         raise ValueError("column person.name has an impossible type")
+        yield  # a generator, like the engine's
 
-    monkeypatch.setattr(export_worker, "merge_profiles", broken)
+    monkeypatch.setattr(export_worker, "iter_merge_profiles", broken)
     job = new_job(client, world["target"])
     assert run_jobs() == 1
     done = get(client, job["id"])
@@ -388,6 +389,40 @@ def test_failure_is_recorded_without_retry(client, ctx, run_jobs, world, monkeyp
     with ctx.db.session() as s:
         q = s.query(Job).filter(Job.kind == "export").one()
         assert q.status == "failed" and q.attempts == 1
+
+
+def test_export_in_parts_equals_export_at_once(client, ctx, run_jobs, world, monkeypatch):
+    """A lake too big for the memory budget is merged and written part by part; the batch holds the same rows."""
+    import upstack.worker.export as export_worker
+
+    body = {"mergePolicy": {"id": world["pdg"]}, "fields": "person.name",
+            "additionalFields": {"eventList": {"fields": "environment.browserDetails.name"}},
+            "destination": {"datasetId": world["target"], "segmentPerBatch": True},
+            "filter": {"segments": [{"segmentId": "seg1"}, {"segmentId": "seg9"}], "emptyProfiles": True}}
+    whole = new_job(client, world["target"], **body)
+    run_jobs()
+    real = export_worker.iter_merge_profiles
+    monkeypatch.setattr(export_worker, "iter_merge_profiles",
+                        lambda *a, **kw: real(*a, **dict(kw, memory_budget_bytes=1)))
+    parted = new_job(client, world["target"], **body)
+    plain = new_job(client, world["target"], mergePolicy={"id": world["pdg"]}, fields="person.name",
+                    filter={"emptyProfiles": True})
+    run_jobs()
+
+    def rows(job, i=None):
+        done = get(client, job["id"])
+        assert done["status"] == "SUCCEEDED", done
+        batch = done["destination"]["batchId"] if i is None else done["destination"]["batches"][i]["batchId"]
+        return sorted(clean(read_batch(client, ctx, batch).to_pylist()), key=repr), batch
+
+    for i in (0, 1):
+        assert rows(parted, i)[0] == rows(whole, i)[0]
+    assert len(rows(parted, 0)[0]) == 1 and rows(parted, 1)[0] == []  # seg9: nobody, still one (empty) file
+    plain_rows, batch = rows(plain)
+    assert len(plain_rows) == 4
+    names = [f.name for f in ctx.lake.published_files(HEADERS["x-gw-ims-org-id"], "prod", world["target"], batch)]
+    assert len(names) > 1 and all(n.startswith("part-") and n.endswith(".parquet") for n in names), names
+    assert get(client, plain["id"])["metrics"]["totalExportedProfileCounter"] == 4
 
 
 def test_rerun_after_a_crash_is_idempotent(client, ctx, run_jobs, world, monkeypatch):

@@ -6,7 +6,9 @@ import logging
 import time
 import traceback
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 from sqlalchemy.exc import OperationalError
@@ -15,7 +17,7 @@ from upstack.api.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.lake.inference import _has_empty_struct, _without_empty_structs
 from upstack.lake.parquet import write_table
-from upstack.profiles import ExportCancelled, merge_profiles, split_by_segment
+from upstack.profiles import ExportCancelled, MergeResultPart, iter_merge_profiles, split_by_segment
 from upstack.services import export_jobs, merge_policies, profile_inputs
 from upstack.services.export_jobs import CANCELLED, BatchOutput
 from upstack.services.tenancy import Tenant
@@ -87,6 +89,55 @@ class Plan:
     policy_body: dict
 
 
+class _Output:
+    """The Parquet files of one run, per target batch: written part by part into a staging directory each,
+    published (one rename per batch) only once every part is in."""
+
+    def __init__(self, targets: list[tuple[str, object]]):
+        self.staging: dict[str, Path] = {}
+        self.files: dict[str, int] = {b: 0 for b, _ in targets}
+        self.rows_of: dict[str, int] = {b: 0 for b, _ in targets}
+        self.write_start = 0
+        self.rows = 0
+        self.by_namespace: dict[str, int] = {}
+        self.excluded_components = self.fragments_read = self.events_read = 0
+
+    def write(self, app: AppContext, batch_id: str, table: pa.Table, part: MergeResultPart) -> None:
+        self.write_start = self.write_start or now_ms()
+        last = part.part == part.parts - 1
+        # Empty slices are skipped, except that a batch always gets one file (a reader finds the schema).
+        if table.num_rows == 0 and (self.files[batch_id] or not last):
+            return
+        if batch_id not in self.staging:
+            self.staging[batch_id] = app.lake.new_staging(batch_id)
+        prefix = "part" if part.parts == 1 else f"part-{part.part:05d}"
+        paths = write_table(parquet_safe(table), self.staging[batch_id],
+                            max_rows_per_file=app.settings.export_rows_per_file, prefix=prefix)
+        self.files[batch_id] += len(paths)
+        self.rows_of[batch_id] += table.num_rows
+
+    def count(self, part: MergeResultPart) -> None:
+        self.rows += part.profiles.num_rows
+        for ns, n in part.by_namespace.items():
+            self.by_namespace[ns] = self.by_namespace.get(ns, 0) + n
+        # These are the whole export's, the same on every part.
+        self.excluded_components = part.excluded_components
+        self.fragments_read, self.events_read = part.fragments_read, part.events_read
+
+    def publish(self, app: AppContext, plan: Plan, batch_id: str) -> BatchOutput:
+        """Publish as `<batch>-1`; a re-run after a crash replaces the directory whole."""
+        file_id = f"{batch_id}-1"
+        files = app.lake.publish(self.staging.pop(batch_id), plan.tenant.org, plan.tenant.sandbox, plan.dataset_id,
+                                 batch_id, file_id=file_id)
+        return BatchOutput(batch_id, file_id, self.rows_of[batch_id], sum(f.size for f in files),
+                           self.fragments_read + self.events_read)
+
+    def discard(self, app: AppContext) -> None:
+        for path in self.staging.values():
+            app.lake.discard_staging(path)
+        self.staging.clear()
+
+
 class ExportHandler:
     kind = "export"
     cancel_poll_seconds = 0.5
@@ -101,35 +152,43 @@ class ExportHandler:
         checker = CancelCheck(jc, job_id, self.cancel_poll_seconds)
         phase = "reading and merging profiles"
         extra: dict = {}
+        out = _Output(plan.targets)
         published: list[BatchOutput] = []
         try:
-            merge_start = now_ms()
             query = export_jobs.export_query(plan.request)
             spec = export_jobs.policy_spec(plan.policy_body)
-            result = merge_profiles(inputs, spec, query, should_cancel=checker,
-                                    temp_dir=str(app.settings.data_dir / "tmp"),
-                                    memory_limit=app.settings.engine_memory_limit)
-            merge_end = now_ms()
-            extra["profileExportTime"] = timing(merge_start, merge_end)
+            merge_start = now_ms()
+            # Parts keep memory bounded on big lakes: each is written as soon as it is merged. closing()
+            # lets the engine drop its temp files at once when we stop early (cancel, error).
+            parts = iter_merge_profiles(inputs, spec, query, should_cancel=checker,
+                                        temp_dir=str(app.settings.data_dir / "tmp"),
+                                        memory_limit=app.settings.engine_memory_limit)
+            with closing(parts):
+                for part in parts:
+                    extra["profileExportTime"] = timing(merge_start, now_ms())
+                    phase = "writing Parquet files"
+                    for batch_id, seg in plan.targets:
+                        checker.check()
+                        table = part.profiles if seg is None else split_by_segment(part, seg)
+                        out.write(app, batch_id, table, part)
+                    out.count(part)
+                    phase = "reading and merging profiles"
             log.info("export job %s: merged %d profiles from %d fragments and %d events of %d datasets in %.3fs",
-                     job_id, result.profiles.num_rows, result.fragments_read, result.events_read, len(inputs),
-                     (merge_end - merge_start) / 1000)
-            phase = "writing and publishing Parquet files"
-            write_start = now_ms()
-            for batch_id, seg in plan.targets:
+                     job_id, out.rows, out.fragments_read, out.events_read, len(inputs),
+                     extra["profileExportTime"]["totalTimeInMs"] / 1000)
+            phase = "publishing Parquet files"
+            for batch_id, _ in plan.targets:
                 checker.check()
-                table = result.profiles if seg is None else split_by_segment(result, seg)
-                published.append(self._publish(app, plan, batch_id, table,
-                                               result.fragments_read + result.events_read))
+                published.append(out.publish(app, plan, batch_id))
             write_end = now_ms()
             log.info("export job %s: published %d batch(es), %d bytes in %.3fs", job_id, len(published),
-                     sum(p.size_bytes for p in published), (write_end - write_start) / 1000)
+                     sum(p.size_bytes for p in published), (write_end - out.write_start) / 1000)
             checker.check()
-            metrics = dict(extra, aCPDatasetWriteTime=timing(write_start, write_end),
-                           totalExportedProfileCounter=result.profiles.num_rows,
-                           exportedProfileByNamespaceCounter=dict(sorted(result.by_namespace.items())))
-            if result.excluded_components:
-                metrics["excludedComponentCounter"] = result.excluded_components
+            metrics = dict(extra, aCPDatasetWriteTime=timing(out.write_start, write_end),
+                           totalExportedProfileCounter=out.rows,
+                           exportedProfileByNamespaceCounter=dict(sorted(out.by_namespace.items())))
+            if out.excluded_components:
+                metrics["excludedComponentCounter"] = out.excluded_components
             gateway = {"exportJob": str(uuid.uuid4()), "pushJob": str(uuid.uuid4())}
             phase = "recording the result"
             with app.db.session() as s:
@@ -137,6 +196,7 @@ class ExportHandler:
             if not done:  # a cancel (or a give-up elsewhere) won the race with our last transaction
                 raise ExportCancelled("export cancelled after publishing")
         except ExportCancelled:
+            out.discard(app)
             self._withdraw(app, plan, published)
             with app.db.session() as s:
                 if not export_jobs.is_cancel_requested(s, job_id):
@@ -144,14 +204,17 @@ class ExportHandler:
                 export_jobs.fail_job(s, job_id, [CANCELLED], metrics=extra)
             log.info("export job %s: cancelled while %s", job_id, phase)
             raise PermanentFailure(CANCELLED["code"], CANCELLED["msg"]) from None
-        except JobLost:
-            raise
         except TRANSIENT as exc:
+            out.discard(app)
             self._withdraw(app, plan, published)
             if not jc.is_last_attempt:
                 raise  # the loop retries with backoff
             self._fail(app, job_id, exc, phase, extra)
-        except Exception as exc:  # deterministic: bad data, engine error
+        except BaseException as exc:
+            out.discard(app)
+            if not isinstance(exc, Exception) or isinstance(exc, JobLost | PermanentFailure):
+                raise
+            # deterministic: bad data, an engine error
             self._withdraw(app, plan, published)
             self._fail(app, job_id, exc, phase, extra)
         log.info("export job %s: SUCCEEDED in %.3fs", job_id, time.perf_counter() - started)
@@ -193,20 +256,6 @@ class ExportHandler:
                  len(inputs), sum(len(d.files) for d in inputs), job.merge_policy_id, job.merge_policy_version,
                  time.perf_counter() - t0)
         return plan, inputs
-
-    def _publish(self, app: AppContext, plan: Plan, batch_id: str, table: pa.Table, read: int) -> BatchOutput:
-        """Write into a fresh staging directory and publish it as `<batch>-1` (a re-run replaces it whole)."""
-        staging = app.lake.new_staging(batch_id)
-        file_id = f"{batch_id}-1"
-        try:
-            write_table(parquet_safe(table), staging, max_rows_per_file=app.settings.export_rows_per_file)
-            files = app.lake.publish(staging, plan.tenant.org, plan.tenant.sandbox, plan.dataset_id, batch_id,
-                                     file_id=file_id)
-        except BaseException:
-            if staging.exists():  # not yet moved into place
-                app.lake.discard_staging(staging)
-            raise
-        return BatchOutput(batch_id, file_id, table.num_rows, sum(f.size for f in files), read)
 
     def _withdraw(self, app: AppContext, plan: Plan, published: list[BatchOutput]) -> None:
         for out in published:
