@@ -189,16 +189,23 @@ def test_blank_lines_are_skipped_and_rows_count_records(tmp_path: Path) -> None:
 def test_bad_lines_are_row_errors(tmp_path: Path) -> None:
     rows = [profile(), "not json", "[1, 2]", "42", '"text"', "null", profile(), '{"a": 1']
     result = convert(tmp_path, rows)
-    assert result.read == 8 and result.table.num_rows == 2
+    # "[1, 2]" is a one-line array: its two elements are two records (both not objects).
+    assert result.read == 9 and result.table.num_rows == 2
     assert codes(result) == [
         (1, "ROW-JSON-INVALID"),
         (2, "ROW-NOT-OBJECT"),
         (3, "ROW-NOT-OBJECT"),
         (4, "ROW-NOT-OBJECT"),
         (5, "ROW-NOT-OBJECT"),
-        (7, "ROW-JSON-INVALID"),
+        (6, "ROW-NOT-OBJECT"),
+        (8, "ROW-JSON-INVALID"),
     ]
     assert all(e.message for e in result.failed)
+
+
+def test_one_line_json_array_without_multiline_is_split_into_records(tmp_path: Path) -> None:
+    result = convert(tmp_path, [json.dumps([profile(n=1), profile(n=2)]), profile(n=3)])
+    assert result.read == 3 and result.table.num_rows == 3 and result.failed == []
 
 
 def test_non_objects_in_a_json_array_are_row_errors(tmp_path: Path) -> None:

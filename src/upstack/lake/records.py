@@ -185,6 +185,15 @@ def _parse_lines(data: bytes, file_name: str) -> tuple[list[object], list[bytes]
             values.append(_Reject(JSON_INVALID, f"not valid JSON: {exc}"))
             continue
         any_json = True
+        if isinstance(value, list):
+            # A JSON array on one line (what aepp's uploadSmallFile sends without isMultiLineJson):
+            # its elements are the records, as Spark's JSON reader (and so AEP) reads them.
+            raws.pop()
+            for item in value:
+                raws.append(orjson.dumps(item))
+                values.append(item if isinstance(item, dict) else
+                              _Reject(NOT_OBJECT, f"a record must be a JSON object, not {_json_kind(item)}"))
+            continue
         if not isinstance(value, dict):
             value = _Reject(NOT_OBJECT, f"a record must be a JSON object, not {_json_kind(value)}")
         values.append(value)
