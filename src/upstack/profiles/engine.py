@@ -264,8 +264,11 @@ def _build_part(
     event_row = x.event_row[sel] - lo
     pos = np.full(n_cand, -1, dtype=np.int64)
     pos[per_profile.column("profile_idx").to_numpy()] = np.arange(per_profile.num_rows, dtype=np.int64)
-    newest_event, newest_event_ingest = _newest_event_per_row(part_events, event_row, n_cand)
     has_frag = pos >= 0
+    if has_frag.all():  # no empty profile: no representative or last change to take from an event
+        newest_event = newest_event_ingest = np.full(n_cand, -1, dtype=np.int64)
+    else:
+        newest_event, newest_event_ingest = _newest_event_per_row(part_events, event_row, n_cand)
     last_modified = np.where(has_frag, at(per_profile.column("last_modified_ms").to_numpy(), pos), newest_event_ingest)
     rep_node = np.where(
         has_frag,

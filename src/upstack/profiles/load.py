@@ -292,6 +292,29 @@ class _Dictionary:
         return values, rank
 
 
+def _record_order(ingest: np.ndarray, batch: np.ndarray, row: np.ndarray, file: np.ndarray) -> np.ndarray:
+    """Indices in record order (ingest, batch, row, file). Lake files hold one batch ingested at one time, so
+    usually (ingest, batch, file) is constant per file and one integer sort on (file's place, row) does."""
+    n = len(row)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, file[1:] != file[:-1]])
+    ends = np.r_[starts[1:], n]
+    runs = np.repeat(np.arange(len(starts)), ends - starts)
+    same = (
+        np.array_equal(ingest, ingest[starts][runs])
+        and np.array_equal(batch, batch[starts][runs])
+        and row.min() >= 0
+        and row.max() < 2**40
+        and len(starts) < 2**22
+    )
+    if not same:
+        return np.lexsort((file, row, batch, ingest))
+    run_place = np.empty(len(starts), dtype=np.int64)
+    run_place[np.lexsort((file[starts], batch[starts], ingest[starts]))] = np.arange(len(starts), dtype=np.int64)
+    return np.argsort(run_place[runs] * 2**40 + row, kind="stable")
+
+
 class _IndexBuilder:
     """Accumulates, file by file, the per-record system arrays and the identity rows of one kind."""
 
@@ -411,7 +434,7 @@ class _IndexBuilder:
         # Record order as one rank: later ingest wins, then batch id, then row number; the file path only
         # separates byte-identical keys so the result stays deterministic.
         order = np.empty(self.base, dtype=np.int64)
-        order[np.lexsort((cat("file", np.int32), cat("row", np.int64), batch, cat("ingest", np.int64)))] = np.arange(
+        order[_record_order(cat("ingest", np.int64), batch, cat("row", np.int64), cat("file", np.int32))] = np.arange(
             self.base, dtype=np.int64
         )
         # Namespaces in name order, so that node numbers follow (namespace, id) text order.
