@@ -197,3 +197,14 @@ def test_first_requests_of_a_tenant_seed_once(client, ctx):
         assert set(pool.map(first_request, range(8))) == {1}
     r = client.get(MP, headers=dict(HEADERS, **{"x-gw-ims-org-id": "RACE@AdobeOrg"}))
     assert r.json()["_page"]["totalCount"] == 1
+
+
+def test_each_tenant_has_its_own_default_policy_under_the_same_id(client):
+    mine = client.patch(f"{MP}/timestampOrdered-none-mp", json={"op": "add", "path": "/name", "value": "mine"})
+    assert mine.status_code == 200 and mine.json()["version"] == 2
+    theirs = client.get(f"{MP}/timestampOrdered-none-mp", headers=OTHER)
+    assert theirs.status_code == 200
+    assert theirs.json()["imsOrgId"] == "OTHER@AdobeOrg" and theirs.json()["version"] == 1
+    assert theirs.json()["name"] != "mine"
+    dev = client.get(f"{MP}/timestampOrdered-none-mp", headers=dict(HEADERS, **{"x-sandbox-name": "dev"}))
+    assert dev.json()["version"] == 1

@@ -17,7 +17,6 @@ from upstack.storage.models import MergePolicy
 PROFILE_SCHEMA = "_xdm.context.profile"
 DEFAULT_ID = "timestampOrdered-none-mp"
 DEFAULT_NAME = "Default Timebased"
-SYSTEM_IDS = (DEFAULT_ID,)
 MAX_POLICIES = 5
 IDENTITY_GRAPHS = ("none", "pdg")
 ATTRIBUTE_MERGES = ("timestampOrdered", "dataSetPrecedence")
@@ -64,10 +63,9 @@ def ensure_tenant(s: Session, t: Tenant, *, lock: bool = False) -> None:
     if repo.claim_tenant(s, t, now):
         body = {"id": DEFAULT_ID, "name": DEFAULT_NAME, "schema": {"name": PROFILE_SCHEMA},
                 "identityGraph": {"type": "none"}, "attributeMerge": {"type": "timestampOrdered"}}
-        rid = repo.row_id(t, DEFAULT_ID, SYSTEM_IDS)
-        s.add(MergePolicy(id=rid, org=t.org, sandbox=t.sandbox, version=1, body=body, is_default=True,
+        s.add(MergePolicy(id=DEFAULT_ID, org=t.org, sandbox=t.sandbox, version=1, body=body, is_default=True,
                           is_active_on_edge=False, deleted=False, created_ms=now, update_epoch=now // 1000))
-        repo.add_version(s, rid, 1, body)
+        repo.add_version(s, t, DEFAULT_ID, 1, body)
         s.flush()
     if lock:
         repo.lock_tenant(s, t)
@@ -173,14 +171,14 @@ def _record_change(s: Session, p: MergePolicy, body: dict, epoch: int) -> None:
     p.version += 1
     p.body = body
     p.update_epoch = epoch
-    repo.add_version(s, p.id, p.version, body)
+    repo.add_version(s, Tenant(p.org, p.sandbox), p.id, p.version, body)
 
 
 # ---- operations ----------------------------------------------------------------------------------------
 
 def get_policy(s: Session, t: Tenant, policy_id: str) -> MergePolicy:
     ensure_tenant(s, t)
-    p = repo.get_policy(s, t, repo.row_id(t, policy_id, SYSTEM_IDS))
+    p = repo.get_policy(s, t, policy_id)
     if p is None:
         raise NotFound(f"Merge policy '{policy_id}' not found.")
     return p
@@ -204,7 +202,7 @@ def create_policy(s: Session, t: Tenant, body: Any) -> MergePolicy:
     s.add(p)
     s.flush()
     _apply_flags(s, t, p, default, edge, now // 1000)
-    repo.add_version(s, p.id, 1, stored)
+    repo.add_version(s, t, p.id, 1, stored)
     s.flush()
     return p
 
@@ -291,7 +289,7 @@ def bulk_get(s: Session, t: Tenant, body: Any, request_id: str) -> dict[str, Any
     results: dict[str, Any] = {}
     found = 0
     for pid in wanted:
-        p = repo.get_policy(s, t, repo.row_id(t, pid, SYSTEM_IDS))
+        p = repo.get_policy(s, t, pid)
         if p is None:
             results[pid] = {"requestId": request_id, "errors": {"404": [
                 {"code": "UPAPI-113430-404", "message": f"Merge policy '{pid}' not found."}]}}
@@ -314,12 +312,12 @@ def resolve(s: Session, t: Tenant, policy_id: str | None, version: int | None) -
         if p is None:
             raise Invalid("This sandbox has no default merge policy; name one in 'mergePolicy.id'.")
     else:
-        p = repo.get_policy(s, t, repo.row_id(t, policy_id, SYSTEM_IDS))
+        p = repo.get_policy(s, t, policy_id)
         if p is None:
             raise Invalid(f"Merge policy '{policy_id}' does not exist in this sandbox.")
     if version is None:
         version = p.version
-    v = repo.get_version(s, p.id, version)
+    v = repo.get_version(s, t, p.id, version)
     if v is None:
         raise Invalid(f"Merge policy '{p.body['id']}' has no version {version} (latest is {p.version}).")
     return p.body["id"], version, v.body
@@ -327,7 +325,7 @@ def resolve(s: Session, t: Tenant, policy_id: str | None, version: int | None) -
 
 def version_body(s: Session, t: Tenant, policy_id: str, version: int) -> dict | None:
     """The body of one version, deleted policies included (a job created before the delete still runs)."""
-    v = repo.get_version(s, repo.row_id(t, policy_id, SYSTEM_IDS), version)
+    v = repo.get_version(s, t, policy_id, version)
     return v.body if v is not None else None
 
 

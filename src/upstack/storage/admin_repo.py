@@ -20,7 +20,7 @@ from upstack.storage.models import (
     Worker,
 )
 
-TENANT_TABLES = (DatasetFile, Batch, Dataset, Job, ExportJob, MergePolicy, Tenant)
+TENANT_TABLES = (DatasetFile, Batch, Dataset, Job, ExportJob, MergePolicy, MergePolicyVersion, Tenant)
 
 
 def wipe(s: Session, org: str | None, sandbox: str | None) -> None:
@@ -32,17 +32,13 @@ def wipe(s: Session, org: str | None, sandbox: str | None) -> None:
             q = q.where(model.sandbox == sandbox)
         return q
 
-    if org is None and sandbox is None:
-        s.execute(delete(FailedRow))
-        s.execute(delete(MergePolicyVersion))
-    else:
-        batch_ids = select(Batch.id).where(*(c for c in (Batch.org == org if org else None,
-                                                          Batch.sandbox == sandbox if sandbox else None) if c is not None))
-        s.execute(delete(FailedRow).where(FailedRow.batch_id.in_(batch_ids)))
-        policy_ids = select(MergePolicy.id).where(*(c for c in (MergePolicy.org == org if org else None,
-                                                                MergePolicy.sandbox == sandbox if sandbox else None)
-                                                    if c is not None))
-        s.execute(delete(MergePolicyVersion).where(MergePolicyVersion.policy_id.in_(policy_ids)))
+    # Failed rows have no tenant columns of their own: they go with their batches.
+    batch_ids = select(Batch.id)
+    if org is not None:
+        batch_ids = batch_ids.where(Batch.org == org)
+    if sandbox is not None:
+        batch_ids = batch_ids.where(Batch.sandbox == sandbox)
+    s.execute(delete(FailedRow).where(FailedRow.batch_id.in_(batch_ids)))
     for model in TENANT_TABLES:
         s.execute(scoped(model))
 

@@ -147,10 +147,12 @@ class ExportJob(Base):
 
 
 class MergePolicy(Base):
+    """Keyed by tenant and id: every tenant has its own `timestampOrdered-none-mp`."""
+
     __tablename__ = "merge_policies"
+    org: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sandbox: Mapped[str] = mapped_column(String(255), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    org: Mapped[str] = mapped_column(String(255))
-    sandbox: Mapped[str] = mapped_column(String(255))
     version: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -158,13 +160,14 @@ class MergePolicy(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     update_epoch: Mapped[int] = mapped_column(BigInteger)
-    __table_args__ = (Index("ix_merge_policies_tenant", "org", "sandbox"),)
 
 
 class MergePolicyVersion(Base):
     """Every version a policy ever had, so an export job can name an older one."""
 
     __tablename__ = "merge_policy_versions"
+    org: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sandbox: Mapped[str] = mapped_column(String(255), primary_key=True)
     policy_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)

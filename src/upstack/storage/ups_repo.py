@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from sqlalchemy import and_, func, or_, select, update
@@ -38,17 +37,6 @@ def lock_tenant(s: Session, t: Tenant) -> None:
 
 
 # ---- merge policies ------------------------------------------------------------------------------------
-# merge_policies.id is one global primary key, but AEP gives every tenant a policy with the same public id
-# (`timestampOrdered-none-mp`). Public ids chosen by the system for one tenant map to a tenant-qualified
-# row id; generated (uuid) ids are their own row id.
-
-def row_id(t: Tenant, public_id: str, system_ids: Sequence[str]) -> str:
-    if public_id in system_ids:
-        digest = hashlib.sha256(f"{t.org}\x00{t.sandbox}".encode()).hexdigest()[:24]
-        return f"{public_id}~{digest}"
-    return public_id
-
-
 def get_policy(s: Session, t: Tenant, rid: str) -> MergePolicy | None:
     return s.scalar(select(MergePolicy).where(MergePolicy.id == rid, MergePolicy.org == t.org,
                                               MergePolicy.sandbox == t.sandbox, MergePolicy.deleted.is_(False)))
@@ -92,12 +80,12 @@ def clear_default(s: Session, t: Tenant, schema_name: str, except_rid: str, epoc
             p.update_epoch = epoch_s
 
 
-def add_version(s: Session, rid: str, version: int, body: dict) -> None:
-    s.add(MergePolicyVersion(policy_id=rid, version=version, body=body))
+def add_version(s: Session, t: Tenant, policy_id: str, version: int, body: dict) -> None:
+    s.add(MergePolicyVersion(org=t.org, sandbox=t.sandbox, policy_id=policy_id, version=version, body=body))
 
 
-def get_version(s: Session, rid: str, version: int) -> MergePolicyVersion | None:
-    return s.get(MergePolicyVersion, (rid, version))
+def get_version(s: Session, t: Tenant, policy_id: str, version: int) -> MergePolicyVersion | None:
+    return s.get(MergePolicyVersion, (t.org, t.sandbox, policy_id, version))
 
 
 # ---- export jobs ---------------------------------------------------------------------------------------
