@@ -31,7 +31,9 @@ class BenchFailure(Exception):
 
 
 def run_dir(name: str) -> Path:
-    path = OUT / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """A fresh output directory: bench/out/<name>-<time>, or under $UPSTACK_BENCH_OUT (tests use a tmp dir)."""
+    root = Path(os.environ.get("UPSTACK_BENCH_OUT") or OUT)
+    path = root / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     path.mkdir(parents=True, exist_ok=False)
     return path
 
@@ -48,6 +50,10 @@ def median(values: Iterable[float]) -> float:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Write a result, with the machine's load beside it: on a shared box the figures mean little without it."""
+    if isinstance(data, dict):
+        data = dict(data, machine={"cpus": os.cpu_count(), "loadavg_1_5_15": os.getloadavg(),
+                                   "python": sys.version.split()[0]})
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 

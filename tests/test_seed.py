@@ -141,10 +141,12 @@ def test_seed_command_prints_a_json_summary(tmp_path, monkeypatch):
 
 
 @pytest.mark.live
-def test_bench_export_matches_its_baseline_on_seeded_data(capsys):
+def test_bench_export_matches_its_baseline_on_seeded_data(capsys, tmp_path, monkeypatch):
     """The benchmark's own loop at a tiny size: seed through a live server, export under every policy, and
     the hand-written baseline agrees on the profile count (including components over the identity limit)."""
     from bench.__main__ import main
+
+    monkeypatch.setenv("UPSTACK_BENCH_OUT", str(tmp_path))
 
     code = main(["export", "--fragments", "3000", "--runs", "1", "--policy", "all", "--cross-link-share", "0.4",
                  "--batch-size", "1000", "--timeout", "120"])
