@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from tests.live.aep import (
+    UNION_SCHEMA,
+    UPS,
     complete,
     create_dataset,
     get_batch,
@@ -22,6 +24,7 @@ from tests.live.aep import (
     start_batch,
     upload,
     wait_batch,
+    wait_export_job,
 )
 from tests.live.conftest import aep_headers
 from tests.live.server import UpstackProcess, health, server_env, start_server
@@ -107,6 +110,20 @@ def test_several_batches_all_succeed(cluster, client):
     rows = cluster.worker_rows()
     assert len(rows) == 2 and all(row["alive"] for row in rows.values())
     assert sum(row["jobsDone"] for row in rows.values()) >= len(sizes)
+
+
+def test_export_job_runs_on_a_worker_process(cluster, client):
+    ds = create_dataset(client, "production export source")
+    assert wait_batch(client, ingest(client, ds, json_lines(profile_record(i) for i in range(50))))["status"] == "success"
+    target = create_dataset(client, "production export target", UNION_SCHEMA, profile=False)
+    r = client.post(f"{UPS}/export/jobs", json={
+        "mergePolicy": {"id": "timestampOrdered-none-mp", "version": 1},
+        "destination": {"datasetId": target}, "schema": {"name": "_xdm.context.profile"}})
+    assert r.status_code == 200, r.text
+    job = wait_export_job(client, r.json()["id"])
+    assert job["status"] == "SUCCEEDED", job
+    # Written by a worker process, served by the API process: both see one lake.
+    assert read_batch(client, job["destination"]["batchId"]).num_rows == 50
 
 
 def test_a_killed_workers_job_is_reclaimed_and_finishes_once(cluster, client):
