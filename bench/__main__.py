@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="export only (sizes whose baseline does not fit in memory, e.g. 20M)")
     e.add_argument("--timeout", type=float, default=3600, help="seconds allowed for seeding and for each job")
+    e.add_argument("--reuse", metavar="DIR",
+                   help="a previous `bench export` output dir: skip seeding and export its data again "
+                        "(no ingest figure; --fragments is taken from it)")
     e.add_argument("--py-spy", action="store_true",
                    help="after the measured runs, one more export sampled by py-spy: prints where the time went")
     e.add_argument("--kill-above-mb", type=float, default=12_000,

@@ -222,6 +222,11 @@ def check(response: httpx.Response, *expected: int) -> Any:
 
 
 def create_merge_policy(c: httpx.Client, name: str, graph: str, merge: str, order: list[str] | None = None) -> dict:
+    """The tenant's policy of that name (a reused data dir has it already: at most 5 per tenant), else a new one."""
+    listed = check(c.get("/data/core/ups/config/mergePolicies", params={"limit": 100}))
+    for p in listed.get("children", []):
+        if p.get("name") == name:
+            return p
     body: dict[str, Any] = {
         "name": name, "schema": {"name": PROFILE_SCHEMA}, "identityGraph": {"type": graph},
         "attributeMerge": {"type": merge}, "default": False, "isActiveOnEdge": False,

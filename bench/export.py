@@ -136,15 +136,23 @@ def main(args) -> int:
     for p in policies:
         if p not in POLICIES:
             raise SystemExit(f"unknown policy {p!r}: use {', '.join(POLICIES)} or all")
-    out = run_dir(f"export-{args.fragments}")
+    out = Path(args.reuse) if args.reuse else run_dir(f"export-{args.fragments}")
     data_dir = out / "data"
     say(f"bench export: {args.fragments:,} fragments, policies {', '.join(policies)}, {args.runs} run(s); "
         f"output {out}")
     report: dict[str, Any] = {"fragments": args.fragments, "runs": args.runs, "policies": {}}
     failed = False
     with Server(data_dir, workers=1) as server, server.client(timeout=120) as c:
-        say(f"server pid {server.pid} on {server.url}; seeding through the ingestion path ...")
-        seeded = seed_into(data_dir, args.fragments, args)
+        if args.reuse:
+            saved = json.loads((out / "seeded.json").read_text())
+            seeded = Seeded(**{k: saved[k] for k in Seeded.__dataclass_fields__})
+            report["fragments"] = args.fragments = seeded.ingest["fragments"]
+            say(f"server pid {server.pid} on {server.url}; reusing the data seeded in {out}")
+        else:
+            say(f"server pid {server.pid} on {server.url}; seeding through the ingestion path ...")
+            seeded = seed_into(data_dir, args.fragments, args)
+            seeded.ingest["fragments"] = args.fragments
+            write_json(out / "seeded.json", seeded.__dict__)
         report["ingest"] = seeded.ingest
         report["server_rss_after_seed_mb"] = round(_rss(server.pid), 1)
         say(f"ingest: {seeded.ingest['records']:,} records in {seeded.ingest['batches']} batches, "
@@ -175,9 +183,10 @@ def main(args) -> int:
                 summary["profile"] = _profiled_export(out, server, c, mp, seeded, policy, args)
             report["policies"][policy] = {"export": runs_e, "baseline": runs_b, "summary": summary}
             failed |= summary["mismatch"]
-    write_json(out / "result.json", report)
+    result = out / (f"result-{time.strftime('%Y%m%d-%H%M%S')}.json" if args.reuse else "result.json")
+    write_json(result, report)
     _print(report)
-    say(f"\nresult: {out / 'result.json'}")
+    say(f"\nresult: {result}")
     if failed:
         say("\n*** MISMATCH: exported and baseline profile counts differ (see above) ***")
         return 1
