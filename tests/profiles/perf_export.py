@@ -55,12 +55,46 @@ def _layout(data: Path) -> dict[str, list[str]]:
     return json.loads((data / "layout.json").read_text())
 
 
+class _StageMemory:
+    """Peak RSS per engine stage: a thread samples VmRSS, the engine's debug log marks stage ends."""
+
+    def __init__(self) -> None:
+        import logging
+        import threading
+
+        self.peaks: list[tuple[str, float, float, float]] = []
+        self.current = 0.0
+        self.stop = threading.Event()
+        outer = self
+
+        class Handler(logging.Handler):
+            def emit(self, record):
+                msg = record.getMessage()
+                if msg.startswith("stage "):
+                    name, secs = msg[6:].split(" done in ")
+                    outer.peaks.append((name, float(secs[:-1]), outer.current, record.arrow_bytes / 2**20))
+                    outer.current = 0.0
+
+        log = logging.getLogger("upstack.profiles")
+        log.setLevel(logging.DEBUG)
+        log.addHandler(Handler())
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while not self.stop.wait(0.05):
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        self.current = max(self.current, int(line.split()[1]) / 1024)
+
+
 def engine_child(data: Path, out: Path, budget: int | None, engine: str) -> dict:
     from upstack.lake.parquet import write_table
     from upstack.profiles import DatasetInput, ExportQuery, MergePolicySpec, iter_merge_profiles
 
     layout = _layout(data)
     inputs = [DatasetInput(d, "event" if d == "events" else "profile", tuple(f)) for d, f in layout.items()]
+    stages = _StageMemory()
     t0 = time.perf_counter()
     profiles = parts = 0
     kw = {} if budget is None else {"memory_budget_bytes": budget}
@@ -69,7 +103,10 @@ def engine_child(data: Path, out: Path, budget: int | None, engine: str) -> dict
         write_table(part.profiles, out / "export", max_rows_per_file=1_000_000, prefix=f"part-{parts:04d}")
         profiles += part.profiles.num_rows
         parts += 1
-    return {"seconds": round(time.perf_counter() - t0, 3), "profiles": profiles, "parts": parts}
+        del part  # as the export worker should: the next part is built while this name still holds it
+    return {"seconds": round(time.perf_counter() - t0, 3), "profiles": profiles, "parts": parts,
+            "stages": {name: f"{secs:.1f}s peak {mb:.0f}MB, arrow {arrow:.0f}MB after"
+                       for name, secs, mb, arrow in stages.peaks}}
 
 
 def baseline_child(data: Path, out: Path) -> dict:

@@ -3,9 +3,11 @@ and project one part of the profiles at a time (see README.md)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +46,20 @@ from .unify import shared_cursor
 
 NO_FIELDS = Selector(())
 EVENT_ALWAYS = ("_id", "timestamp")
+log = logging.getLogger("upstack.profiles")
+
+
+class _Stages:
+    """Debug log of each stage's duration (the scale checks read it to place time and memory)."""
+
+    def __init__(self) -> None:
+        self.mark = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        pa.default_memory_pool().release_unused()  # hand freed buffers back before the next stage grows
+        now = time.perf_counter()
+        log.debug("stage %s done in %.3fs", name, now - self.mark, extra={"arrow_bytes": pa.total_allocated_bytes()})
+        self.mark = now
 
 
 def _checkpoint(should_cancel: Callable[[], bool] | None) -> Callable[[], None]:
@@ -120,7 +136,7 @@ def _events_view(events: Records, sel: np.ndarray, leaves: dict) -> Records:
         order=events.order[sel],
         time_ms=events.time_ms[sel],
         identities=IdentityRows(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8)),
-        primary_occ=events.primary_occ[sel],
+        primary_occ=np.zeros(0, dtype=np.int64),
         leaves=leaves,
     )
 
@@ -202,9 +218,11 @@ def _prepare(
     ts_rank = timestamp_rank(frags)
     merge_rank = ts_rank if policy.attribute_merge == "timestampOrdered" else precedence_rank(frags, policy.order)
 
+    # Pass 1 keeps these for the whole export: the narrowest types that hold them.
+    frags.time_ms = np.zeros(0, dtype=np.int64)  # folded into the ranks
     fid, eid = frags.identities, events.identities
-    f_occ_row = frag_row[fid.record] if len(fid.record) else np.zeros(0, dtype=np.int64)
-    e_occ_row = event_row[eid.record] if len(eid.record) else np.zeros(0, dtype=np.int64)
+    f_occ_row = frag_row[fid.record].astype(np.int32) if len(fid.record) else np.zeros(0, dtype=np.int32)
+    e_occ_row = event_row[eid.record].astype(np.int32) if len(eid.record) else np.zeros(0, dtype=np.int32)
     if policy.identity_graph != "pdg" and len(eid.record):
         e_occ_row = np.where(eid.node == st.event_primary[eid.record], e_occ_row, -1)
 
@@ -246,18 +264,21 @@ def _build_part(
     parts: int,
     lo: int,
     hi: int,
-    fragments: pa.Table,
+    fragments: Callable[[], pa.Table],
     part_events: Records,
     check: Callable[[], None],
+    stage: Callable[[str], None] = lambda name: None,
 ) -> MergeResultPart:
-    """Merge, filter and project the output rows [lo, hi) (fragments: their fragments table; part_events:
-    the events of those rows, with their leaves when eventList is asked for)."""
+    """Merge, filter and project the output rows [lo, hi) (fragments: gives their fragments table, held by
+    no one else so it is freed once merged; part_events: the events of those rows, with their leaves when
+    eventList is asked for)."""
     st, query, nodes = x.st, x.query, x.st.nodes
     n_cand = hi - lo
-    per_profile, merged = run_attribute_merge(backend, x.plan, fragments)
-    del fragments
+    per_profile, merged = run_attribute_merge(backend, x.plan, fragments())
+    stage(f"part {k} attribute merge")
     union = run_identity_union(backend, x.identity_rows(lo, hi))
     check()
+    stage(f"part {k} identity union")
 
     # Per candidate profile: its merge row (none for empty profiles) and its newest event.
     sel = np.flatnonzero((x.event_row >= lo) & (x.event_row < hi))
@@ -341,6 +362,7 @@ def _build_part(
             "segment_keys": segment_keys(merged, n),
         }
     )
+    stage(f"part {k} output columns")
     return MergeResultPart(
         profiles=pa.Table.from_arrays([c for _, c in columns], names=[name for name, _ in columns]),
         meta=meta,
@@ -391,11 +413,16 @@ def iter_merge_profiles(
         if temp_dir:
             os.makedirs(temp_dir, exist_ok=True)
         work_dir = tempfile.mkdtemp(prefix="upstack-merge-", dir=temp_dir or None)
-    backend = open_backend(engine, temp_dir=temp_dir, memory_limit=memory_limit, work_dir=work_dir)
+    # DuckDB spills above the budget instead of growing past it.
+    backend = open_backend(engine, temp_dir=temp_dir, memory_limit=memory_limit or f"{max(budget, 2**28) // 2**20}MiB",
+                           work_dir=work_dir)
+    stage = _Stages()
+    log.debug("merge in %d part(s): %d leaf bytes estimated, budget %d", parts, leaf_bytes, budget)
     try:
-        st = stitch(frag_fs, event_fs, policy, parts == 1, check, backend.components)
+        st = stitch(frag_fs, event_fs, policy, parts == 1, check, backend.components, stage)
         plan = MergePlan.for_leaves(frag_fs.types)
         x = _prepare(st, query, policy, plan, event_fs)
+        stage("prepare")
         n_rows = len(x.anchors)
         bounds = part_bounds(x.frag_row, x.event_row if query.include_events else None, n_rows, parts)
         if parts == 1 or len(bounds) == 1:
@@ -405,10 +432,10 @@ def iter_merge_profiles(
                     st.events.leaves = _read_all_leaves(event_fs, check)
             sel = np.flatnonzero(x.event_row >= 0)
             ev_leaves = {p: ev.whole(a.take(pa.array(sel, pa.int64()))) for p, a in st.events.leaves.items()}
-            yield _build_part(x, backend, 0, 1, 0, n_rows, x.fragments_in_memory(0, n_rows),
-                              _events_view(st.events, sel, ev_leaves), check)
+            yield _build_part(x, backend, 0, 1, 0, n_rows, lambda: x.fragments_in_memory(0, n_rows),
+                              _events_view(st.events, sel, ev_leaves), check, stage)
             return
-        yield from _spilled_parts(x, backend, frag_fs, bounds, work_dir, check)
+        yield from _spilled_parts(x, backend, frag_fs, bounds, work_dir, check, stage)
     finally:
         backend.close()
         if work_dir:
@@ -432,6 +459,7 @@ def _spilled_parts(
     bounds: list[tuple[int, int]],
     work_dir: str,
     check: Callable[[], None],
+    stage: Callable[[str], None],
 ) -> Iterator[MergeResultPart]:
     """Pass 2 (route fragments, and events when exported, into per-part files) and pass 3 (one part at a
     time)."""
@@ -461,11 +489,15 @@ def _spilled_parts(
         finally:
             ev_writer.close()
     check()
+    stage("route")
 
-    for k, (lo, hi) in enumerate(bounds):
-        fragments = frag_writer.read(k)
+    def fragments(k: int) -> pa.Table:
+        table = frag_writer.read(k)
         if os.path.exists(frag_writer.path(k)):
             os.remove(frag_writer.path(k))
+        return table
+
+    for k, (lo, hi) in enumerate(bounds):
         sel = np.flatnonzero((x.event_row >= lo) & (x.event_row < hi))
         leaves: dict = {}
         if ev_writer is not None:
@@ -473,7 +505,11 @@ def _spilled_parts(
             if not np.array_equal(table.column(EVENT_INDEX).to_numpy(), sel):
                 raise AssertionError("event part file out of step with the index")
             leaves = {p: table.column(i + 1).combine_chunks() for i, p in enumerate(x.event_fs.types)}
-        yield _build_part(x, backend, k, parts, lo, hi, fragments, _events_view(x.st.events, sel, leaves), check)
+        part = _build_part(
+            x, backend, k, parts, lo, hi, lambda k=k: fragments(k), _events_view(x.st.events, sel, leaves), check, stage
+        )
+        yield part
+        del part
         check()
 
 

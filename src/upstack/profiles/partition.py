@@ -21,8 +21,8 @@ from .load import FileSet, Path, file_leaves, iter_leaf_batches
 
 DEFAULT_BUDGET = 1_500_000_000
 # The merge of one part holds its fragments table, DuckDB's aggregate state, the merged leaves and the
-# rebuilt output columns at once: about this many times the part's leaf bytes.
-WORKING_SET_FACTOR = 4
+# rebuilt output columns at once: about this many times the part's leaf bytes (measured at 5M).
+WORKING_SET_FACTOR = 8
 EVENT_INDEX = "event_idx"
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,

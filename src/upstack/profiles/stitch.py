@@ -52,22 +52,27 @@ def stitch(
     with_leaves: bool,
     check: Callable[[], None],
     components: Components = component_anchors,
+    stage: Callable[[str], None] = lambda name: None,
 ) -> Stitched:
     """Load both kinds of records (with their leaves, or only the index) and assign each to a profile under
     the policy's identity graph; `components` computes the pdg connected components."""
     frags = load_records(frag_fs, with_leaves=with_leaves, check=check)
     events = load_records(event_fs, with_leaves=with_leaves, check=check)
     check()
+    stage("read")
     nodes = encode_nodes(frags, events)
+    stage("identity numbering")
     frag_primary = primary_nodes(frags)
     survive = upsert_survivors(frags, frag_primary)
     event_primary = primary_nodes(events)
+    frags.primary_occ = events.primary_occ = np.zeros(0, dtype=np.int64)  # now in the *_primary nodes
     size_of_node = None
     if policy.identity_graph == "pdg":
         fa, fb = record_edges(frags.identities, frag_primary, survive)
         ea, eb = record_edges(events.identities, event_primary, None)
         anchor_of_node = components(nodes.count, np.concatenate([fa, ea]), np.concatenate([fb, eb]))
         size_of_node = component_sizes(anchor_of_node)
+        stage("connected components")
     else:
         anchor_of_node = np.arange(nodes.count, dtype=np.int64)
     frag_anchor = np.where(survive, at(anchor_of_node, frag_primary), -1)
