@@ -6,19 +6,26 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
+def _binary() -> str | None:
+    # `.venv/bin/python -m bench` does not put .venv/bin on PATH; a pip-installed py-spy lives there.
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
 def available() -> bool:
-    return shutil.which("py-spy") is not None
+    return _binary() is not None
 
 
 def start(pid: int, out: Path, rate: int = 50) -> subprocess.Popen:
     """py-spy record in raw (collapsed stacks) form, native frames included so Arrow/DuckDB/scipy time shows."""
-    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
+    return subprocess.Popen([_binary(), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
                              "--output", str(out), "--native", "--nonblocking"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
