@@ -413,9 +413,11 @@ def iter_merge_profiles(
         if temp_dir:
             os.makedirs(temp_dir, exist_ok=True)
         work_dir = tempfile.mkdtemp(prefix="upstack-merge-", dir=temp_dir or None)
-    # DuckDB spills above the budget instead of growing past it.
-    backend = open_backend(engine, temp_dir=temp_dir, memory_limit=memory_limit or f"{max(budget, 2**28) // 2**20}MiB",
-                           work_dir=work_dir)
+    # With a place to spill, DuckDB spills above the budget instead of growing past it. Without one (lookups,
+    # tests) the process-wide DuckDB serves: opening a database per call costs more than a small merge.
+    if temp_dir and not memory_limit:
+        memory_limit = f"{max(budget, 2**28) // 2**20}MiB"
+    backend = open_backend(engine, temp_dir=temp_dir, memory_limit=memory_limit, work_dir=work_dir)
     stage = _Stages()
     log.debug("merge in %d part(s): %d leaf bytes estimated, budget %d", parts, leaf_bytes, budget)
     try:
