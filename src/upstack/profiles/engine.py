@@ -385,6 +385,7 @@ def iter_merge_profiles(
     memory_limit: str | None = None,
     memory_budget_bytes: int | None = None,
     engine: str | None = None,
+    spark_master: str | None = None,
 ) -> Iterator[MergeResultPart]:
     """Merge profiles of the lake files under `policy` and yield the rows `query` asks for, part by part,
     in memory about `memory_budget_bytes` (default: from memory_limit, else 1.5 GB).
@@ -392,7 +393,9 @@ def iter_merge_profiles(
     When the leaf columns fit the budget, everything is read once and merged as one part. Otherwise pass 1
     reads only identities and system columns, pass 2 streams the files into per-part temp Parquet files
     under `temp_dir`, and pass 3 merges one part at a time. `engine` ("duckdb" or "spark"; default
-    UPSTACK_ENGINE, else duckdb) runs the connected components and the merge SQL.
+    UPSTACK_ENGINE, else duckdb) runs the connected components and the merge SQL; `spark_master` (default
+    UPSTACK_SPARK_MASTER, else local[2]) is the Spark cluster. Drop each part before asking for the next:
+    the next one is built while a reference to the previous keeps it in memory.
     """
     check = _checkpoint(should_cancel)
     pdg = policy.identity_graph == "pdg"
@@ -413,11 +416,10 @@ def iter_merge_profiles(
         if temp_dir:
             os.makedirs(temp_dir, exist_ok=True)
         work_dir = tempfile.mkdtemp(prefix="upstack-merge-", dir=temp_dir or None)
-    # With a place to spill, DuckDB spills above the budget instead of growing past it. Without one (lookups,
-    # tests) the process-wide DuckDB serves: opening a database per call costs more than a small merge.
-    if temp_dir and not memory_limit:
-        memory_limit = f"{max(budget, 2**28) // 2**20}MiB"
-    backend = open_backend(engine, temp_dir=temp_dir, memory_limit=memory_limit, work_dir=work_dir)
+    # DuckDB is not capped at the budget: parts are sized so that its aggregate fits, and a cap made it
+    # spill at 5M (2-4x slower merges) without lowering the peak, which pass 1 sets.
+    backend = open_backend(engine, temp_dir=temp_dir, memory_limit=memory_limit, work_dir=work_dir,
+                           spark_master=spark_master)
     stage = _Stages()
     log.debug("merge in %d part(s): %d leaf bytes estimated, budget %d", parts, leaf_bytes, budget)
     try:
@@ -525,6 +527,7 @@ def merge_profiles(
     memory_limit: str | None = None,
     memory_budget_bytes: int | None = None,
     engine: str | None = None,
+    spark_master: str | None = None,
 ) -> MergeResult:
     """Merge profiles of the lake files under `policy` and return all the rows `query` asks for at once
     (the parts of iter_merge_profiles, concatenated: for lookups, tests and small exports)."""
@@ -538,6 +541,7 @@ def merge_profiles(
             memory_limit=memory_limit,
             memory_budget_bytes=memory_budget_bytes,
             engine=engine,
+            spark_master=spark_master,
         )
     )
     by_namespace: dict[str, int] = {}

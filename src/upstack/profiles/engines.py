@@ -20,15 +20,21 @@ def engine_name(engine: str | None = None) -> str:
     return name
 
 
-def spark_master() -> str:
-    return os.environ.get(SPARK_MASTER_ENV) or DEFAULT_SPARK_MASTER
+def _master(master: str | None = None) -> str:
+    """The master asked for, else UPSTACK_SPARK_MASTER, else local[2]."""
+    return master or os.environ.get(SPARK_MASTER_ENV) or DEFAULT_SPARK_MASTER
 
 
 def open_backend(
-    engine: str | None, *, temp_dir: str | None, memory_limit: str | None, work_dir: str | None
+    engine: str | None,
+    *,
+    temp_dir: str | None,
+    memory_limit: str | None,
+    work_dir: str | None,
+    spark_master: str | None = None,
 ) -> Backend:
     if engine_name(engine) == "spark":
         from .spark import SparkBackend
 
-        return SparkBackend(spark_master(), work_dir=work_dir)
+        return SparkBackend(_master(spark_master), work_dir=work_dir)
     return DuckDBBackend(temp_dir, memory_limit)
