@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from upstack import __version__
 from upstack.api import errors
 from upstack.api.context import AppContext
+from upstack.api.fastpath import FastPaths
 from upstack.api.gateway import GatewayMiddleware
 from upstack.api.responses import Json
 from upstack.config import Settings
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
     for name in routers or ROUTERS:
         module = importlib.import_module(f"upstack.api.routers.{name}")
         app.include_router(module.router)
+    app.add_middleware(FastPaths, db=ctx.db)  # inside the gateway: runs after its checks
     app.add_middleware(GatewayMiddleware, settings=settings, token_checker=TokenChecker(ctx.db, settings),
                        render_error=errors.render_for_scope, fault_source=lambda: _faults(ctx))
     return app

@@ -25,6 +25,11 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    with request.app.state.ctx.db.read_session() as session:
+        yield session
+
+
 def get_tenant(request: Request) -> Tenant:
     return request.state.tenant
 
@@ -35,6 +40,7 @@ def get_request_id(request: Request) -> str:
 
 ContextDep = Annotated[AppContext, Depends(get_context)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]  # GETs that never write
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 

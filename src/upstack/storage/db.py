@@ -21,6 +21,12 @@ class Database:
         self.engine: Engine = create_engine(url, **dialect.engine_kwargs(url))
         dialect.configure(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if dialect.is_sqlite(url):
+            self.read_engine: Engine = create_engine(url, **dialect.engine_kwargs(url))
+            dialect.configure(self.read_engine, read_only=True)
+        else:
+            self.read_engine = self.engine
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -35,6 +41,16 @@ class Database:
         finally:
             s.close()
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A unit of work that only reads (GET routes): never waits for SQLite's writer."""
+        s = self._read_sessions()
+        try:
+            yield s
+        finally:
+            s.rollback()
+            s.close()
+
     def is_usable(self) -> bool:
         try:
             with self.engine.connect() as c:
@@ -45,3 +61,4 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()

@@ -19,7 +19,9 @@ def engine_kwargs(url: str) -> dict:
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
 
 
-def configure(engine: Engine) -> None:
+def configure(engine: Engine, *, read_only: bool = False) -> None:
+    """`read_only` engines serve reads that never write: on SQLite they begin DEFERRED transactions, which
+    read a WAL snapshot without waiting for (or blocking) the single writer."""
     if not is_sqlite(engine):
         return
 
@@ -33,13 +35,15 @@ def configure(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")  # a write through the read engine fails loudly
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover
         # IMMEDIATE takes the write lock up front: a transaction never has to upgrade a read lock (which
         # is where SQLite answers "database is locked" at once instead of waiting busy_timeout).
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def skip_locked(engine: Engine) -> str:

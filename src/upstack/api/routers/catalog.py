@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from upstack.api.deps import JsonBody, LakeDep, SessionDep, TenantDep
+from upstack.api.deps import JsonBody, LakeDep, ReadSessionDep, SessionDep, TenantDep
 from upstack.api.paging import catalog_page
 from upstack.api.responses import Json
 from upstack.api.views import batch_view, dataset_view
@@ -31,13 +31,13 @@ def create_dataset(body: JsonBody, s: SessionDep, t: TenantDep):
 
 @router.get("/dataSets")
 @router.get("/dataSets/", include_in_schema=False)
-def list_datasets(request: Request, s: SessionDep, t: TenantDep):
+def list_datasets(request: Request, s: ReadSessionDep, t: TenantDep):
     items = [(ds.id, dataset_view(ds)) for ds in catalog_repo.list_datasets(s, t)]
     return Json(catalog_page(request.query_params, items, catalog.apply_filters))
 
 
 @router.get("/dataSets/{dataset_id}")
-def get_dataset(dataset_id: str, s: SessionDep, t: TenantDep):
+def get_dataset(dataset_id: str, s: ReadSessionDep, t: TenantDep):
     ds = catalog.get_dataset(s, t, dataset_id)
     return Json({ds.id: dataset_view(ds)})
 
@@ -62,7 +62,7 @@ def delete_dataset(dataset_id: str, s: SessionDep, t: TenantDep, lake: LakeDep):
 
 @router.get("/batches")
 @router.get("/batches/", include_in_schema=False)
-def list_batches(request: Request, s: SessionDep, t: TenantDep):
+def list_batches(request: Request, s: ReadSessionDep, t: TenantDep):
     items = [(b.id, batch_view(b)) for b in catalog_repo.list_batches(s, t)]
     rows = catalog_page(request.query_params, items, _batch_filters)
     return Json(rows)
@@ -77,12 +77,12 @@ def _batch_filters(rows, filters):
 
 
 @router.get("/batches/{batch_id}")
-def get_batch(batch_id: str, s: SessionDep, t: TenantDep):
+def get_batch(batch_id: str, s: ReadSessionDep, t: TenantDep):
     b = catalog.get_batch(s, t, batch_id)
     return Json({b.id: batch_view(b)})
 
 
 @router.head("/dataSets/{dataset_id}", include_in_schema=False)
-def head_dataset(dataset_id: str, s: SessionDep, t: TenantDep):
+def head_dataset(dataset_id: str, s: ReadSessionDep, t: TenantDep):
     catalog.get_dataset(s, t, dataset_id)
     return Response(status_code=200)

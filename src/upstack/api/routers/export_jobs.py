@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from upstack.api.deps import JsonBody, RequestIdDep, SessionDep, SettingsDep, TenantDep
+from upstack.api.deps import JsonBody, ReadSessionDep, RequestIdDep, SessionDep, SettingsDep, TenantDep
 from upstack.api.paging import export_cursor_page, parse_cursor_query
 from upstack.api.responses import Json
 from upstack.services import export_jobs
@@ -21,7 +21,7 @@ def create_job(body: JsonBody, s: SessionDep, t: TenantDep, request_id: RequestI
 
 @router.get("")
 @router.get("/", include_in_schema=False)
-def list_jobs(request: Request, s: SessionDep, t: TenantDep):
+def list_jobs(request: Request, s: ReadSessionDep, t: TenantDep):
     params = request.query_params
     q = parse_cursor_query(params)
     statuses = export_jobs.parse_statuses(params.getlist("status"))
@@ -32,7 +32,7 @@ def list_jobs(request: Request, s: SessionDep, t: TenantDep):
 
 
 @router.get("/{job_id}")
-def get_job(job_id: str, s: SessionDep, t: TenantDep):
+def get_job(job_id: str, s: ReadSessionDep, t: TenantDep):
     return Json(export_jobs.job_view(export_jobs.get_job(s, t, job_id)))
 
 
