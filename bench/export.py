@@ -205,8 +205,10 @@ def _profiled_export(out: Path, server: Server, c, mp: dict, seeded: Seeded, pol
     try:
         r = run_export(server, c, mp, seeded, policy, args.timeout, args.kill_above_mb)
     finally:
-        profile.stop(spy)
+        said = profile.stop(spy)
     lines = [f"profiled export ({policy}): {r['seconds']:.2f} s under py-spy"] + profile.summarise(raw)
+    if not raw.exists():
+        lines.append(f"py-spy: {said.strip()[-500:]}")
     for line in lines:
         say("  " + line)
     return lines

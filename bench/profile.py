@@ -26,16 +26,19 @@ def available() -> bool:
 def start(pid: int, out: Path, rate: int = 50) -> subprocess.Popen:
     """py-spy record in raw (collapsed stacks) form, native frames included so Arrow/DuckDB/scipy time shows."""
     return subprocess.Popen([_binary(), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-                             "--output", str(out), "--native", "--nonblocking"],
+                             "--output", str(out), "--native"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen) -> str:
+    """Stop sampling (py-spy writes its output on SIGINT); returns what py-spy said on stderr."""
     proc.send_signal(signal.SIGINT)
     try:
-        proc.wait(60)
+        _, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
+        _, err = proc.communicate()
+    return (err or b"").decode(errors="replace")
 
 
 def _short(frame: str) -> tuple[str, bool]:
@@ -54,6 +57,8 @@ def _short(frame: str) -> tuple[str, bool]:
 
 def summarise(raw: Path, top: int = 15) -> list[str]:
     """Top functions of upstack by inclusive samples, and top leaf frames (any code) by self samples."""
+    if not raw.exists():
+        return [f"(py-spy wrote no {raw.name})"]
     inclusive: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
     total = 0
