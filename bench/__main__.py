@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     lk.add_argument("--batch-size", type=int, default=250_000)
     lk.add_argument("--seed", type=int, default=42)
     lk.add_argument("--timeout", type=float, default=3600)
+    lk.add_argument("--reuse", metavar="DIR", help="an earlier `bench export` or `bench lookup` output dir: "
+                                                   "look up in its seeded data instead of seeding")
     return p
 
 

@@ -53,8 +53,20 @@ def write_json(path: Path, data: Any) -> None:
     """Write a result, with the machine's load beside it: on a shared box the figures mean little without it."""
     if isinstance(data, dict):
         data = dict(data, machine={"cpus": os.cpu_count(), "loadavg_1_5_15": os.getloadavg(),
-                                   "python": sys.version.split()[0]})
+                                   "python": sys.version.split()[0]}, code=code_version())
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def code_version() -> str:
+    """The commit measured, with '+dirty' when src/ has uncommitted changes (they are what the server ran)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}{'+dirty' if dirty else ''}" or "unknown"
 
 
 def say(message: str = "") -> None:

@@ -8,7 +8,9 @@ sequentially, until `--requests` per kind or `--seconds` in all. Quotes p50/p99 
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,13 +40,19 @@ def _identities(args, fragments: int, count: int) -> list[tuple[str, str]]:
 
 
 def main(args) -> int:
-    out = run_dir(f"lookup-{args.fragments}")
+    out = Path(args.reuse) if args.reuse else run_dir(f"lookup-{args.fragments}")
     data_dir = out / "data"
+    if args.reuse:
+        saved = json.loads((out / "seeded.json").read_text())
+        args.fragments = saved["ingest"]["fragments"]
     say(f"bench lookup: {args.fragments:,} fragments, up to {args.requests} lookups per kind; output {out}")
     results: dict[str, list[dict[str, Any]]] = {}
-    with Server(data_dir, workers=1) as server, server.client(timeout=120) as c:
-        seeded = seed_into(data_dir, args.fragments, args)
-        say(f"seeded {seeded.ingest['records']:,} records")
+    with Server(data_dir, workers=1) as server, server.client(timeout=300) as c:
+        if not args.reuse:
+            seeded = seed_into(data_dir, args.fragments, args)
+            seeded.ingest["fragments"] = args.fragments
+            write_json(out / "seeded.json", seeded.__dict__)
+            say(f"seeded {seeded.ingest['records']:,} records")
         pdg = create_merge_policy(c, "bench lookup pdg", "pdg", "timestampOrdered")
         pairs = _identities(args, args.fragments, args.requests)
         deadline = time.monotonic() + args.seconds
@@ -75,12 +83,13 @@ def main(args) -> int:
             continue
         summary[key] = {"n": len(lat), "p50_ms": median(lat), "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
                         "statuses": sorted({r["status"] for r in rs})}
-    write_json(out / "result.json", {"fragments": args.fragments, "results": results, "summary": summary,
+    result = out / f"lookup-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    write_json(result, {"fragments": args.fragments, "results": results, "summary": summary,
                                      "target_p50_ms": TARGET_P50_MS})
     say("")
     for key, s in summary.items():
         verdict = "meets" if s["p50_ms"] <= TARGET_P50_MS else "MISSES"
         say(f"{key:12} n={s['n']:3}  p50 {s['p50_ms']:9.1f} ms  p99 {s['p99_ms']:9.1f} ms  statuses {s['statuses']}  "
             f"(p50 target <= {TARGET_P50_MS} ms: {verdict})")
-    say(f"\nresult: {out / 'result.json'}")
+    say(f"\nresult: {result}")
     return 0

@@ -47,7 +47,7 @@ def _short(frame: str) -> tuple[str, bool]:
     if not m:
         return frame, False
     path = m.group("file")
-    ours = "/upstack/" in path and "site-packages" not in path
+    ours = (path.startswith("upstack/") or "/upstack/" in path) and "site-packages" not in path
     for marker in ("/src/upstack/", "/site-packages/"):
         if marker in path:
             path = path.split(marker, 1)[1]
@@ -55,13 +55,15 @@ def _short(frame: str) -> tuple[str, bool]:
     return f"{m.group('func')} ({path})", ours
 
 
-def summarise(raw: Path, top: int = 15) -> list[str]:
-    """Top functions of upstack by inclusive samples, and top leaf frames (any code) by self samples."""
+def summarise(raw: Path, top: int = 15, focus: str = "Handler.run (") -> list[str]:
+    """Where the job's thread spent its time: upstack functions by inclusive share, then leaf frames (any code:
+    Arrow, DuckDB, numpy, libc) by self share, both over the samples whose stack holds `focus` (the job
+    handler: the HTTP loop, heartbeats and idle threads are left out)."""
     if not raw.exists():
         return [f"(py-spy wrote no {raw.name})"]
     inclusive: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
-    total = 0
+    total = busy = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -69,13 +71,17 @@ def summarise(raw: Path, top: int = 15) -> list[str]:
         n = int(count)
         frames = [_short(f) for f in stack.split(";")]
         total += n
-        for name in {name for name, ours in frames if ours}:
+        if not any(focus in name for name, _ in frames):
+            continue
+        ours = {name for name, is_ours in frames if is_ours}
+        busy += n
+        for name in ours:
             inclusive[name] += n
         leaf[frames[-1][0]] += n
-    if not total:
-        return ["(no samples)"]
-    lines = [f"{total} samples; upstack functions by inclusive share:"]
-    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(top)]
+    if not busy:
+        return [f"(no samples in {focus.strip(' (')} among {total})"]
+    lines = [f"{busy} samples in the job handler (of {total}); upstack functions by inclusive share:"]
+    lines += [f"  {100 * n / busy:5.1f}%  {f}" for f, n in inclusive.most_common(top)]
     lines.append("leaf frames by self share:")
-    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in leaf.most_common(top)]
+    lines += [f"  {100 * n / busy:5.1f}%  {f}" for f, n in leaf.most_common(top)]
     return lines
