@@ -218,8 +218,12 @@ def _prepare(
     ts_rank = timestamp_rank(frags)
     merge_rank = ts_rank if policy.attribute_merge == "timestampOrdered" else precedence_rank(frags, policy.order)
 
-    # Pass 1 keeps these for the whole export: the narrowest types that hold them.
-    frags.time_ms = np.zeros(0, dtype=np.int64)  # folded into the ranks
+    # Pass 1 keeps these for the whole export: drop what the rows and ranks replace, narrow the rest.
+    empty = np.zeros(0, dtype=np.int64)
+    frags.time_ms = frags.order = empty  # folded into the ranks
+    st.frag_anchor = st.event_anchor = st.anchor_of_node = empty  # folded into the rows
+    if st.size_of_node is not None:
+        st.size_of_node = empty  # used by the selection only
     fid, eid = frags.identities, events.identities
     f_occ_row = frag_row[fid.record].astype(np.int32) if len(fid.record) else np.zeros(0, dtype=np.int32)
     e_occ_row = event_row[eid.record].astype(np.int32) if len(eid.record) else np.zeros(0, dtype=np.int32)
@@ -495,12 +499,6 @@ def _spilled_parts(
     check()
     stage("route")
 
-    def fragments(k: int) -> pa.Table:
-        table = frag_writer.read(k)
-        if os.path.exists(frag_writer.path(k)):
-            os.remove(frag_writer.path(k))
-        return table
-
     for k, (lo, hi) in enumerate(bounds):
         sel = np.flatnonzero((x.event_row >= lo) & (x.event_row < hi))
         leaves: dict = {}
@@ -510,7 +508,8 @@ def _spilled_parts(
                 raise AssertionError("event part file out of step with the index")
             leaves = {p: table.column(i + 1).combine_chunks() for i, p in enumerate(x.event_fs.types)}
         part = _build_part(
-            x, backend, k, parts, lo, hi, lambda k=k: fragments(k), _events_view(x.st.events, sel, leaves), check, stage
+            x, backend, k, parts, lo, hi, lambda k=k: frag_writer.read(k), _events_view(x.st.events, sel, leaves), check,
+            stage,
         )
         yield part
         del part
