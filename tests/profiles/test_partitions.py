@@ -114,3 +114,14 @@ def test_part_bounds_are_contiguous_and_balanced_by_fragments():
     assert bounds[0][0] == 0 and bounds[-1][1] == 10
     assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
     assert bounds == [(0, 7), (7, 10)]  # weights 2 x 7 = 14 | 2 + 2 + 12 = 16
+
+
+def test_engine_comes_from_the_environment_unless_given(monkeypatch):
+    from upstack.profiles.engines import engine_name
+
+    monkeypatch.delenv("UPSTACK_ENGINE", raising=False)
+    assert engine_name() == "duckdb"
+    monkeypatch.setenv("UPSTACK_ENGINE", "Spark")
+    assert engine_name() == "spark" and engine_name("duckdb") == "duckdb"
+    with pytest.raises(ValueError):
+        engine_name("polars")

@@ -26,6 +26,7 @@ from .merge import (
 )
 from .model import ExportQuery, MergePolicySpec, MergeResultPart
 from .project import identity_map, legacy_identities, lists_from_long, unflatten, wants_legacy_identities
+from .sorting import lexsort
 from .stitch import Stitched, at, select_anchors
 from .unify import shared_cursor
 
@@ -64,7 +65,7 @@ def _newest_event_per_row(events: Records, row: np.ndarray, n: int) -> tuple[np.
     ingest = np.full(n, -1, dtype=np.int64)
     if events.n == 0:
         return newest, ingest
-    order = np.lexsort((events.order, events.time_ms, events.ingest_ms, row))
+    order = lexsort((events.order, events.time_ms, events.ingest_ms, row))
     order = order[row[order] >= 0]
     if len(order):
         r = row[order]

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from .load import Records
 from .merge import record_order_keys
 from .project import lists_from_long, unflatten
+from .sorting import lexsort
 
 EVENT_ID = ("_id",)
 
@@ -26,7 +27,7 @@ def event_order(events: Records, profile: np.ndarray, *, descending: bool = Fals
     """Event indices sorted by (profile, timestamp, _id), record order breaking the remaining ties."""
     time_ms = -events.time_ms if descending else events.time_ms
     id_rank = -_id_rank(events) if descending else _id_rank(events)
-    return np.lexsort((*record_order_keys(events), id_rank, time_ms, profile))
+    return lexsort((*record_order_keys(events), id_rank, time_ms, profile))
 
 
 def whole(arr: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -11,6 +11,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .load import IdentityRows, Records
+from .sorting import lexsort
 from .unify import shared_cursor
 
 
@@ -111,7 +112,7 @@ def upsert_survivors(records: Records, primary: np.ndarray) -> np.ndarray:
     keep = np.zeros(records.n, dtype=bool)
     if records.n == 0:
         return keep
-    order = np.lexsort((records.order, primary, records.dataset))
+    order = lexsort((records.order, primary, records.dataset))
     ds, pk = records.dataset[order], primary[order]
     last = np.r_[(ds[1:] != ds[:-1]) | (pk[1:] != pk[:-1]), True]
     keep[order[last]] = True

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .model import DatasetInput
+from .sorting import lexsort
 from .unify import cast_to, common_type, ms_to_numpy, to_epoch_ms
 
 Path = tuple[str, ...]
@@ -276,6 +277,10 @@ class _Dictionary:
 
     def encode(self, arr: pa.Array, dtype) -> np.ndarray:
         """Codes of the values of `arr` (-1 for null)."""
+        if len(arr) and arr.null_count == 0:
+            first = arr[0].as_py()
+            if pc.all(pc.equal(arr, first)).as_py():  # one batch per file: the usual case
+                return np.full(len(arr), self.codes.setdefault(first, len(self.codes)), dtype=dtype)
         enc = pc.dictionary_encode(arr)
         local = np.asarray([self.codes.setdefault(v, len(self.codes)) for v in enc.dictionary.to_pylist()] or [0])
         idx = enc.indices
@@ -309,7 +314,7 @@ def _record_order(ingest: np.ndarray, batch: np.ndarray, row: np.ndarray, file: 
         and len(starts) < 2**22
     )
     if not same:
-        return np.lexsort((file, row, batch, ingest))
+        return lexsort((file, row, batch, ingest))
     run_place = np.empty(len(starts), dtype=np.int64)
     run_place[np.lexsort((file[starts], batch[starts], ingest[starts]))] = np.arange(len(starts), dtype=np.int64)
     return np.argsort(run_place[runs] * 2**40 + row, kind="stable")
@@ -418,7 +423,7 @@ class _IndexBuilder:
         if rec_parts:
             rec, pos, prim = np.concatenate(rec_parts), np.concatenate(pos_parts), np.concatenate(prim_parts)
             occ = np.arange(self.occ - len(rec), self.occ, dtype=np.int64)
-            order = np.lexsort((pos, ~prim, rec))
+            order = lexsort((pos, (~prim).astype(np.int8), rec))
             rec_sorted = rec[order]
             first = np.flatnonzero(np.r_[True, rec_sorted[1:] != rec_sorted[:-1]])
             out[rec_sorted[first]] = occ[order[first]]

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from .identity import component_anchors
 from .load import Path, Records
+from .sorting import lexsort
 from .unify import cast_to, shared_cursor
 
 # System columns of the fragments table, one row per fragment that belongs to an output row.
@@ -47,14 +48,14 @@ def _rank(order: np.ndarray) -> np.ndarray:
 def timestamp_rank(r: Records) -> np.ndarray:
     """timestampOrdered as one BIGINT per fragment: coalesce(lastUpdatedDate, ingestTime), then the
     greater dataset id, then record order. Distinct for every fragment, so max_by never ties."""
-    return _rank(np.lexsort((r.order, r.dataset, r.time_ms)))
+    return _rank(lexsort((r.order, r.dataset, r.time_ms)))
 
 
 def precedence_rank(r: Records, order: tuple[str, ...]) -> np.ndarray:
     """dataSetPrecedence as one BIGINT: the dataset's place in `order` first, then timestampOrdered."""
     level = np.asarray([len(order) - order.index(d) if d in order else 0 for d in r.dataset_ids] or [0])
     prec = level[r.dataset] if r.n else np.zeros(0, dtype=np.int64)
-    return _rank(np.lexsort((r.order, r.time_ms, prec)))
+    return _rank(lexsort((r.order, r.time_ms, prec)))
 
 
 def attribute_merge_sql(columns: list[str], table: str = "fragments") -> str:
