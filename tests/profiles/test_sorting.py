@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 from upstack.profiles.sorting import lexsort
 
 
-
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_packed_sort_equals_numpy_lexsort(data):
