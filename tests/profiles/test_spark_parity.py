@@ -105,3 +105,11 @@ def test_label_propagation_finds_scipys_components(spark, tmp_path):
         assert np.array_equal(backend.components(n, a, b), component_anchors(n, a, b))
     finally:
         backend.close()
+
+
+def test_lookups_stay_on_duckdb_when_only_the_environment_asks_for_spark(lake, monkeypatch):
+    test_lookup._lake(lake)
+    monkeypatch.setenv("UPSTACK_ENGINE", "spark")
+    monkeypatch.setattr(spark_engine, "SparkBackend", None)  # any use of Spark would fail
+    found = merge_profiles(lake.inputs(), PDG, ExportQuery(identity=("ECID", "b1")))
+    assert found.profiles.num_rows == 1

@@ -93,8 +93,11 @@ def iter_merge_profiles(
     parts = part_count(leaf_bytes, budget)
     check()
 
+    # A lookup reads one profile: a Spark job per request would only add seconds, so UPSTACK_ENGINE applies
+    # to exports; an explicit engine= still wins.
+    engine = engine_name(engine if engine or query.identity is None else "duckdb")
     work_dir = None
-    if parts > 1 or engine_name(engine) == "spark":  # Spark exchanges tables through files
+    if parts > 1 or engine == "spark":  # Spark exchanges tables through files
         if temp_dir:
             os.makedirs(temp_dir, exist_ok=True)
         work_dir = tempfile.mkdtemp(prefix="upstack-merge-", dir=temp_dir or None)
