@@ -19,6 +19,12 @@ UNION_SCHEMA = "https://ns.adobe.com/xdm/context/profile__union"
 EVENT_SCHEMA = "https://ns.adobe.com/xdm/context/experienceevent"
 
 
+def aep_headers(org: str, sandbox: str = "prod") -> dict[str, str]:
+    """Exactly the four headers an AEP client sends."""
+    return {"Authorization": "Bearer live-test-token", "x-api-key": "live-test-key", "x-gw-ims-org-id": org,
+            "x-sandbox-name": sandbox}
+
+
 def create_dataset(api: httpx.Client, name: str, schema_id: str = PROFILE_SCHEMA, *, profile: bool = True) -> str:
     body: dict = {"name": name, "schemaRef": {"id": schema_id,
                                               "contentType": "application/vnd.adobe.xed-full+json;version=1"}}

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import ON_CI, PG_URL, _pg_reachable
+from tests.live.aep import aep_headers
 from tests.live.server import RUNNING, server_env, start_server
 
 
@@ -23,12 +24,6 @@ def pytest_runtest_makereport(item, call):
         for proc in list(RUNNING):
             report.sections.append((f"{proc.name} (pid {proc.pid}) log, last lines", proc.tail()))
     return report
-
-
-def aep_headers(org: str, sandbox: str = "prod") -> dict[str, str]:
-    """Exactly the four headers an AEP client sends."""
-    return {"Authorization": "Bearer live-test-token", "x-api-key": "live-test-key", "x-gw-ims-org-id": org,
-            "x-sandbox-name": sandbox}
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from tests.live.aep import (
     EXPORT,
     UNION_SCHEMA,
     UPS,
+    aep_headers,
     batch_files,
     create_dataset,
     download,
@@ -26,7 +27,6 @@ from tests.live.aep import (
     wait_batch,
     wait_export_job,
 )
-from tests.live.conftest import aep_headers
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 

@@ -14,6 +14,7 @@ import pytest
 from tests.live.aep import (
     UNION_SCHEMA,
     UPS,
+    aep_headers,
     complete,
     create_dataset,
     get_batch,
@@ -26,7 +27,6 @@ from tests.live.aep import (
     wait_batch,
     wait_export_job,
 )
-from tests.live.conftest import aep_headers
 from tests.live.server import UpstackProcess, health, server_env, start_server
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres, pytest.mark.timeout(120)]
