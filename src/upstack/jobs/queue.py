@@ -53,6 +53,18 @@ def enqueue(session: Session, kind: str, subject_id: str, org: str, sandbox: str
     return job
 
 
+def enqueue_once(session: Session, kind: str, subject_id: str, org: str, sandbox: str, *,
+                 max_attempts: int = 3, delay_ms: int | None = None) -> Job | None:
+    """Enqueue unless the same job is already queued and has not started: that run will see everything this
+    request would (a debounce). None when it was already queued. Two racing callers may both enqueue; the
+    work must be idempotent anyway."""
+    waiting = session.scalar(select(Job.id).where(Job.kind == kind, Job.subject_id == subject_id, Job.org == org,
+                                                  Job.sandbox == sandbox, Job.status == "queued").limit(1))
+    if waiting is not None:
+        return None
+    return enqueue(session, kind, subject_id, org, sandbox, max_attempts=max_attempts, delay_ms=delay_ms)
+
+
 def claim(session: Session, worker_id: str, lease_ms: int, kinds: tuple[str, ...] | None = None) -> Claimed | None:
     """Claim the oldest runnable job: queued and due, or running with an expired lease (its worker died).
     PostgreSQL skips rows other workers hold locked; SQLite has one writer at a time (BEGIN IMMEDIATE)."""

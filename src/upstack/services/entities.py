@@ -1,7 +1,10 @@
 """Profile Access (CONTRACT §9): one merged profile, or its events, through the same engine path as exports.
 
 A lookup is planned in a short transaction (policy, lake files) and merged outside it, so a slow merge
-never holds a database transaction open.
+never holds a database transaction open. A profile lookup is answered from the policy's current snapshot
+(`lake.snapshots`: the export's own row for that profile, found by an identity index) when there is one;
+otherwise, or when the identity is not in the snapshot's index (an oversized graph, an unknown identity),
+the engine merges it directly, and a missing snapshot is queued for building.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from upstack.lake import Lake
 from upstack.lake.parquet import _json_safe as _preview_json
+from upstack.lake.snapshots import SnapshotRow, forget, open_snapshot
 from upstack.profiles import (
     ComponentTooLarge,
     DatasetInput,
@@ -25,7 +30,7 @@ from upstack.profiles import (
     merge_profiles,
     profile_events,
 )
-from upstack.services import merge_policies, profile_inputs
+from upstack.services import merge_policies, profile_inputs, profile_snapshots
 from upstack.services.errors import Invalid, NotFound, Unprocessable
 from upstack.services.export_jobs import parse_fields, policy_spec
 from upstack.services.tenancy import Tenant
@@ -48,6 +53,7 @@ class Lookup:
     fields: tuple[str, ...] | None
     events: bool
     params: dict[str, str]
+    snapshot: Path | None = None  # the policy's current profile snapshot, when built
 
 
 # ---- parameters ----------------------------------------------------------------------------------------
@@ -85,9 +91,20 @@ def plan(s: Session, lake: Lake, t: Tenant, params: Mapping[str, str]) -> Lookup
         raise Invalid(f"'schema.name' must be '{PROFILE}' or '{EVENT}', got '{schema}'.")
     fields = parse_fields(params["fields"], "fields") if (params.get("fields") or "").strip() else None
     policy_id = (params.get("mergePolicyId") or "").strip() or None
-    body = merge_policies.resolve_for_lookup(s, t, policy_id)
+    public_id, version, body = merge_policies.resolve_lookup_version(s, t, policy_id)
+    snapshot = None if events else _current_snapshot(s, lake, t, public_id, version)
     return Lookup(profile_inputs.dataset_inputs(s, lake, t), policy_spec(body), (ns, ident_id), fields, events,
-                  params)
+                  params, snapshot)
+
+
+def _current_snapshot(s: Session, lake: Lake, t: Tenant, policy_id: str | None, version: int | None) -> Path | None:
+    """The policy's snapshot of the lake as it is now; when there is none, a build is queued (debounced)."""
+    if policy_id is None or version is None:  # no default policy: nothing to name a snapshot by
+        return None
+    _, path = profile_snapshots.current(s, lake, t, policy_id, version)
+    if path is None:
+        profile_snapshots.request_build(s, t, policy_id)
+    return path
 
 
 MAX_BATCH_IDENTITIES = 100
@@ -117,9 +134,10 @@ def plan_many(s: Session, lake: Lake, t: Tenant, body: Any) -> list[Lookup]:
     policy_id = body.get("mergePolicyId")
     if policy_id is not None and not isinstance(policy_id, str):
         raise Invalid("'mergePolicyId' must be a string.")
-    spec = policy_spec(merge_policies.resolve_for_lookup(s, t, policy_id or None))
+    public_id, version, policy = merge_policies.resolve_lookup_version(s, t, policy_id or None)
+    snapshot = _current_snapshot(s, lake, t, public_id, version)
     inputs = profile_inputs.dataset_inputs(s, lake, t)
-    return [Lookup(inputs, spec, pair, fields, False, {}) for pair in pairs]
+    return [Lookup(inputs, policy_spec(policy), pair, fields, False, {}, snapshot) for pair in pairs]
 
 
 def profiles(lookups: list[Lookup]) -> dict[str, Any]:
@@ -161,6 +179,9 @@ def _iso(ms: int | None) -> str | None:
 
 def profile(lookup: Lookup) -> dict[str, Any]:
     """{"<profile id>": {entityId, sources, entity, lastModifiedAt}}: 404 unknown identity, 422 oversized graph."""
+    found = _from_snapshot(lookup)
+    if found is not None:
+        return found
     ns, ident = lookup.identity
     try:
         result = merge_profiles(lookup.inputs, lookup.spec, ExportQuery(identity=lookup.identity,
@@ -174,6 +195,55 @@ def profile(lookup: Lookup) -> dict[str, Any]:
         out[meta["profile_id"]] = {"entityId": meta["entity_id"], "sources": list(meta["sources"] or []),
                                    "entity": json_safe(entity), "lastModifiedAt": _iso(meta["last_modified_ms"])}
     return out
+
+
+def _from_snapshot(lookup: Lookup) -> dict[str, Any] | None:
+    """The answer from the current snapshot, or None when the direct merge must answer: no snapshot, the
+    identity not in its index (unknown: 404; in a graph too large to export: 422), or the legacy `identities`
+    view asked for (the snapshot stores the export without it)."""
+    legacy = lookup.fields is not None and any(f == "identities" or f.startswith("identities.") for f in lookup.fields)
+    if lookup.snapshot is None or legacy:
+        return None
+    ns, ident = lookup.identity
+    try:
+        row = open_snapshot(lookup.snapshot).probe(ns, ident)
+    except FileNotFoundError:  # replaced by a newer snapshot and removed since the lookup was planned
+        forget(lookup.snapshot)
+        return None
+    if row is None:
+        return None
+    return {row.profile_id: _snapshot_view(row, ident, lookup.fields)}
+
+
+def _snapshot_view(row: SnapshotRow, ident: str, fields: tuple[str, ...] | None) -> dict[str, Any]:
+    entity = json_safe(row.entity)
+    if fields is not None:
+        entity = project(entity, fields)
+    return {"entityId": ident, "sources": row.sources, "entity": entity, "lastModifiedAt": _iso(row.last_modified_ms)}
+
+
+def project(entity: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The engine's projection (profiles.load.Selector) on a merged JSON object: a dot path selects its subtree,
+    a path into a leaf (a list, a scalar) keeps the whole leaf, `identityMap` is always kept, objects left
+    without members are dropped (the engine makes them null)."""
+    def related(p: str) -> bool:
+        return any(p == f or p.startswith(f + ".") or f.startswith(p + ".") for f in fields)
+
+    def walk(obj: dict[str, Any], prefix: str) -> dict[str, Any]:
+        out = {}
+        for key, value in obj.items():
+            p = f"{prefix}{key}"
+            if isinstance(value, dict):
+                if related(p):
+                    kept = walk(value, p + ".")
+                    if kept:
+                        out[key] = kept
+            elif related(p):
+                out[key] = value
+        return out
+
+    kept = walk({k: v for k, v in entity.items() if k != "identityMap"}, "")
+    return {"identityMap": entity["identityMap"], **kept} if "identityMap" in entity else kept
 
 
 # ---- events --------------------------------------------------------------------------------------------

@@ -358,7 +358,19 @@ NO_DEFAULT_BODY = {"identityGraph": {"type": "none"}, "attributeMerge": {"type":
 
 def resolve_for_lookup(s: Session, t: Tenant, policy_id: str | None) -> dict:
     """The latest body of the named policy (Invalid if unknown), else of the default, else NO_DEFAULT_BODY."""
+    return resolve_lookup_version(s, t, policy_id)[2]
+
+
+def resolve_lookup_version(s: Session, t: Tenant, policy_id: str | None) -> tuple[str | None, int | None, dict]:
+    """(public id, latest version, body) of what `resolve_for_lookup` uses; (None, None, NO_DEFAULT_BODY) when
+    the sandbox has no default and none is named."""
     ensure_tenant(s, t)
     if policy_id is None and repo.default_policy(s, t, PROFILE_SCHEMA) is None:
-        return NO_DEFAULT_BODY
-    return resolve(s, t, policy_id, None)[2]
+        return None, None, NO_DEFAULT_BODY
+    return resolve(s, t, policy_id, None)
+
+
+def default_policy_id(s: Session, t: Tenant) -> str | None:
+    """The public id of the sandbox's default profile policy, if it has one."""
+    p = repo.default_policy(s, t, PROFILE_SCHEMA)
+    return p.body["id"] if p is not None else None

@@ -20,6 +20,7 @@ from upstack.lake import UnreadableFile
 from upstack.lake.parquet import write_table
 from upstack.lake.records import convert_file
 from upstack.lake.rows import RowError
+from upstack.services import profile_snapshots
 from upstack.services.catalog import now_ms
 from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo as repo
@@ -170,6 +171,11 @@ class IngestHandler:
                     {"file": e.file, "row": e.row, "code": e.code, "message": e.message, "record": e.record}
                     for _, e in out.errors])
                 repo.set_dataset_last_batch(s, t, plan.dataset_id, plan.batch_id, status)
+                ds = repo.get_dataset(s, t, plan.dataset_id)
+                if status == "success" and ds is not None and ds.profile_enabled and ds.kind in ("profile", "event"):
+                    # New profile data: the default policy's snapshot is stale now (lookups stop using it at
+                    # once, by its lake version); a queued rebuild covers every batch that lands before it runs.
+                    profile_snapshots.request_default_build(s, t)
             gone = not moved and repo.get_batch(s, t, plan.batch_id) is None
         if gone and out.written:
             # The batch (or its dataset) was deleted while we worked: what we just published belongs to no one.
