@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     lk.add_argument("--timeout", type=float, default=3600)
     lk.add_argument("--reuse", metavar="DIR", help="an earlier `bench export` or `bench lookup` output dir: "
                                                    "look up in its seeded data instead of seeding")
+    lk.add_argument("--settle", action="store_true",
+                    help="before measuring, look each policy up once and wait until the job queue is empty "
+                         "(profile snapshots built): the steady state rather than the first lookups after seeding")
     return p
 
 

@@ -39,6 +39,29 @@ def _identities(args, fragments: int, count: int) -> list[tuple[str, str]]:
     return out
 
 
+def _settle(c, data_dir: Path, pdg_id: str, pair: tuple[str, str], timeout: float) -> None:
+    """--settle: one lookup per policy (a lookup that finds no current profile snapshot queues its build), then
+    wait until the server's job queue is empty, so the figures are the steady state after a data change."""
+    import sqlite3
+
+    t0 = time.monotonic()
+    for policy_id in (None, pdg_id):
+        params = {"schema.name": "_xdm.context.profile", "entityId": pair[1], "entityIdNS": pair[0]}
+        c.get(PATH, params=dict(params, mergePolicyId=policy_id) if policy_id else params)
+    db = sqlite3.connect(f"file:{data_dir / 'upstack.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        while True:
+            (busy,) = db.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()
+            if not busy:
+                break
+            if time.monotonic() - t0 > timeout:
+                raise BenchFailure(f"--settle: {busy} job(s) still queued or running after {timeout:.0f} s")
+            time.sleep(0.5)
+    finally:
+        db.close()
+    say(f"settled: job queue empty {time.monotonic() - t0:.1f} s after the first lookups")
+
+
 def main(args) -> int:
     out = Path(args.reuse) if args.reuse else run_dir(f"lookup-{args.fragments}")
     data_dir = out / "data"
@@ -55,6 +78,8 @@ def main(args) -> int:
             say(f"seeded {seeded.ingest['records']:,} records")
         pdg = create_merge_policy(c, "bench lookup pdg", "pdg", "timestampOrdered")
         pairs = _identities(args, args.fragments, args.requests)
+        if args.settle:
+            _settle(c, data_dir, pdg["id"], pairs[0], args.timeout)
         deadline = time.monotonic() + args.seconds
         kinds = [(policy_name, policy_id, ns) for policy_name, policy_id in (("none", None), ("pdg", pdg["id"]))
                  for ns in ("CRMID", "ECID")]
