@@ -188,7 +188,7 @@ def main(args) -> int:
     _print(report)
     say(f"\nresult: {result}")
     if failed:
-        say("\n*** MISMATCH: exported and baseline profile counts differ (see above) ***")
+        say("\n*** MISMATCH: exported, baseline and expected profile counts differ (see above) ***")
         return 1
     return 0
 
@@ -225,7 +225,8 @@ def _summary(runs_e: list[dict], runs_b: list[dict], expected: int | None) -> di
     b_med = median(r["seconds"] for r in runs_b) if runs_b else None
     counts_e = {r["profiles"] for r in runs_e} | {r["counter"] for r in runs_e if r["counter"] is not None}
     counts_b = {r["profiles"] for r in runs_b}
-    mismatch = len(counts_e) > 1 or (bool(counts_b) and counts_e != counts_b)
+    mismatch = (len(counts_e) > 1 or (bool(counts_b) and counts_e != counts_b)
+                or (expected is not None and bool(counts_e) and counts_e != {expected}))
     return {
         "export_median_s": e_med,
         "baseline_median_s": b_med,
@@ -257,4 +258,5 @@ def _print(report: dict) -> None:
             f"{'/'.join(str(x) for x in s['baseline_profiles']) or '-':>10} "
             f"{s['export_peak_rss_mb'] or 0:14,.0f}  [{each_e}] / [{each_b}]")
         if s["mismatch"]:
-            say(f"  MISMATCH in {policy}: export {s['export_profiles']} vs baseline {s['baseline_profiles']}")
+            say(f"  MISMATCH in {policy}: export {s['export_profiles']} vs baseline {s['baseline_profiles']} "
+                f"vs expected {s['expected_profiles']}")
