@@ -131,7 +131,10 @@ def child(args) -> None:
             r = engine_child(Path(args.data), out, args.budget, args.which)
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    r["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    r["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    # CPU seconds of all threads: less sensitive than wall time to other processes on a shared machine.
+    r["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 1)
     print("RESULT " + json.dumps(r), flush=True)
 
 
@@ -150,13 +153,17 @@ def run(args) -> None:
                 raise SystemExit(f"{w} failed:\n{proc.stderr[-3000:]}")
             r = json.loads(line[-1][7:])
             results[w].append(r)
-            print(f"run {k + 1} {w:8} {r['seconds']:8.2f} s  peak RSS {r['peak_rss_mb']:8.0f} MB  "
+            print(f"run {k + 1} {w:8} {r['seconds']:8.2f} s  cpu {r['cpu_seconds']:7.1f} s  peak RSS {r['peak_rss_mb']:8.0f} MB  "
                   f"{r['profiles']:,} profiles  {r.get('parts', '')} {r.get('stages', '')}", flush=True)
     med = {w: statistics.median(r["seconds"] for r in rs) for w, rs in results.items()}
+    cpu = {w: statistics.median(r["cpu_seconds"] for r in rs) for w, rs in results.items()}
     for w, rs in results.items():
-        print(f"median {w:8} {med[w]:8.2f} s  max peak RSS {max(r['peak_rss_mb'] for r in rs):8.0f} MB")
+        print(f"median {w:8} {med[w]:8.2f} s  cpu {cpu[w]:7.1f} s  max peak RSS "
+              f"{max(r['peak_rss_mb'] for r in rs):8.0f} MB")
     if "baseline" in med:
-        print(f"ratio {args.engine}/baseline {med[args.engine] / med['baseline']:.2f}")
+        pairs = [e["seconds"] / b["seconds"] for e, b in zip(results[args.engine], results["baseline"], strict=True)]
+        print(f"ratio {args.engine}/baseline: medians {med[args.engine] / med['baseline']:.2f}, "
+              f"median of run pairs {statistics.median(pairs):.2f}, cpu {cpu[args.engine] / cpu['baseline']:.2f}")
 
 
 def main() -> None:
