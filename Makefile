@@ -4,15 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Extras installed with the package. CI (CI=true) adds `spark`: tests/profiles/test_spark_parity.py must run
-# there and skips elsewhere without pyspark (EXTRAS=dev,spark runs it locally; it needs Java 17).
-ifeq ($(CI),true)
-EXTRAS ?= dev,spark
-else
-EXTRAS ?= dev
-endif
-comma := ,
-STAMP := $(VENV)/.upstack-installed-$(subst $(comma),-,$(EXTRAS))
+STAMP := $(VENV)/.upstack-installed
 
 HOST ?= 127.0.0.1
 PORT ?= 8080
@@ -37,10 +29,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
 	@touch $@
 
-install: $(STAMP) ## Create .venv and install upstack with EXTRAS (only when pyproject.toml changed).
+install: $(STAMP) ## Create .venv and install upstack with its dev tools (only when pyproject.toml changed).
 
 run: $(STAMP) ## Serve the API on http://127.0.0.1:8080 (HOST=, PORT=) with SQLite and the lake under ./.upstack (DATA_DIR=).
 	$(BIN)/upstack serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
