@@ -308,7 +308,7 @@ def test_bad_rows_are_reported_per_rule(client, run_jobs):
     records = [
         json.dumps(person(1)).encode(),                                  # row 0: fine
         b"{not json",                                                    # row 1
-        b"[1, 2]",                                                       # row 2: not an object
+        b"42",                                                           # row 2: not an object
         json.dumps({"person": {"name": {"firstName": "x"}}}).encode(),   # row 3: no identityMap
         json.dumps({"identityMap": {"Email": []}}).encode(),             # row 4: no identity in it
         json.dumps(person(5, identityMap=too_many)).encode(),            # row 5: 21 identities
