@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -180,7 +181,8 @@ def _spilled_parts(
     check()
     stage("route")
 
-    for k, (lo, hi) in enumerate(bounds):
+    def build(k: int) -> MergeResultPart:
+        lo, hi = bounds[k]
         sel = np.flatnonzero((x.event_row >= lo) & (x.event_row < hi))
         leaves: dict = {}
         if ev_writer is not None:
@@ -188,13 +190,23 @@ def _spilled_parts(
             if not np.array_equal(table.column(EVENT_INDEX).to_numpy(), sel):
                 raise AssertionError("event part file out of step with the index")
             leaves = {p: table.column(i + 1).combine_chunks() for i, p in enumerate(x.event_fs.types)}
-        part = build_part(
-            x, backend, k, parts, lo, hi, lambda k=k: frag_writer.read(k), events_view(x.st.events, sel, leaves), check,
-            stage,
+        # should_cancel is the caller's and may not be thread-safe: it is polled here, between parts.
+        return build_part(
+            x, backend, k, parts, lo, hi, lambda: frag_writer.read(k), events_view(x.st.events, sel, leaves),
+            lambda: None, stage,
         )
-        yield part
-        del part
-        check()
+
+    # One part ahead: while the caller writes part k, part k+1 is merged (DuckDB and the Parquet writer
+    # both release the GIL), at the cost of holding two parts.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upstack-part") as pool:
+        ahead = pool.submit(build, 0)
+        for k in range(parts):
+            part = ahead.result()
+            if k + 1 < parts:
+                ahead = pool.submit(build, k + 1)
+            check()
+            yield part
+            del part
 
 
 def merge_profiles(
