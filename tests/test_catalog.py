@@ -108,3 +108,10 @@ def test_trailing_slash_and_unknown_route(client):
     assert client.get("/data/foundation/catalog/dataSets/").status_code == 200
     r = client.get("/data/foundation/catalog/nope")
     assert r.status_code == 404 and r.json()["title"] == "NotFoundError"
+
+
+def test_schema_ref_content_type_must_be_a_string_and_new_dataset_has_no_batch_keys(client):
+    r = client.post("/data/foundation/catalog/dataSets", json={"name": "x", "schemaRef": {"id": "a", "contentType": {}}})
+    assert r.status_code == 400
+    view = client.get(f"/data/foundation/catalog/dataSets/{create(client)}").json()
+    assert "lastBatchStatus" not in next(iter(view.values()))

@@ -477,3 +477,9 @@ def test_local_controls_pace_and_fail_export_jobs(client, run_jobs, target):
     done = get(client, job["id"])
     assert done["status"] == "FAILED" and done["errors"] == [{"code": "X-EXPORT", "msg": "boom", "callStack": ""}]
     assert done["destination"]["batchId"] == "" and catalog_batch(client, job["destination"]["batchId"])["status"] == "failed"
+
+
+def test_non_ascii_digit_job_ids_are_404_not_500(client):
+    for bad in ("²", "１２"):
+        assert client.get(f"/data/core/ups/export/jobs/{bad}").status_code == 404
+        assert client.delete(f"/data/core/ups/export/jobs/{bad}").status_code == 404

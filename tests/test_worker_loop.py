@@ -7,7 +7,8 @@ import time
 from sqlalchemy import select
 
 from upstack.jobs import queue
-from upstack.storage.models import Job, Worker as WorkerRow
+from upstack.storage.models import Job
+from upstack.storage.models import Worker as WorkerRow
 from upstack.worker.base import PermanentFailure
 from upstack.worker.loop import Worker
 

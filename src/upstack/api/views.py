@@ -25,9 +25,10 @@ def dataset_view(ds: Dataset) -> dict[str, Any]:
         "fileDescription": body.get("fileDescription") or {"persisted": True, "format": "parquet"},
         "viewId": ds.id,
         "files": f"@/dataSetFiles?dataSetId={ds.id}",
-        "lastBatchId": ds.last_batch_id or "",
-        "lastBatchStatus": ds.last_batch_status or "",
     }
+    if ds.last_batch_id:  # Catalog leaves both out until the dataset has a batch ("" is no valid status)
+        view["lastBatchId"] = ds.last_batch_id
+        view["lastBatchStatus"] = ds.last_batch_status
     for key in ("description", "schemaRef", "namespace"):
         if key in body:
             view[key] = body[key]

@@ -55,8 +55,9 @@ def _check_body(body: dict[str, Any], *, require_name: bool) -> None:
     if "name" in body and not isinstance(body["name"], str):
         raise Invalid("Dataset 'name' must be a string.")
     ref = body.get("schemaRef")
-    if ref is not None and (not isinstance(ref, dict) or not isinstance(ref.get("id", ""), str)):
-        raise Invalid("'schemaRef' must be an object with a string 'id'.")
+    if ref is not None and (not isinstance(ref, dict) or not isinstance(ref.get("id", ""), str)
+                            or not isinstance(ref.get("contentType", ""), str)):
+        raise Invalid("'schemaRef' must be an object with a string 'id' and a string 'contentType'.")
     for key in ("tags", "fileDescription", "classification"):
         if key in body and body[key] is not None and not isinstance(body[key], dict):
             raise Invalid(f"'{key}' must be an object.")

@@ -280,7 +280,8 @@ def create_job(s: Session, t: Tenant, body: Any, request_id: str, *, max_attempt
 
 def get_job(s: Session, t: Tenant, job_id: str | int) -> ExportJob:
     text = str(job_id).strip()
-    job = repo.get_export_job(s, t, int(text)) if text.isdigit() and len(text) < 19 else None
+    # isascii: str.isdigit() is also true of '²' and other digits int() refuses.
+    job = repo.get_export_job(s, t, int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
     if job is None:
         raise NotFound(f"Export job '{job_id}' not found.")
     return job
