@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,25 +34,33 @@ def _pg_reachable() -> str | None:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A throwaway PostgreSQL database for this session, dropped at the end. Skips off CI when PostgreSQL
-    is not reachable; on CI (CI=true) that is a failure, since .ci/run starts the server."""
+@contextmanager
+def throwaway_postgres(prefix: str):
+    """A new, empty PostgreSQL database, dropped afterwards. Skips off CI when PostgreSQL is not
+    reachable; on CI (CI=true) that is a failure, since .ci/run starts the server."""
     problem = _pg_reachable()
     if problem:
         if ON_CI:
             pytest.fail(f"PostgreSQL at {PG_URL} is not reachable on CI: {problem}")
         pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({problem}); set UPSTACK_TEST_POSTGRES_URL")
-    name = f"upstack_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A migrated throwaway PostgreSQL database for this session."""
+    with throwaway_postgres("upstack_test") as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,8 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from tests.conftest import ON_CI, PG_URL, _pg_reachable
+from tests.conftest import throwaway_postgres
 from tests.live.aep import aep_headers
 from tests.live.server import RUNNING, server_env, start_server
 
@@ -49,18 +47,6 @@ def api(live_server, org):
 
 @pytest.fixture(scope="module")
 def empty_postgres_database():
-    """A new, empty PostgreSQL database (no schema: `upstack db upgrade` makes it), dropped afterwards.
-    Skips when PostgreSQL is unreachable, except on CI where that is a failure."""
-    problem = _pg_reachable()
-    if problem:
-        if ON_CI:
-            pytest.fail(f"PostgreSQL at {PG_URL} is not reachable on CI: {problem}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({problem}); set UPSTACK_TEST_POSTGRES_URL")
-    name = f"upstack_live_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    """A new, empty PostgreSQL database (no schema: `upstack db upgrade` makes it), dropped afterwards."""
+    with throwaway_postgres("upstack_live") as url:
+        yield url
