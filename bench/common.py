@@ -119,6 +119,20 @@ def peak_rss_mb(pid: int) -> float:
     return sum(_status_kb(p, "VmHWM") for p in process_tree(pid)) / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by a process tree (each process' own threads; /proc/<pid>/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / tick
+
+
 def rss_mb(pid: int) -> float:
     return sum(_status_kb(p, "VmRSS") for p in process_tree(pid)) / 1024
 

@@ -11,6 +11,7 @@ export comes from the kernel's VmHWM, reset before the job.
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from bench.common import (
     BenchFailure,
     RssSampler,
     Server,
+    cpu_seconds,
     create_merge_policy,
     median,
     run_dir,
@@ -96,11 +98,16 @@ def run_baseline(out: Path, profiles: dict[str, list[str]], events: list[str], p
         spec["event_fields"] = EVENT_FIELDS
     spec_path = out / f"baseline-{policy}.json"
     spec_path.write_text(json.dumps(spec))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([sys.executable, "-m", "bench.baseline", str(spec_path)], capture_output=True,
                           text=True, cwd=Path(__file__).resolve().parent.parent)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise BenchFailure(f"baseline failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # The whole process (imports included, ~1 s): CPU time is steadier than wall time on a shared machine.
+    result["cpu_s"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
+    return result
 
 
 def exported_rows(data_dir: Path, dataset_id: str, job: dict) -> int:
@@ -114,6 +121,7 @@ def exported_rows(data_dir: Path, dataset_id: str, job: dict) -> int:
 def run_export(server: Server, c, policy_obj: dict, seeded: Seeded, policy: str, timeout: float,
                kill_above_mb: float | None) -> dict:
     with RssSampler(server.pid, kill_above_mb=kill_above_mb) as rss:
+        cpu_before = cpu_seconds(server.pid)
         start = time.perf_counter()
         job = start_export(c, policy_obj, seeded.export_dataset,
                            event_fields=EVENT_FIELDS if policy == "events" else None)
@@ -125,8 +133,9 @@ def run_export(server: Server, c, policy_obj: dict, seeded: Seeded, policy: str,
                                    f"{time.perf_counter() - start:.1f} s of export") from exc
             raise
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds(server.pid) - cpu_before
     metrics = job.get("metrics") or {}
-    return {"seconds": round(seconds, 3), "job": job["id"], "profiles": exported_rows(server.data_dir,
+    return {"seconds": round(seconds, 3), "cpu_s": round(cpu, 2), "job": job["id"], "profiles": exported_rows(server.data_dir,
             seeded.export_dataset, job), "counter": metrics.get("totalExportedProfileCounter"),
             "peak_rss_mb": round(rss.peak_mb, 1), "metrics": metrics}
 
@@ -227,10 +236,17 @@ def _summary(runs_e: list[dict], runs_b: list[dict], expected: int | None) -> di
     counts_b = {r["profiles"] for r in runs_b}
     mismatch = (len(counts_e) > 1 or (bool(counts_b) and counts_e != counts_b)
                 or (expected is not None and bool(counts_e) and counts_e != {expected}))
+    # Run k of each candidate ran next to each other (ABBA), so their ratio shares that moment's load.
+    paired = [e["seconds"] / b["seconds"] for e, b in zip(runs_e, runs_b, strict=False)]
+    paired_cpu = [e["cpu_s"] / b["cpu_s"] for e, b in zip(runs_e, runs_b, strict=False) if b.get("cpu_s")]
     return {
         "export_median_s": e_med,
         "baseline_median_s": b_med,
         "ratio": round(e_med / b_med, 2) if b_med else None,
+        "paired_ratio_median": round(median(paired), 2) if paired else None,
+        "cpu_ratio_median": round(median(paired_cpu), 2) if paired_cpu else None,
+        "export_cpu_median_s": median(r["cpu_s"] for r in runs_e),
+        "baseline_cpu_median_s": median(r["cpu_s"] for r in runs_b) if runs_b else None,
         "export_profiles": sorted(counts_e),
         "baseline_profiles": sorted(counts_b),
         "expected_profiles": expected,
@@ -245,15 +261,17 @@ def _print(report: dict) -> None:
     say("")
     say(f"fragments {report['fragments']:,}: ingest {ing['records_per_s_busy']:,.0f} records/s per worker "
         f"(busy), {ing['records_per_s_wall']:,.0f} records/s wall, {ing['records']:,} records")
-    say(f"{'policy':16} {'export med s':>12} {'baseline med s':>14} {'ratio':>6} {'exported':>10} "
-        f"{'baseline':>10} {'server peak MB':>14}  each export s / each baseline s")
+    say(f"{'policy':16} {'export med s':>12} {'baseline med s':>14} {'ratio':>6} {'paired':>6} {'cpu':>5} "
+        f"{'exported':>10} {'baseline':>10} {'server peak MB':>14}  each export s / each baseline s")
     for policy, p in report["policies"].items():
         s = p["summary"]
         each_e = ", ".join(f"{r['seconds']:.2f}" for r in p["export"])
         each_b = ", ".join(f"{r['seconds']:.2f}" for r in p["baseline"])
         bl = f"{s['baseline_median_s']:.2f}" if s["baseline_median_s"] is not None else "-"
         ratio = f"{s['ratio']:.2f}" if s["ratio"] is not None else "-"
-        say(f"{policy:16} {s['export_median_s']:12.2f} {bl:>14} {ratio:>6} "
+        paired = f"{s['paired_ratio_median']:.2f}" if s.get("paired_ratio_median") is not None else "-"
+        cpu = f"{s['cpu_ratio_median']:.2f}" if s.get("cpu_ratio_median") is not None else "-"
+        say(f"{policy:16} {s['export_median_s']:12.2f} {bl:>14} {ratio:>6} {paired:>6} {cpu:>5} "
             f"{'/'.join(str(x) for x in s['export_profiles']):>10} "
             f"{'/'.join(str(x) for x in s['baseline_profiles']) or '-':>10} "
             f"{s['export_peak_rss_mb'] or 0:14,.0f}  [{each_e}] / [{each_b}]")
