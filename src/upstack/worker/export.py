@@ -162,7 +162,8 @@ class ExportHandler:
             # lets the engine drop its temp files at once when we stop early (cancel, error).
             parts = iter_merge_profiles(inputs, spec, query, should_cancel=checker,
                                         temp_dir=str(app.settings.data_dir / "tmp"),
-                                        memory_limit=app.settings.engine_memory_limit)
+                                        memory_limit=app.settings.engine_memory_limit,
+                                        engine=app.settings.engine, spark_master=app.settings.spark_master)
             with closing(parts):
                 for part in parts:
                     extra["profileExportTime"] = timing(merge_start, now_ms())

@@ -52,7 +52,8 @@ class SnapshotHandler:
             parts = iter_merge_profiles(inputs, policy_spec(body), ExportQuery(fields=None, empty_profiles=True),
                                         should_cancel=lambda: jc.checkpoint() or False,
                                         temp_dir=str(app.settings.data_dir / "tmp"),
-                                        memory_limit=app.settings.engine_memory_limit)
+                                        memory_limit=app.settings.engine_memory_limit,
+                                        engine=app.settings.engine, spark_master=app.settings.spark_master)
             excluded = 0
             with closing(parts):
                 for part in parts:
