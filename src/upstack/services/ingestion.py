@@ -25,7 +25,7 @@ from upstack.jobs.states import BATCH, transition
 from upstack.lake import Lake, UnreadableFile, UnsafePath, UploadedFile, validate_upload_path
 from upstack.lake import TooLarge as LakeTooLarge
 from upstack.lake.records import convert_file
-from upstack.services.catalog import now_ms
+from upstack.services.catalog import get_batch, now_ms
 from upstack.services.errors import Invalid, NotFound, TooLarge
 from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo as repo
@@ -96,13 +96,6 @@ def _new_batch(s: Session, t: Tenant, dataset_id: Any, input_format: dict[str, A
     s.add(b)
     repo.set_dataset_last_batch(s, t, ds.id, b.id, "loading", new_batch=True)
     s.flush()
-    return b
-
-
-def get_batch(s: Session, t: Tenant, batch_id: str) -> Batch:
-    b = repo.get_batch(s, t, batch_id)
-    if b is None:
-        raise NotFound("Batch not found.")
     return b
 
 
