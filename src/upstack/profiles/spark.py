@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 _sessions: dict[str, object] = {}
 _lock = threading.Lock()
 MAX_ITERATIONS = 100
+BROADCAST_ROWS = 2_000_000  # frontiers up to this size go to every executor whole (~32 MB)
 
 
 def session(master: str):
@@ -93,8 +94,9 @@ class SparkBackend:
         return self._to_arrow(self.spark.sql(sql), "result")
 
     def components(self, n_nodes: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Per node, the smallest node of its component: min-label propagation with pointer jumping, one
-        checkpoint per round, until no label changes."""
+        """Per node, the smallest node of its component: min-label propagation where only the nodes whose
+        label moved in the last round tell their neighbours (small frontiers are broadcast, so late
+        rounds scan the edges instead of shuffling them), with pointer jumping, one checkpoint per round."""
         from pyspark.sql import functions as F
 
         anchor = np.arange(n_nodes, dtype=np.int64)
@@ -103,33 +105,46 @@ class SparkBackend:
         edges = self._to_spark(pa.table({"src": a, "dst": b}), "edges")
         edges = edges.union(edges.select(F.col("dst").alias("src"), F.col("src").alias("dst"))).distinct()
         edges = edges.localCheckpoint()
-        labels = edges.groupBy("src").agg(F.least(F.col("src"), F.min("dst")).alias("label"))
-        labels = labels.withColumnRenamed("src", "node").localCheckpoint()
+        labels = (
+            edges.groupBy("src")
+            .agg(F.least(F.col("src"), F.min("dst")).alias("label"))
+            .withColumnRenamed("src", "node")
+            .localCheckpoint()
+        )
+        frontier = labels.where(F.col("label") < F.col("node"))
+        size = frontier.count()
         for _ in range(MAX_ITERATIONS):
-            # Each node takes the smallest label among itself and its neighbours ...
-            seen = (
-                edges.join(labels, edges.dst == labels.node)
+            if size == 0:
+                break
+            told = F.broadcast(frontier) if size <= BROADCAST_ROWS else frontier
+            heard = (
+                edges.join(told, edges.dst == told.node)
                 .groupBy(edges.src)
-                .agg(F.min("label").alias("seen"))
+                .agg(F.min("label").alias("heard"))
                 .withColumnRenamed("src", "node")
             )
-            step = labels.join(seen, "node").select(
-                "node", F.col("label").alias("old"), F.least("label", "seen").alias("label")
+            moved = (
+                heard.join(labels, "node")
+                .where(F.col("heard") < F.col("label"))
+                .select("node", F.col("heard").alias("label"))
             )
-            # ... then jumps to its label's label (labels are nodes of the same component).
-            hop = step.select(F.col("node").alias("via"), F.col("label").alias("via_label"))
-            step = (
-                step.join(hop, step.label == hop.via, "left")
-                .select(
-                    "node",
-                    "old",
-                    F.least(F.col("label"), F.coalesce(F.col("via_label"), F.col("label"))).alias("label"),
-                )
+            # Pointer jumping: take the label of the new label (a node of the same component), so a chain
+            # of n identities settles in about log2(n) rounds instead of n.
+            via = labels.select(F.col("node").alias("via"), F.col("label").alias("via_label"))
+            moved = (
+                moved.join(via, moved.label == via.via, "left")
+                .select("node", F.least(F.col("label"), F.coalesce(F.col("via_label"), F.col("label"))).alias("label"))
                 .localCheckpoint()
             )
-            labels = step.select("node", "label")
-            if step.where(F.col("label") != F.col("old")).limit(1).count() == 0:
-                break
+            size = moved.count()
+            if size:
+                update = F.broadcast(moved) if size <= BROADCAST_ROWS else moved
+                labels = (
+                    labels.join(update.withColumnRenamed("label", "moved"), "node", "left")
+                    .select("node", F.coalesce(F.col("moved"), F.col("label")).alias("label"))
+                    .localCheckpoint()
+                )
+            frontier = moved
         else:
             raise RuntimeError(f"label propagation did not converge in {MAX_ITERATIONS} rounds")
         result = self._to_arrow(labels, "labels")
