@@ -18,7 +18,7 @@ from . import events as ev
 from .assemble import Export, build_part, events_view, prepare
 from .engines import engine_name, open_backend
 from .filters import SEGMENTS, split_mask
-from .load import FileSet, Selector, file_set
+from .load import FileSet, Selector, file_leaves, file_set, iter_leaf_batches
 from .merge import Backend, MergePlan
 from .model import (
     DatasetInput,
@@ -133,8 +133,6 @@ def iter_merge_profiles(
 
 
 def _read_all_leaves(fs: FileSet, check: Callable[[], None]) -> dict:
-    from .load import file_leaves, iter_leaf_batches
-
     chunks: dict = {p: [] for p in fs.types}
     for _, table in iter_leaf_batches(fs, check):
         for p, a in file_leaves(table, fs).items():
@@ -162,7 +160,7 @@ def _spilled_parts(
         return np.where(rows >= 0, out, -1)
 
     frag_part = part_of(x.frag_row)
-    frag_writer = PartWriter(work_dir, "fragments", x.plan.fragment_schema, parts)
+    frag_writer = PartWriter(work_dir, "fragments", x.plan.fragment_schema)
     try:
         route(frag_fs, frag_part, frag_writer, lambda idx: x.fragment_columns(idx, lo_of_part[frag_part[idx]]), check)
     finally:
@@ -173,7 +171,7 @@ def _spilled_parts(
         ev_schema = pa.schema(
             [(EVENT_INDEX, pa.int64())] + [pa.field(f"e{i}", t) for i, t in enumerate(ev_fs.types.values())]
         )
-        ev_writer = PartWriter(work_dir, "events", ev_schema, parts)
+        ev_writer = PartWriter(work_dir, "events", ev_schema)
         try:
             route(ev_fs, part_of(x.event_row), ev_writer, lambda idx: [pa.array(idx, pa.int64())], check)
         finally:

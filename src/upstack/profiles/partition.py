@@ -69,10 +69,9 @@ class PartWriter:
     """One Arrow IPC file per part, opened on first use, appended to batch by batch. Temp files are written
     once and read once: IPC costs about a copy each way, where Parquet spent most of pass 2 encoding."""
 
-    def __init__(self, directory: str, prefix: str, schema: pa.Schema, parts: int):
+    def __init__(self, directory: str, prefix: str, schema: pa.Schema):
         self.directory, self.prefix, self.schema = directory, prefix, schema
         self.writers: dict[int, tuple[pa.OSFile, pa.ipc.RecordBatchFileWriter]] = {}
-        self.parts = parts
 
     def path(self, k: int) -> str:
         return os.path.join(self.directory, f"{self.prefix}-{k:05d}.arrow")
