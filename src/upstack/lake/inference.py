@@ -47,8 +47,8 @@ def _to_table(records: list[dict]) -> pa.Table:
     if not records:
         return pa.table({})
     structs = pa.array(records)
-    if _has_empty_struct(structs.type):
-        structs = _without_empty_structs(structs)
+    if has_empty_struct(structs.type):
+        structs = without_empty_structs(structs)
     return pa.Table.from_struct_array(structs)
 
 
@@ -114,23 +114,23 @@ def _article(kind: str) -> str:
     return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
-def _has_empty_struct(t: pa.DataType) -> bool:
+def has_empty_struct(t: pa.DataType) -> bool:
     if pa.types.is_struct(t):
-        return t.num_fields == 0 or any(_has_empty_struct(f.type) for f in t)
+        return t.num_fields == 0 or any(has_empty_struct(f.type) for f in t)
     if pa.types.is_list(t):
-        return _has_empty_struct(t.value_type)
+        return has_empty_struct(t.value_type)
     return False
 
 
-def _without_empty_structs(arr: pa.Array) -> pa.Array:
+def without_empty_structs(arr: pa.Array) -> pa.Array:
     """Parquet cannot store a struct without fields (a field that was always ``{}``): store it as null."""
     t = arr.type
     if pa.types.is_struct(t):
         if t.num_fields == 0:
             return pa.nulls(len(arr))
-        children = [_without_empty_structs(arr.field(i)) for i in range(t.num_fields)]
+        children = [without_empty_structs(arr.field(i)) for i in range(t.num_fields)]
         fields = [pa.field(t.field(i).name, child.type) for i, child in enumerate(children)]
         return pa.StructArray.from_arrays(children, fields=fields, mask=arr.is_null())
     if pa.types.is_list(t):
-        return pa.ListArray.from_arrays(arr.offsets, _without_empty_structs(arr.values), mask=arr.is_null())
+        return pa.ListArray.from_arrays(arr.offsets, without_empty_structs(arr.values), mask=arr.is_null())
     return arr

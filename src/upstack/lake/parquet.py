@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from upstack.lake.inference import has_empty_struct, without_empty_structs
 from upstack.lake.rows import SYSTEM_COLUMN
 
 # PERFORMANCE-NOTES: zstd level 1 costs ~8% more time than snappy for ~21% smaller files,
@@ -30,6 +31,7 @@ def write_table(
     """
     if max_rows_per_file < 1:
         raise ValueError("max_rows_per_file must be at least 1")
+    table = parquet_safe(table)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     starts = range(0, table.num_rows, max_rows_per_file) if table.num_rows else [0]
@@ -64,17 +66,26 @@ def read_preview(paths: Iterable[Path], limit: int = 100) -> list[dict]:
         parquet = pq.ParquetFile(path)
         columns = [name for name in parquet.schema_arrow.names if name != SYSTEM_COLUMN]
         for batch in parquet.iter_batches(batch_size=max(1, limit - len(rows)), columns=columns):
-            rows.extend(_json_safe(batch.to_pylist(maps_as_pydicts="lossy")))
+            rows.extend(json_safe(batch.to_pylist(maps_as_pydicts="lossy")))
             if len(rows) >= limit:
                 break
     return rows[:limit]
 
 
-def _json_safe(value: object) -> object:
+def parquet_safe(table: pa.Table) -> pa.Table:
+    """Parquet cannot store a struct without members (a `{}` field, or an engine output with no identity
+    namespace or event field at all): store those as nulls. The same rule as for ingested records."""
+    if not any(has_empty_struct(f.type) for f in table.schema):
+        return table
+    return pa.table({name: without_empty_structs(col.combine_chunks())
+                     for name, col in zip(table.column_names, table.columns, strict=True)})
+
+
+def json_safe(value: object) -> object:
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from upstack.lake.inference import _has_empty_struct, _without_empty_structs
+from upstack.lake.parquet import parquet_safe
 
 MANIFEST = "snapshot.json"
 INDEX = "identities.parquet"
@@ -73,7 +73,7 @@ class SnapshotWriter:
         n = profiles.num_rows
         if n == 0:
             return
-        table = _parquet_safe(profiles)
+        table = parquet_safe(profiles)
         for name, col in ((PROFILE_ID, meta.column("profile_id")), (SOURCES, meta.column("sources")),
                           (LAST_MODIFIED, meta.column("last_modified_ms"))):
             table = table.append_column(name, col)
@@ -147,14 +147,6 @@ def _identity_rows(profiles: pa.Table, meta: pa.Table, first_row: int) -> pa.Tab
                                 "prio": pa.array(prio, pa.int64())}, schema=_INDEX_SCHEMA))
     tables = [t.filter(pc.is_valid(t.column("id"))) for t in tables]
     return pa.concat_tables(tables) if tables else _INDEX_SCHEMA.empty_table()
-
-
-def _parquet_safe(table: pa.Table) -> pa.Table:
-    """Parquet cannot store a struct without members (no identity namespace at all): store it as null."""
-    if not any(_has_empty_struct(f.type) for f in table.schema):
-        return table
-    return pa.table({name: _without_empty_structs(col.combine_chunks())
-                     for name, col in zip(table.column_names, table.columns, strict=True)})
 
 
 def _sql_text(value: str) -> str:

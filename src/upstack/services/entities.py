@@ -20,7 +20,7 @@ import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from upstack.lake import Lake
-from upstack.lake.parquet import _json_safe as _preview_json
+from upstack.lake.parquet import json_safe as _preview_json
 from upstack.lake.snapshots import SnapshotRow, forget, open_snapshot
 from upstack.profiles import (
     ComponentTooLarge,

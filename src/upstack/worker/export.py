@@ -15,7 +15,6 @@ from sqlalchemy.exc import OperationalError
 
 from upstack.api.context import AppContext
 from upstack.jobs.queue import Claimed
-from upstack.lake.inference import _has_empty_struct, _without_empty_structs
 from upstack.lake.parquet import write_table
 from upstack.profiles import ExportCancelled, MergeResultPart, iter_merge_profiles, split_by_segment
 from upstack.services import export_jobs, merge_policies, profile_inputs
@@ -43,16 +42,6 @@ def call_stack(exc: BaseException, frames: int = 4) -> str:
     tail = traceback.extract_tb(exc.__traceback__)[-frames:]
     where = " <- ".join(f"{'/'.join(f.filename.split('/')[-2:])}:{f.lineno} {f.name}" for f in reversed(tail))
     return f"{type(exc).__module__}.{type(exc).__qualname__}" + (f" at {where}" if where else "")
-
-
-def parquet_safe(table: pa.Table) -> pa.Table:
-    """Parquet cannot store a struct without members, which the engine gives when there is nothing to put
-    in one (no identity namespaces or event fields at all, so no rows either): store those as nulls."""
-    if not any(_has_empty_struct(f.type) for f in table.schema):
-        return table
-    # The lake's own rule for ingested records ({} fields), reused so both write the same way.
-    return pa.table({name: _without_empty_structs(col.combine_chunks())
-                     for name, col in zip(table.column_names, table.columns, strict=True)})
 
 
 class CancelCheck:
@@ -111,7 +100,7 @@ class _Output:
         if batch_id not in self.staging:
             self.staging[batch_id] = app.lake.new_staging(batch_id)
         prefix = "part" if part.parts == 1 else f"part-{part.part:05d}"
-        paths = write_table(parquet_safe(table), self.staging[batch_id],
+        paths = write_table(table, self.staging[batch_id],
                             max_rows_per_file=app.settings.export_rows_per_file, prefix=prefix)
         self.files[batch_id] += len(paths)
         self.rows_of[batch_id] += table.num_rows
