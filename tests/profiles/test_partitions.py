@@ -1,4 +1,5 @@
-"""Bounded memory: a merge in many parts (tiny budget, temp files) gives exactly the single-part rows."""
+"""Bounded memory: a merge in many parts (tiny budget, temp files), with identities numbered by fingerprint
+or by text in memory, gives exactly the single-part rows."""
 
 import inspect
 import tempfile
@@ -16,7 +17,7 @@ from tests.profiles import (
     test_projection,
     test_schema_drift,
 )
-from tests.profiles.lakes import PDG, Lake, clean
+from tests.profiles.lakes import PDG, Lake, clean, ids
 from tests.profiles.test_properties import POLICIES, QUERY, _records, _write, lakes
 from upstack.profiles import ExportQuery, MergePolicySpec, SegmentFilter, iter_merge_profiles, merge_profiles
 from upstack.profiles.partition import parse_bytes, part_bounds, resolve_budget
@@ -29,12 +30,19 @@ def _snapshot(result):
         result.excluded_components, result.fragments_read, result.events_read)
 
 
+# (budget, fingerprint_identities): a tiny budget fingerprints identities unless told not to; a single
+# part can be fingerprinted too (its texts then come from the node text file like a part's).
+VARIANTS = [(TINY, None), (TINY, False), (None, True)]
+
+
 def _same_in_parts(inputs, policy, query, tmp: Path):
-    whole = merge_profiles(inputs, policy, query)
-    parted = merge_profiles(inputs, policy, query, temp_dir=str(tmp), memory_budget_bytes=TINY)
-    assert _snapshot(parted) == _snapshot(whole)
-    assert parted.profiles.schema == whole.profiles.schema
-    assert list(tmp.iterdir()) == []  # the temp files are gone
+    whole = merge_profiles(inputs, policy, query, fingerprint_identities=False)
+    for budget, fingerprint in VARIANTS:
+        parted = merge_profiles(inputs, policy, query, temp_dir=str(tmp), memory_budget_bytes=budget,
+                                fingerprint_identities=fingerprint)
+        assert _snapshot(parted) == _snapshot(whole), (budget, fingerprint)
+        assert parted.profiles.schema == whole.profiles.schema
+        assert list(tmp.iterdir()) == []  # the temp files are gone
     return whole
 
 
@@ -97,6 +105,41 @@ def test_any_lake_merges_the_same_in_parts(data):
         inputs = _write(Path(a), profile_rows, event_rows, scattered=True, rnd=rnd)
         for policy in POLICIES:
             _same_in_parts(inputs, policy, QUERY, Path(spill))
+
+
+def test_a_fingerprint_collision_is_found_and_numbered_again(lake, tmp_path, monkeypatch, caplog):
+    from upstack.profiles import fingerprint
+
+    test_identity_graph._chain_lake(lake)
+    lake.batch("crm", [{"identityMap": ids(("ECID", "a2"), ("EMAIL", "c@x.com"))}], ingest=test_identity_graph.JAN1)
+    query = ExportQuery(include_events=True, empty_profiles=True)
+    whole = merge_profiles(lake.inputs(), PDG, query, fingerprint_identities=False)
+    assert whole.profiles.num_rows == 2  # the chain, and a2 with c@x.com
+    real = fingerprint.fingerprints
+    salts = []
+
+    def colliding(ids, salt):  # the first hash function maps every id to one value
+        salts.append(salt)
+        return real(ids, salt) * 0 if salt == 0 else real(ids, salt)
+
+    monkeypatch.setattr(fingerprint, "fingerprints", colliding)
+    spill = tmp_path / "spill"
+    parted = merge_profiles(lake.inputs(), PDG, query, temp_dir=str(spill), memory_budget_bytes=TINY)
+    assert _snapshot(parted) == _snapshot(whole)
+    assert 0 in salts and 1 in salts and "collision" in caplog.text
+    assert list(spill.iterdir()) == []
+
+
+def test_wants_fingerprints_when_identity_text_outgrows_the_budget(lake):
+    from upstack.profiles.load import Selector, file_set
+    from upstack.profiles.partition import TEXT_WORKING_SET_FACTOR, wants_fingerprints
+
+    test_identity_graph._chain_lake(lake)
+    fs = file_set(lake.inputs(), "profile", Selector(None), skip_identity_map_leaves=True)
+    text = fs.identity_text_bytes()
+    assert text > 0
+    assert wants_fingerprints(text, text * TEXT_WORKING_SET_FACTOR - 1)
+    assert not wants_fingerprints(text, text * TEXT_WORKING_SET_FACTOR)
 
 
 def test_budget_comes_from_the_memory_limit_unless_given():

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from . import events as ev
 from .filters import SEGMENTS, ingest_mask, segment_keys, segment_mask
+from .fingerprint import NodeTexts
 from .identity import Nodes
 from .load import FileSet, IdentityRows, Records, Selector
 from .merge import (
@@ -40,13 +41,13 @@ def _sorted_lists(lists: pa.Array, n: int) -> pa.Array:
     return lists_from_long(parents[order], values.take(pa.array(order)), n, null_when_empty=False)
 
 
-def _profile_ids(nodes: Nodes, anchors: np.ndarray) -> pa.Array:
+def _profile_ids(nodes: Nodes, texts: NodeTexts, anchors: np.ndarray) -> pa.Array:
     """Stable opaque profile id: md5 of the anchor identity (the smallest identity of the profile)."""
     table = pa.table(
         {
             "i": np.arange(len(anchors), dtype=np.int64),
             "ns": pa.array(nodes.namespaces, pa.string()).take(pa.array(nodes.ns[anchors], pa.int32())),
-            "id": nodes.id.take(pa.array(anchors, pa.int64())),
+            "id": texts.take(anchors),
         }
     )
     con = shared_cursor()
@@ -87,19 +88,41 @@ def _by_namespace(profile: np.ndarray, node: np.ndarray, nodes: Nodes) -> dict[s
     return {nodes.namespaces[g]: int(c) for g, c in enumerate(counts) if c}
 
 
-def events_view(events: Records, sel: np.ndarray, leaves: dict) -> Records:
-    """The events `sel` (increasing indices) as their own Records, with their leaves."""
-    return Records(
-        n=len(sel),
-        dataset_ids=events.dataset_ids,
-        dataset=events.dataset[sel],
-        ingest_ms=events.ingest_ms[sel],
-        order=events.order[sel],
-        time_ms=events.time_ms[sel],
-        identities=IdentityRows(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8)),
-        primary_occ=np.zeros(0, dtype=np.int64),
-        leaves=leaves,
-    )
+def _no_identities() -> IdentityRows:
+    return IdentityRows(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8))
+
+
+@dataclass
+class PartEvents:
+    """The events of one part's rows: their system columns (and leaves when eventList is exported), and per
+    event its output row within the part and its primary identity's node."""
+
+    records: Records
+    row: np.ndarray
+    primary: np.ndarray
+
+    @classmethod
+    def from_columns(cls, dataset_ids: list[str], table: pa.Table, leaves: dict) -> PartEvents:
+        """From a part file laid out as EVENT_SYSTEM (see Export.event_system_columns)."""
+        col = {name: table.column(name).to_numpy() for name in EVENT_SYSTEM.names}
+        records = Records(
+            n=table.num_rows,
+            dataset_ids=dataset_ids,
+            dataset=col["dataset"],
+            ingest_ms=col["ingest_ms"],
+            order=col["order"],
+            time_ms=col["time_ms"],
+            identities=_no_identities(),
+            primary_occ=np.zeros(0, dtype=np.int64),
+            leaves=leaves,
+        )
+        return cls(records, col["row"], col["primary"])
+
+
+EVENT_SYSTEM = pa.schema(
+    [("event_idx", pa.int64()), ("row", pa.int64()), ("dataset", pa.int32()), ("ingest_ms", pa.int64()),
+     ("order", pa.int64()), ("time_ms", pa.int64()), ("primary", pa.int64())]
+)
 
 
 @dataclass
@@ -145,26 +168,57 @@ class Export:
         columns += [a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a]) for a in leaves]
         return pa.Table.from_arrays(columns, schema=self.plan.fragment_schema)
 
+    def identity_row_columns(self, kind: str, idx: np.ndarray, lo: np.ndarray | int) -> list[pa.Array]:
+        """Identity rows `idx` of the fragments or the events as IDENTITY_ROWS columns (row minus `lo`).
+        Events rank below every fragment, so a fragment's authenticatedState wins over an event's."""
+        if kind == "fragments":
+            ids, occ_row, auth = self.st.frags.identities, self.f_occ_row, self.f_auth
+            rank = self.ts_rank[ids.record[idx]]
+        else:
+            events = self.st.events
+            ids, occ_row, auth = events.identities, self.e_occ_row, self.e_auth
+            rank = events.order[ids.record[idx]] - events.n - 1
+        a = auth[idx].astype(np.int32)
+        return [
+            pa.array(occ_row[idx] - lo, pa.int64()),
+            pa.array(ids.node[idx], pa.int64()),
+            pa.array(a, pa.int32(), mask=a < 0),
+            pa.array(rank, pa.int64()),
+        ]
+
     def identity_rows(self, lo: int, hi: int) -> pa.Table:
         """Identity occurrences of output rows [lo, hi): every fragment identity; event identities too under
-        pdg (the whole component), only the event's primary identity under none (it is the profile's key).
-        Events rank below every fragment, so a fragment's authenticatedState wins over an event's."""
-        fid, eid, events = self.st.frags.identities, self.st.events.identities, self.st.events
+        pdg (the whole component), only the event's primary identity under none (it is the profile's key)."""
         f = np.flatnonzero((self.f_occ_row >= lo) & (self.f_occ_row < hi))
         e = np.flatnonzero((self.e_occ_row >= lo) & (self.e_occ_row < hi))
-        auth = np.concatenate([self.f_auth[f], self.e_auth[e]]).astype(np.int32)
-        return pa.Table.from_arrays(
-            [
-                pa.array(np.concatenate([self.f_occ_row[f], self.e_occ_row[e]]) - lo, pa.int64()),
-                pa.array(np.concatenate([fid.node[f], eid.node[e]]), pa.int64()),
-                pa.array(auth, pa.int32(), mask=auth < 0),
-                pa.array(
-                    np.concatenate([self.ts_rank[fid.record[f]], events.order[eid.record[e]] - events.n - 1]),
-                    pa.int64(),
-                ),
-            ],
-            schema=IDENTITY_ROWS,
-        )
+        cols = [pa.concat_arrays([a, b]) for a, b in zip(self.identity_row_columns("fragments", f, lo),
+                                                         self.identity_row_columns("events", e, lo), strict=True)]
+        return pa.Table.from_arrays(cols, schema=IDENTITY_ROWS)
+
+    def event_system_columns(self, idx: np.ndarray, lo: np.ndarray | int) -> list[pa.Array]:
+        """Events `idx` as EVENT_SYSTEM columns (row minus `lo`)."""
+        ev = self.st.events
+        values = [idx, self.event_row[idx] - lo, ev.dataset[idx], ev.ingest_ms[idx], ev.order[idx], ev.time_ms[idx],
+                  self.st.event_primary[idx]]
+        return [pa.array(v, f.type) for v, f in zip(values, EVENT_SYSTEM, strict=True)]
+
+    def part_events(self, lo: int, hi: int, leaves: Callable[[np.ndarray], dict]) -> PartEvents:
+        """The events of output rows [lo, hi) from memory; leaves(event indices) gives their leaves."""
+        sel = np.flatnonzero((self.event_row >= lo) & (self.event_row < hi))
+        table = pa.Table.from_arrays(self.event_system_columns(sel, lo), schema=EVENT_SYSTEM)
+        return PartEvents.from_columns(self.st.events.dataset_ids, table, leaves(sel))
+
+    def release(self) -> None:
+        """Drop every per-record and per-identity array once the part files hold what the parts need."""
+        empty = np.zeros(0, dtype=np.int64)
+        st = self.st
+        for r in (st.frags, st.events):
+            r.dataset = r.ingest_ms = r.order = r.time_ms = r.primary_occ = empty
+            r.identities = _no_identities()
+        st.frag_primary = st.event_primary = empty
+        self.frag_row = self.event_row = self.merge_rank = self.ts_rank = empty
+        self.f_occ_row = self.e_occ_row = np.zeros(0, dtype=np.int32)
+        self.f_auth = self.e_auth = np.zeros(0, dtype=np.int8)
 
 
 def prepare(
@@ -230,24 +284,27 @@ def build_part(
     lo: int,
     hi: int,
     fragments: Callable[[], pa.Table],
-    part_events: Records,
+    identity_rows: pa.Table,
+    events: PartEvents,
+    texts: NodeTexts,
     check: Callable[[], None],
     stage: Callable[[str], None] = lambda name: None,
 ) -> MergeResultPart:
     """Merge, filter and project the output rows [lo, hi) (fragments: gives their fragments table, held by
-    no one else so it is freed once merged; part_events: the events of those rows, with their leaves when
-    eventList is asked for)."""
+    no one else so it is freed once merged; identity_rows: their identity occurrences as IDENTITY_ROWS;
+    events: the events of those rows, with their leaves when eventList is asked for; texts: the ids of at
+    least the nodes of those rows)."""
     st, query, nodes = x.st, x.query, x.st.nodes
     n_cand = hi - lo
     per_profile, merged = run_attribute_merge(backend, x.plan, fragments())
     stage(f"part {k} attribute merge")
-    union = run_identity_union(backend, x.identity_rows(lo, hi))
+    union = run_identity_union(backend, identity_rows)
+    del identity_rows
     check()
     stage(f"part {k} identity union")
 
     # Per candidate profile: its merge row (none for empty profiles) and its newest event.
-    sel = np.flatnonzero((x.event_row >= lo) & (x.event_row < hi))
-    event_row = x.event_row[sel] - lo
+    part_events, event_row = events.records, events.row
     pos = np.full(n_cand, -1, dtype=np.int64)
     pos[per_profile.column("profile_idx").to_numpy()] = np.arange(per_profile.num_rows, dtype=np.int64)
     has_frag = pos >= 0
@@ -259,7 +316,7 @@ def build_part(
     rep_node = np.where(
         has_frag,
         at(per_profile.column("representative_node").to_numpy(), pos),
-        at(st.event_primary, at(sel, newest_event)),
+        at(events.primary, newest_event),
     )
 
     # Filter first, then build output columns only for the rows that are exported.
@@ -288,7 +345,7 @@ def build_part(
     u_auth = np.asarray(pc.fill_null(union.column("auth"), -1).to_numpy(), dtype=np.int64)[u_keep]
 
     columns: list[tuple[str, pa.Array]] = [
-        ("identityMap", identity_map(u_profile, u_node, u_auth, x.auth_values, rep_node, nodes, n, x.namespaces))
+        ("identityMap", identity_map(u_profile, u_node, u_auth, x.auth_values, rep_node, nodes, texts, n, x.namespaces))
     ]
     out_keep = Selector(query.fields)
     legacy = wants_legacy_identities(query.fields)
@@ -298,7 +355,7 @@ def build_part(
         if name != "identityMap" and not (legacy and name == "identities")
     ]
     if legacy:
-        columns.append(("identities", legacy_identities(u_profile, u_node, rep_node, nodes, n)))
+        columns.append(("identities", legacy_identities(u_profile, u_node, rep_node, nodes, texts, n)))
     if query.include_events:
         event_list = ev.event_list(
             part_events, event_row, n, query.event_from_ingest_ms, query.event_to_ingest_ms, check
@@ -310,7 +367,7 @@ def build_part(
         entity_id = pa.array([query.identity[1]] * n, pa.string())
     else:
         entity_ns = pa.array(nodes.namespaces, pa.string()).take(pa.array(nodes.ns[rep_node], pa.int64()))
-        entity_id = nodes.id.take(pa.array(rep_node, pa.int64()))
+        entity_id = texts.take(rep_node)
     sources = per_profile.column("sources").combine_chunks()
     sources = _sorted_lists(sources if rows is None else sources.take(rows), n)
     sources = pa.ListArray.from_arrays(
@@ -318,7 +375,7 @@ def build_part(
     )
     meta = pa.table(
         {
-            "profile_id": _profile_ids(nodes, x.anchors[lo:hi][kept]),
+            "profile_id": _profile_ids(nodes, texts, x.anchors[lo:hi][kept]),
             "entity_id": entity_id,
             "entity_ns": entity_ns,
             "sources": sources,

@@ -15,11 +15,12 @@ import numpy as np
 import pyarrow as pa
 
 from . import events as ev
-from .assemble import Export, build_part, events_view, prepare
+from .assemble import EVENT_SYSTEM, Export, PartEvents, build_part, prepare
 from .engines import engine_name, open_backend
 from .filters import SEGMENTS, split_mask
+from .fingerprint import PART_TEXT_SCHEMA, FingerprintCollision, NodeTexts, TextSpill, route_node_texts
 from .load import FileSet, Selector, file_leaves, file_set, iter_leaf_batches
-from .merge import Backend, MergePlan
+from .merge import IDENTITY_ROWS, Backend, MergePlan
 from .model import (
     DatasetInput,
     ExportCancelled,
@@ -29,8 +30,18 @@ from .model import (
     MergeResultPart,
     SegmentFilter,
 )
-from .partition import EVENT_INDEX, PartWriter, part_bounds, part_count, resolve_budget, route
-from .stitch import profile_inputs, select_anchors, stitch
+from .partition import (
+    EVENT_INDEX,
+    PartWriter,
+    fingerprint_budget,
+    part_bounds,
+    part_count,
+    resolve_budget,
+    route,
+    route_arrays,
+    wants_fingerprints,
+)
+from .stitch import Stitched, profile_inputs, select_anchors, stitch
 
 NO_FIELDS = Selector(())
 EVENT_ALWAYS = ("_id", "timestamp")
@@ -69,6 +80,7 @@ def iter_merge_profiles(
     memory_budget_bytes: int | None = None,
     engine: str | None = None,
     spark_master: str | None = None,
+    fingerprint_identities: bool | None = None,
 ) -> Iterator[MergeResultPart]:
     """Merge profiles of the lake files under `policy` and yield the rows `query` asks for, part by part,
     in memory about `memory_budget_bytes` (default: from memory_limit, else 1.5 GB).
@@ -77,8 +89,10 @@ def iter_merge_profiles(
     reads only identities and system columns, pass 2 streams the files into per-part temp Parquet files
     under `temp_dir`, and pass 3 merges one part at a time. `engine` ("duckdb" or "spark"; default
     UPSTACK_ENGINE, else duckdb) runs the connected components and the merge SQL; `spark_master` (default
-    UPSTACK_SPARK_MASTER, else local[2]) is the Spark cluster. Drop each part before asking for the next:
-    the next one is built while a reference to the previous keeps it in memory.
+    UPSTACK_SPARK_MASTER, else local[2]) is the Spark cluster. Identities are numbered by fingerprint
+    (fingerprint.py) when their text would not fit the budget; `fingerprint_identities` forces either
+    way. Drop each part before asking for the next: the next one is built while a reference to the
+    previous keeps it in memory.
     """
     check = _checkpoint(should_cancel)
     pdg = policy.identity_graph == "pdg"
@@ -92,13 +106,16 @@ def iter_merge_profiles(
     budget = resolve_budget(memory_budget_bytes, memory_limit)
     leaf_bytes = frag_fs.estimate_leaf_bytes() + (event_fs.estimate_leaf_bytes() if query.include_events else 0)
     parts = part_count(leaf_bytes, budget)
+    fingerprint = fingerprint_identities
+    if fingerprint is None:
+        fingerprint = wants_fingerprints(frag_fs.identity_text_bytes() + event_fs.identity_text_bytes(), budget)
     check()
 
     # A lookup reads one profile: a Spark job per request would only add seconds, so UPSTACK_ENGINE applies
     # to exports; an explicit engine= still wins.
     engine = engine_name(engine if engine or query.identity is None else "duckdb")
     work_dir = None
-    if parts > 1 or engine == "spark":  # Spark exchanges tables through files
+    if parts > 1 or fingerprint or engine == "spark":  # Spark exchanges tables through files
         if temp_dir:
             os.makedirs(temp_dir, exist_ok=True)
         work_dir = tempfile.mkdtemp(prefix="upstack-merge-", dir=temp_dir or None)
@@ -107,29 +124,61 @@ def iter_merge_profiles(
     backend = open_backend(engine, temp_dir=temp_dir, memory_limit=memory_limit, work_dir=work_dir,
                            spark_master=spark_master)
     stage = _Stages()
-    log.debug("merge in %d part(s): %d leaf bytes estimated, budget %d", parts, leaf_bytes, budget)
+    log.debug("merge in %d part(s): %d leaf bytes estimated, budget %d, fingerprints %s", parts, leaf_bytes, budget,
+              fingerprint)
     try:
-        st = stitch(frag_fs, event_fs, policy, parts == 1, check, backend.components, stage)
+        st = _stitch(frag_fs, event_fs, policy, parts == 1 and not fingerprint, check, backend, stage,
+                     work_dir if fingerprint else None, budget, query.identity is not None)
         plan = MergePlan.for_leaves(frag_fs.types)
         x = prepare(st, query, policy, plan, event_fs)
         stage("prepare")
         n_rows = len(x.anchors)
         bounds = part_bounds(x.frag_row, x.event_row if query.include_events else None, n_rows, parts)
-        if parts == 1 or len(bounds) == 1:
+        if (parts == 1 or len(bounds) == 1) and not fingerprint:
             if parts > 1:  # everything fits one part after all: read the leaves now, in one pass
                 st.frags.leaves = _read_all_leaves(frag_fs, check)
                 if query.include_events:
                     st.events.leaves = _read_all_leaves(event_fs, check)
-            sel = np.flatnonzero(x.event_row >= 0)
-            ev_leaves = {p: ev.whole(a.take(pa.array(sel, pa.int64()))) for p, a in st.events.leaves.items()}
+            def ev_leaves(sel: np.ndarray) -> dict:
+                return {p: ev.whole(a.take(pa.array(sel, pa.int64()))) for p, a in st.events.leaves.items()}
+
             yield build_part(x, backend, 0, 1, 0, n_rows, lambda: x.fragments_in_memory(0, n_rows),
-                              events_view(st.events, sel, ev_leaves), check, stage)
+                             x.identity_rows(0, n_rows), x.part_events(0, n_rows, ev_leaves), st.nodes.texts(),
+                             check, stage)
             return
         yield from _spilled_parts(x, backend, frag_fs, bounds, work_dir, check, stage)
     finally:
         backend.close()
         if work_dir:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _stitch(
+    frag_fs: FileSet,
+    event_fs: FileSet,
+    policy: MergePolicySpec,
+    with_leaves: bool,
+    check: Callable[[], None],
+    backend: Backend,
+    stage: Callable[[str], None],
+    spill_dir: str | None,
+    budget: int,
+    keep_lookup: bool,
+) -> Stitched:
+    """stitch(), numbering identities by fingerprint when spill_dir is given: a fingerprint collision (found,
+    never missed) makes it read again with another hash function."""
+    attempts = 3
+    for salt in range(attempts):
+        spill = TextSpill(spill_dir, salt) if spill_dir else None
+        try:
+            return stitch(frag_fs, event_fs, policy, with_leaves, check, backend.components, stage, spill=spill,
+                          spill_memory_limit=fingerprint_budget(budget), keep_lookup=keep_lookup)
+        except FingerprintCollision:
+            if spill is None or salt == attempts - 1:
+                raise
+            spill.remove()
+            log.warning("identity fingerprint collision: numbering again with another hash function")
+    raise AssertionError("unreachable")
 
 
 def _read_all_leaves(fs: FileSet, check: Callable[[], None]) -> dict:
@@ -165,6 +214,20 @@ def _spilled_parts(
         route(frag_fs, frag_part, frag_writer, lambda idx: x.fragment_columns(idx, lo_of_part[frag_part[idx]]), check)
     finally:
         frag_writer.close()
+    # The identity rows and the events' system columns are in memory: to part files too, so that the parts
+    # need none of pass 1's per-record arrays.
+    id_writer = PartWriter(work_dir, "identities", IDENTITY_ROWS)
+    evsys_writer = PartWriter(work_dir, "event-system", EVENT_SYSTEM)
+    try:
+        for kind, occ_row in (("fragments", x.f_occ_row), ("events", x.e_occ_row)):
+            route_arrays(part_of(occ_row), id_writer,
+                         lambda idx, kind=kind, occ_row=occ_row: x.identity_row_columns(
+                             kind, idx, lo_of_part[part_of(occ_row[idx])]))
+        route_arrays(part_of(x.event_row), evsys_writer,
+                     lambda idx: x.event_system_columns(idx, lo_of_part[part_of(x.event_row[idx])]))
+    finally:
+        id_writer.close()
+        evsys_writer.close()
     ev_writer = None
     if x.query.include_events:
         ev_fs = x.event_fs
@@ -176,21 +239,37 @@ def _spilled_parts(
             route(ev_fs, part_of(x.event_row), ev_writer, lambda idx: [pa.array(idx, pa.int64())], check)
         finally:
             ev_writer.close()
+    text_writer = None
+    if x.st.nodes.text_path is not None:
+        text_writer = PartWriter(work_dir, "texts", PART_TEXT_SCHEMA)
+        try:
+            route_node_texts(x.st.nodes.text_path, *_node_parts(x, part_of, parts), text_writer.write, check)
+        finally:
+            text_writer.close()
+        os.remove(x.st.nodes.text_path)
+    x.release()
     check()
     stage("route")
 
+    def texts(k: int) -> NodeTexts:
+        if text_writer is None:
+            return x.st.nodes.texts()
+        table = text_writer.read(k)
+        return NodeTexts(table.column(1).combine_chunks(), table.column(0).to_numpy())
+
     def build(k: int) -> MergeResultPart:
         lo, hi = bounds[k]
-        sel = np.flatnonzero((x.event_row >= lo) & (x.event_row < hi))
+        system = evsys_writer.read(k)
         leaves: dict = {}
         if ev_writer is not None:
             table = ev_writer.read(k)
-            if not np.array_equal(table.column(EVENT_INDEX).to_numpy(), sel):
+            if not table.column(EVENT_INDEX).equals(system.column(EVENT_INDEX)):
                 raise AssertionError("event part file out of step with the index")
             leaves = {p: table.column(i + 1).combine_chunks() for i, p in enumerate(x.event_fs.types)}
+        events = PartEvents.from_columns(x.st.events.dataset_ids, system, leaves)
         # should_cancel is the caller's and may not be thread-safe: it is polled here, between parts.
         return build_part(
-            x, backend, k, parts, lo, hi, lambda: frag_writer.read(k), events_view(x.st.events, sel, leaves),
+            x, backend, k, parts, lo, hi, lambda: frag_writer.read(k), id_writer.read(k), events, texts(k),
             lambda: None, stage,
         )
 
@@ -207,6 +286,34 @@ def _spilled_parts(
             del part
 
 
+def _node_parts(
+    x: Export, part_of: Callable[[np.ndarray], np.ndarray], parts: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which parts need the text of which node: every identity of a part's profiles, and their anchors.
+    One part per node (part_of_node, -1 for none), plus (node, part) pairs sorted by node for the nodes
+    several parts need (graph `none`: one secondary identity in several profiles)."""
+    ids = (
+        (x.f_occ_row, x.st.frags.identities.node),
+        (x.e_occ_row, x.st.events.identities.node),
+        (np.arange(len(x.anchors), dtype=np.int64), x.anchors),
+    )
+    step = 1 << 23
+
+    def chunks():
+        for rows, node in ids:
+            for lo in range(0, len(rows), step):
+                r = rows[lo : lo + step]
+                ok = r >= 0
+                yield node[lo : lo + step][ok], part_of(r[ok])
+
+    part_of_node = np.full(x.st.nodes.count, -1, dtype=np.int32)
+    for node, part in chunks():
+        part_of_node[node] = part
+    extra = [node[d].astype(np.int64) * parts + part[d] for node, part in chunks() if (d := part_of_node[node] != part).any()]
+    keys = np.unique(np.concatenate(extra)) if extra else np.zeros(0, dtype=np.int64)
+    return part_of_node, keys // parts, keys % parts
+
+
 def merge_profiles(
     inputs: Sequence[DatasetInput],
     policy: MergePolicySpec,
@@ -218,6 +325,7 @@ def merge_profiles(
     memory_budget_bytes: int | None = None,
     engine: str | None = None,
     spark_master: str | None = None,
+    fingerprint_identities: bool | None = None,
 ) -> MergeResult:
     """Merge profiles of the lake files under `policy` and return all the rows `query` asks for at once
     (the parts of iter_merge_profiles, concatenated: for lookups, tests and small exports)."""
@@ -232,6 +340,7 @@ def merge_profiles(
             memory_budget_bytes=memory_budget_bytes,
             engine=engine,
             spark_master=spark_master,
+            fingerprint_identities=fingerprint_identities,
         )
     )
     by_namespace: dict[str, int] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,7 @@ import pyarrow.compute as pc
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from .fingerprint import NodeTexts, TextSpill, fingerprints, number_by_fingerprint, text_order
 from .load import IdentityRows, Records
 from .sorting import lexsort
 from .unify import shared_cursor
@@ -24,13 +26,22 @@ class Nodes:
     """
 
     namespaces: list[str]  # sorted
-    ns: np.ndarray  # int32 namespace code per node
-    id: pa.Array  # string id per node
+    ns: np.ndarray  # namespace code per node
+    id: pa.Array | None  # string id per node; None when numbered by fingerprint (see text_path)
     starts: np.ndarray  # first node of each namespace (len(namespaces) + 1 entries)
+    # Numbered by fingerprint (fingerprint.py): the file of the ids in node order, and for lookups the
+    # sorted fingerprints per namespace with the node of each.
+    text_path: str | None = None
+    by_fingerprint: tuple[list[np.ndarray], np.ndarray, int] | None = None  # (uniques, node of each, salt)
 
     @property
     def count(self) -> int:
         return len(self.ns)
+
+    def texts(self) -> NodeTexts:
+        if self.id is None:
+            raise AssertionError("identities numbered by fingerprint have their texts routed per part")
+        return NodeTexts(self.id)
 
     def find(self, namespace: str, ident: str) -> int:
         """Node number of one identity, -1 if unknown."""
@@ -38,6 +49,13 @@ class Nodes:
             return -1
         g = self.namespaces.index(namespace)
         lo, hi = int(self.starts[g]), int(self.starts[g + 1])
+        if self.id is None:
+            if self.by_fingerprint is None:
+                raise AssertionError("no fingerprint index kept for lookups")
+            uniques, node_of, salt = self.by_fingerprint
+            h = fingerprints(pa.array([ident], pa.string()), salt)
+            pos = int(np.searchsorted(uniques[g], h[0]))
+            return int(node_of[lo + pos]) if pos < len(uniques[g]) and uniques[g][pos] == h[0] else -1
         hit = pc.index_in(pa.array([ident], pa.string()), value_set=self.id.slice(lo, hi - lo))[0].as_py()
         return -1 if hit is None else lo + hit
 
@@ -53,6 +71,63 @@ def _sort_order(ids: pa.Array) -> pa.Array:
         con.close()
 
 
+def _ns_codes(starts: list[int]) -> np.ndarray:
+    starts_np = np.asarray(starts, dtype=np.int64)
+    return np.repeat(np.arange(len(starts) - 1, dtype=np.int16 if len(starts) < 2**15 else np.int32), np.diff(starts_np))
+
+
+def _take_namespace(sides: Sequence[Records], name: str) -> tuple[list, list[tuple[int, np.ndarray]]]:
+    """The ids (or fingerprints) of one namespace from every side and where their identity rows are; the
+    sides let go of them."""
+    chunks, rows = [], []
+    for side, r in enumerate(sides):
+        if name in r.namespaces:
+            g = r.namespaces.index(name)
+            chunks += r.ns_ids[g]
+            rows += [(side, x) for x in r.ns_rows[g]]
+            r.ns_ids[g], r.ns_rows[g] = [], []
+    return chunks, rows
+
+
+def _scatter(sides: Sequence[Records], rows: list[tuple[int, np.ndarray]], node: np.ndarray) -> None:
+    at = 0
+    for side, x in rows:
+        sides[side].identities.node[x] = node[at : at + len(x)]
+        at += len(x)
+
+
+def encode_fingerprinted(spill: TextSpill, memory_limit: str, *sides: Records, keep_lookup: bool) -> Nodes:
+    """encode_nodes for sides read with a TextSpill: number by fingerprint, then renumber in text order
+    with DuckDB's external sort (fingerprint.text_order). Same node numbers as encode_nodes."""
+    names = sorted({ns for r in sides for ns in r.namespaces})
+    uniques: list[np.ndarray] = []
+    starts = [0]
+    for name in names:
+        chunks, rows = _take_namespace(sides, name)
+        h = np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
+        del chunks
+        u, inverse = number_by_fingerprint(h)
+        del h
+        _scatter(sides, rows, inverse + np.int32(starts[-1]))
+        del inverse, rows
+        uniques.append(u)
+        starts.append(starts[-1] + len(u))
+    starts_np = np.asarray(starts, dtype=np.int64)
+    final, text_path = text_order(spill, names, uniques, starts_np, memory_limit)
+    for r in sides:
+        node = r.identities.node
+        for lo in range(0, len(node), 1 << 23):  # in place, a slice at a time
+            node[lo : lo + (1 << 23)] = final[node[lo : lo + (1 << 23)]]
+    return Nodes(
+        namespaces=names,
+        ns=_ns_codes(starts),
+        id=None,
+        starts=starts_np,
+        text_path=text_path,
+        by_fingerprint=(uniques, final, spill.salt) if keep_lookup else None,
+    )
+
+
 def encode_nodes(*sides: Records) -> Nodes:
     """Number identities per namespace in text order and write the node of every identity row of every side
     into its `identities.node`. A sort per namespace, then one comparison of neighbours: cheaper than
@@ -61,13 +136,7 @@ def encode_nodes(*sides: Records) -> Nodes:
     node_ids: list[pa.Array] = []
     starts = [0]
     for name in names:
-        chunks, rows = [], []
-        for side, r in enumerate(sides):
-            if name in r.namespaces:
-                g = r.namespaces.index(name)
-                chunks += r.ns_ids[g]
-                rows += [(side, x) for x in r.ns_rows[g]]
-                r.ns_ids[g], r.ns_rows[g] = [], []  # the strings are not needed past this point
+        chunks, rows = _take_namespace(sides, name)
         ids = pa.concat_arrays(chunks) if len(chunks) != 1 else chunks[0]
         del chunks
         order = _sort_order(ids)
@@ -82,18 +151,14 @@ def encode_nodes(*sides: Records) -> Nodes:
         del order, rank
         uniq = ids.filter(pa.array(new))
         del ids, new
-        at = 0
-        for side, x in rows:
-            sides[side].identities.node[x] = node[at : at + len(x)]
-            at += len(x)
+        _scatter(sides, rows, node)
         node_ids.append(uniq)
         starts.append(starts[-1] + len(uniq))
-    starts_np = np.asarray(starts, dtype=np.int64)
     return Nodes(
         namespaces=names,
-        ns=np.repeat(np.arange(len(names), dtype=np.int32), np.diff(starts_np)),
+        ns=_ns_codes(starts),
         id=(pa.concat_arrays(node_ids) if len(node_ids) != 1 else node_ids[0]) if node_ids else pa.array([], pa.string()),
-        starts=starts_np,
+        starts=np.asarray(starts, dtype=np.int64),
     )
 
 

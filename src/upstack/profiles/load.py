@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .fingerprint import TextSpill
 from .model import DatasetInput
 from .sorting import lexsort
 from .unify import cast_to, common_type, ms_to_numpy, to_epoch_ms
@@ -70,9 +71,10 @@ class Records:
     identities: IdentityRows
     primary_occ: np.ndarray  # int64 identity row of the record's primary identity, -1 without identities
     namespaces: list[str] = field(default_factory=list)  # sorted
-    # Per namespace (same order): id strings of its identity rows and where those rows are; consumed by
-    # identity.encode_nodes, which turns them into node numbers.
-    ns_ids: list[list[pa.Array]] = field(default_factory=list)
+    # Per namespace (same order): id strings of its identity rows (or their uint64 fingerprints when read
+    # with a TextSpill) and where those rows are; consumed by identity.encode_nodes, which turns them into
+    # node numbers.
+    ns_ids: list[list[pa.Array | np.ndarray]] = field(default_factory=list)
     ns_rows: list[list[np.ndarray]] = field(default_factory=list)
     auth_values: list[str] = field(default_factory=list)
     leaves: dict[Path, pa.Array | pa.ChunkedArray] = field(default_factory=dict)  # only when read with leaves
@@ -107,6 +109,20 @@ class FileSet:
 
     def leaf_columns(self, i: int) -> list[str]:
         return [c for c in self.columns[i] if c != SYSTEM and not (self.skip_identity_map_leaves and c == IDENTITY_MAP)]
+
+    def identity_text_bytes(self) -> int:
+        """Bytes of identity ids in the files, from the Parquet footers (uncompressed column chunks)."""
+        total = 0
+        for _, f in self.files:
+            meta = pq.read_metadata(f)
+            for g in range(meta.num_row_groups):
+                rg = meta.row_group(g)
+                for c in range(rg.num_columns):
+                    col = rg.column(c)
+                    path = col.path_in_schema
+                    if path.startswith(IDENTITY_MAP + ".") and path.endswith(".id"):
+                        total += col.total_uncompressed_size
+        return total
 
     def estimate_leaf_bytes(self) -> int:
         """In-memory size of all leaf columns, from a sample of the first rows of each dataset's first file."""
@@ -323,8 +339,8 @@ def _record_order(ingest: np.ndarray, batch: np.ndarray, row: np.ndarray, file: 
 class _IndexBuilder:
     """Accumulates, file by file, the per-record system arrays and the identity rows of one kind."""
 
-    def __init__(self, fs: FileSet):
-        self.fs = fs
+    def __init__(self, fs: FileSet, spill: TextSpill | None = None):
+        self.fs, self.spill = fs, spill
         self.ns_codes: dict[str, int] = {}
         self.ns_ids: list[list[pa.Array]] = []
         self.ns_rows: list[list[np.ndarray]] = []
@@ -407,7 +423,7 @@ class _IndexBuilder:
                 if code == len(self.ns_ids):
                     self.ns_ids.append([])
                     self.ns_rows.append([])
-                self.ns_ids[code].append(ids_kept)
+                self.ns_ids[code].append(ids_kept if self.spill is None else self.spill.add(f.name, ids_kept))
                 self.ns_rows[code].append(rows)
                 self.id_record.append((parents[valid] + self.base).astype(np.int32))
                 if auth is None:
@@ -469,10 +485,13 @@ class _IndexBuilder:
         )
 
 
-def load_records(fs: FileSet, *, with_leaves: bool, check: Callable[[], None] = lambda: None) -> Records:
+def load_records(
+    fs: FileSet, *, with_leaves: bool, check: Callable[[], None] = lambda: None, spill: TextSpill | None = None
+) -> Records:
     """Read every file of the file set: the index (system columns, identities) and, with_leaves, every
-    leaf column in the same pass; without, only the few columns the index needs."""
-    builder = _IndexBuilder(fs)
+    leaf column in the same pass; without, only the few columns the index needs. With a spill, identity
+    ids are kept as fingerprints and their texts go to the spill's file (fingerprint.py)."""
+    builder = _IndexBuilder(fs, spill)
     chunks: dict[Path, list[pa.Array]] = {p: [] for p in fs.types} if with_leaves else {}
     for i, (_, f) in enumerate(fs.files):
         cols = fs.columns[i] if with_leaves and fs.types else fs.index_columns(i)

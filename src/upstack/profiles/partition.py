@@ -23,6 +23,9 @@ DEFAULT_BUDGET = 1_500_000_000
 # rebuilt output columns at once: about this many times the part's leaf bytes (measured at 5M).
 WORKING_SET_FACTOR = 12
 EVENT_INDEX = "event_idx"
+# The in-memory identity numbering holds the occurrences' ids, DuckDB's sort of them and the distinct ids:
+# about this many times the ids' bytes in the Parquet footers (measured at 5M and 20M).
+TEXT_WORKING_SET_FACTOR = 4
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -45,6 +48,17 @@ def resolve_budget(memory_budget_bytes: int | None, memory_limit: str | None) ->
         return max(1, int(parse_bytes(memory_limit) * 0.75))
     env = os.environ.get("UPSTACK_ENGINE_MEMORY_BUDGET")
     return parse_bytes(env) if env else DEFAULT_BUDGET
+
+
+def wants_fingerprints(identity_text_bytes: int, budget: int) -> bool:
+    """Number identities by fingerprint (fingerprint.py) when the in-memory numbering, which holds and sorts
+    every identity occurrence's text, would not fit the budget."""
+    return identity_text_bytes * TEXT_WORKING_SET_FACTOR > budget
+
+
+def fingerprint_budget(budget: int) -> str:
+    """DuckDB's memory_limit for sorting the identity texts of a fingerprinted export."""
+    return f"{max(budget // 2, 64 * 2**20) // 2**20}MiB"
 
 
 def part_count(leaf_bytes: int, budget: int) -> int:
@@ -100,6 +114,28 @@ class PartWriter:
         return table
 
 
+def write_by_part(writer: PartWriter, part: np.ndarray, columns: Callable[[np.ndarray], Iterable[pa.Array]]) -> None:
+    """Append every row i with part[i] >= 0, given as the arrays columns(indices i), to its part's file;
+    rows keep their index order within a part."""
+    order = np.argsort(part, kind="stable")
+    order = order[part[order] >= 0]
+    if not len(order):
+        return
+    sorted_part = part[order]
+    starts = np.flatnonzero(np.r_[True, sorted_part[1:] != sorted_part[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    arrays = list(columns(order))
+    for s, e in zip(starts, ends, strict=True):
+        writer.write(int(sorted_part[s]), pa.Table.from_arrays([a.slice(s, e - s) for a in arrays], schema=writer.schema))
+
+
+def route_arrays(part: np.ndarray, writer: PartWriter, columns: Callable[[np.ndarray], Iterable[pa.Array]]) -> None:
+    """write_by_part for rows held in memory, a slice at a time (columns gets global row indices)."""
+    step = 1 << 22
+    for lo in range(0, len(part), step):
+        write_by_part(writer, part[lo : lo + step], lambda idx, lo=lo: columns(lo + idx))
+
+
 def route(
     fs: FileSet,
     part_of_record: np.ndarray,
@@ -111,18 +147,11 @@ def route(
     the columns `columns(record indices)` gives followed by its leaves in the file set's path order."""
     paths: list[Path] = list(fs.types)
     for base, table in iter_leaf_batches(fs, check):
-        n = table.num_rows
-        part = part_of_record[base : base + n]
-        if not (part >= 0).any():
-            continue
-        order = np.argsort(part, kind="stable")
-        order = order[part[order] >= 0]
-        leaves = file_leaves(table, fs, order)
+        part = part_of_record[base : base + table.num_rows]
+
+        def arrays(idx: np.ndarray, base: int = base, table: pa.Table = table) -> list[pa.Array]:
+            leaves = file_leaves(table, fs, idx)
+            return list(columns(base + idx)) + [leaves[p] for p in paths]
+
+        write_by_part(writer, part, arrays)
         del table
-        sorted_part = part[order]
-        starts = np.flatnonzero(np.r_[True, sorted_part[1:] != sorted_part[:-1]])
-        ends = np.r_[starts[1:], len(order)]
-        head = list(columns(base + order))
-        for s, e in zip(starts, ends, strict=True):
-            arrays = [a.slice(s, e - s) for a in head] + [leaves[p].slice(s, e - s) for p in paths]
-            writer.write(int(sorted_part[s]), pa.Table.from_arrays(arrays, schema=writer.schema))

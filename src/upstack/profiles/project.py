@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .fingerprint import NodeTexts
 from .identity import Nodes
 from .load import Path
 
@@ -62,6 +63,7 @@ def identity_map(
     auth_values: list[str],
     primary_node: np.ndarray,
     nodes: Nodes,
+    texts: NodeTexts,
     n: int,
     namespaces: np.ndarray,
 ) -> pa.Array:
@@ -75,7 +77,7 @@ def identity_map(
     node, profile, auth, ns = node[by_ns], profile[by_ns], auth[by_ns], ns[by_ns]
     items = pa.StructArray.from_arrays(
         [
-            nodes.id.take(pa.array(node, pa.int64())),
+            texts.take(node),
             pa.array(node == primary_node[profile] if len(node) else np.zeros(0, dtype=bool)),
             pa.array(auth_values or [""], pa.string()).take(pa.array(np.maximum(auth, 0), pa.int64(), mask=auth < 0)),
         ],
@@ -93,14 +95,14 @@ def identity_map(
 
 
 def legacy_identities(
-    profile: np.ndarray, node: np.ndarray, primary_node: np.ndarray, nodes: Nodes, n: int
+    profile: np.ndarray, node: np.ndarray, primary_node: np.ndarray, nodes: Nodes, texts: NodeTexts, n: int
 ) -> pa.Array:
     """The pre-identityMap view: identities[{id, namespace{code}, primary}], same order as identityMap."""
     ns = nodes.ns[node] if len(node) else np.zeros(0, dtype=np.int32)
     codes = pa.array(nodes.namespaces, pa.string()).take(pa.array(ns, pa.int32()))
     items = pa.StructArray.from_arrays(
         [
-            nodes.id.take(pa.array(node, pa.int64())),
+            texts.take(node),
             pa.StructArray.from_arrays([codes], names=["code"]),
             pa.array(node == primary_node[profile] if len(node) else np.zeros(0, dtype=bool)),
         ],

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fingerprint import TextSpill
 from .identity import (
     Nodes,
     component_anchors,
     component_sizes,
+    encode_fingerprinted,
     encode_nodes,
     primary_nodes,
     record_edges,
@@ -53,14 +55,22 @@ def stitch(
     check: Callable[[], None],
     components: Components = component_anchors,
     stage: Callable[[str], None] = lambda name: None,
+    spill: TextSpill | None = None,
+    spill_memory_limit: str = "1GB",
+    keep_lookup: bool = False,
 ) -> Stitched:
     """Load both kinds of records (with their leaves, or only the index) and assign each to a profile under
-    the policy's identity graph; `components` computes the pdg connected components."""
-    frags = load_records(frag_fs, with_leaves=with_leaves, check=check)
-    events = load_records(event_fs, with_leaves=with_leaves, check=check)
+    the policy's identity graph; `components` computes the pdg connected components. With a `spill`,
+    identities are numbered by fingerprint (fingerprint.py) and DuckDB sorts their texts within
+    `spill_memory_limit`; `keep_lookup` keeps what Nodes.find needs then."""
+    frags = load_records(frag_fs, with_leaves=with_leaves, check=check, spill=spill)
+    events = load_records(event_fs, with_leaves=with_leaves, check=check, spill=spill)
     check()
     stage("read")
-    nodes = encode_nodes(frags, events)
+    if spill is None:
+        nodes = encode_nodes(frags, events)
+    else:
+        nodes = encode_fingerprinted(spill, spill_memory_limit, frags, events, keep_lookup=keep_lookup)
     stage("identity numbering")
     frag_primary = primary_nodes(frags)
     survive = upsert_survivors(frags, frag_primary)

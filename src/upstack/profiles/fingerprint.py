@@ -1,0 +1,217 @@
+"""Identities by fingerprint: numbering in (namespace, id) text order without holding the ids in memory.
+
+Exports whose identity text would not fit the memory budget (identity.encode_nodes holds every occurrence's
+id and sorts them) take this path instead:
+
+1. pass 1 keeps a 64-bit fingerprint per identity occurrence (8 bytes instead of its text) and appends
+   (namespace, fingerprint, id) to a temp Parquet file (`TextSpill`);
+2. nodes are first numbered in fingerprint order, per namespace, by integer sorts in radix buckets;
+3. DuckDB, with a memory limit and a temp directory (it spills), groups the temp file by (namespace,
+   fingerprint), checks that no two ids share a fingerprint, and streams the distinct ids back in text
+   order: position in that stream is the final node number, exactly the number the in-memory path
+   gives. The ids are written in that order to one more temp file, the node text file;
+4. each part later reads the texts of its own nodes only (`route_node_texts`, `NodeTexts`).
+
+A fingerprint collision (two ids, one fingerprint, within a namespace) is detected exactly in step 3 and
+raises `FingerprintCollision`; the engine then starts again with another salt.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .unify import shared_cursor
+
+SPILL_SCHEMA = pa.schema([("ns", pa.int16()), ("h", pa.uint64()), ("id", pa.string())])
+NODE_TEXT_SCHEMA = pa.schema([("id", pa.string())])
+PART_TEXT_SCHEMA = pa.schema([("node", pa.int64()), ("id", pa.string())])
+# Fingerprints per radix bucket when numbering: bounds the transient memory of np.unique.
+BUCKET_BITS = 3
+TEXT_ROWS_PER_GROUP = 1 << 20
+
+
+class FingerprintCollision(Exception):
+    """Two different ids of one namespace have the same fingerprint (about 1e-4 at 50M identities)."""
+
+
+def fingerprints(ids: pa.Array, salt: int) -> np.ndarray:
+    """64-bit fingerprint of every id (uint64), by DuckDB's string hash; `salt` > 0 picks another
+    function."""
+    con = shared_cursor()
+    try:
+        con.register("ids", pa.table({"v": ids}))
+        expr = "hash(v)" if salt == 0 else f"hash(v, {int(salt)})"
+        out = con.sql(f"SELECT {expr} AS h FROM ids").to_arrow_table().column(0)
+    finally:
+        con.close()
+    return np.asarray(out.to_numpy(), dtype=np.uint64)
+
+
+class TextSpill:
+    """Pass 1's identity texts on disk: (namespace code, fingerprint, id) rows in a temp Parquet file."""
+
+    def __init__(self, directory: str, salt: int = 0):
+        self.directory, self.salt = directory, salt
+        self.path = os.path.join(directory, f"identities-{salt}.parquet")
+        self.codes: dict[str, int] = {}
+        self.writer: pq.ParquetWriter | None = None
+
+    def add(self, namespace: str, ids: pa.Array) -> np.ndarray:
+        """Fingerprints of `ids` (one namespace), whose texts go to the file."""
+        h = fingerprints(ids, self.salt)
+        code = self.codes.setdefault(namespace, len(self.codes))
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, SPILL_SCHEMA, compression="none", use_dictionary=False)
+        self.writer.write_table(
+            pa.Table.from_arrays(
+                [pa.array(np.full(len(h), code, dtype=np.int16)), pa.array(h), ids.cast(pa.string())],
+                schema=SPILL_SCHEMA,
+            )
+        )
+        return h
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def remove(self) -> None:
+        self.close()
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+
+def number_by_fingerprint(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct fingerprints, index of each input in them), like np.unique(return_inverse=True),
+    in radix buckets of the top bits so that the sort's temporaries stay an eighth of the input."""
+    inverse = np.empty(len(hashes), dtype=np.int32)
+    uniques = []
+    base = 0
+    top = (hashes >> np.uint64(64 - BUCKET_BITS)).astype(np.uint8)
+    for b in range(1 << BUCKET_BITS):
+        sel = np.flatnonzero(top == b)
+        if not len(sel):
+            continue
+        u, inv = np.unique(hashes[sel], return_inverse=True)
+        inverse[sel] = inv + base
+        base += len(u)
+        uniques.append(u)
+        del sel, u, inv
+    return (np.concatenate(uniques) if uniques else np.zeros(0, dtype=np.uint64)), inverse
+
+
+def text_order(
+    spill: TextSpill,
+    names: Sequence[str],
+    uniques: Sequence[np.ndarray],
+    starts: np.ndarray,
+    memory_limit: str,
+) -> tuple[np.ndarray, str]:
+    """Final node number of every fingerprint node (namespace g's fingerprints are uniques[g], numbered
+    from starts[g]) and the node text file (the ids in final node order)."""
+    spill.close()
+    total = int(starts[-1])
+    final = np.full(total, -1, dtype=np.int32 if total < 2**31 else np.int64)
+    text_path = os.path.join(spill.directory, f"node-texts-{spill.salt}.parquet")
+    if not total:  # no identity anywhere: nothing was spilled
+        pq.write_table(NODE_TEXT_SCHEMA.empty_table(), text_path)
+        return final, text_path
+    rank_of_code = {code: names.index(ns) for ns, code in spill.codes.items()}
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": os.path.join(spill.directory, "duckdb"),
+                                 "preserve_insertion_order": False})
+    writer = pq.ParquetWriter(text_path, NODE_TEXT_SCHEMA, compression="none", use_dictionary=False)
+    try:
+        con.register("nsmap", pa.table({"code": pa.array(list(rank_of_code), pa.int16()),
+                                        "g": pa.array(list(rank_of_code.values()), pa.int32())}))
+        # Sorting every occurrence and skipping repeated ids here is cheaper than DuckDB's DISTINCT first.
+        # Two ids with one fingerprint then show as more ids than there are fingerprints.
+        reader = con.sql(
+            f"SELECT m.g, t.h, t.id FROM read_parquet('{spill.path}') t JOIN nsmap m ON m.code = t.ns ORDER BY m.g, t.id"
+        ).to_arrow_reader(TEXT_ROWS_PER_GROUP)
+        at = 0
+        last: tuple = (None, None)
+        for batch in reader:
+            if not batch.num_rows:
+                continue
+            g = batch.column(0).to_numpy()
+            ids = batch.column(2)
+            new = np.ones(len(g), dtype=bool)
+            new[1:] = (g[1:] != g[:-1]) | np.asarray(pc.not_equal(ids.slice(1), ids.slice(0, len(g) - 1)), dtype=bool)
+            new[0] = (int(g[0]), ids[0].as_py()) != last
+            last = (int(g[-1]), ids[-1].as_py())
+            keep = np.flatnonzero(new)
+            g = g[keep]
+            h = np.asarray(batch.column(1).to_numpy(), dtype=np.uint64)[keep]
+            if at + len(keep) > total:
+                raise FingerprintCollision("two identities share a fingerprint")
+            for k in np.unique(g):
+                rows = np.flatnonzero(g == k)
+                rows = rows[np.argsort(h[rows])]  # sorted keys make searchsorted walk forward: 10x faster
+                u = uniques[k]
+                pos = np.searchsorted(u, h[rows])
+                if (pos >= len(u)).any() or not np.array_equal(u[np.minimum(pos, len(u) - 1)], h[rows]):
+                    raise AssertionError("node text stream out of step with the fingerprints")
+                final[starts[k] + pos] = at + rows
+            at += len(keep)
+            writer.write_table(pa.Table.from_arrays([ids.take(pa.array(keep))], schema=NODE_TEXT_SCHEMA))
+        if at != total or (total and final.min() < 0):
+            raise AssertionError(f"{at} identity texts for {total} identities")
+    finally:
+        writer.close()
+        con.close()
+    spill.remove()
+    return final, text_path
+
+
+class NodeTexts:
+    """Ids of some nodes, looked up by node number: every node (in-memory numbering), or one part's."""
+
+    def __init__(self, ids: pa.Array, nodes: np.ndarray | None = None):
+        self.ids, self.nodes = ids, nodes  # nodes: sorted node numbers of `ids`, None when ids[i] is node i
+
+    def take(self, node: np.ndarray) -> pa.Array:
+        if self.nodes is None:
+            return self.ids.take(pa.array(node, pa.int64()))
+        pos = np.searchsorted(self.nodes, node)
+        if len(node) and ((pos >= len(self.nodes)).any() or not np.array_equal(self.nodes[np.minimum(pos, len(self.nodes) - 1)], node)):
+            raise AssertionError("a node's text was not routed to its part")
+        return self.ids.take(pa.array(pos, pa.int64()))
+
+
+def route_node_texts(
+    text_path: str,
+    part_of_node: np.ndarray,
+    extra_node: np.ndarray,
+    extra_part: np.ndarray,
+    write: Callable[[int, pa.Table], None],
+    check: Callable[[], None],
+) -> None:
+    """Stream the node text file and hand each part the (node, id) rows it needs, in node order:
+    part_of_node gives one part per node (-1: none), (extra_node, extra_part) further pairs sorted by
+    node (graph `none`: a secondary identity can belong to several profiles)."""
+    pf = pq.ParquetFile(text_path)
+    lo = 0
+    for g in range(pf.metadata.num_row_groups):
+        ids = pf.read_row_group(g).column(0).combine_chunks()
+        hi = lo + len(ids)
+        part = part_of_node[lo:hi]
+        a, b = np.searchsorted(extra_node, [lo, hi])
+        node = np.concatenate([np.flatnonzero(part >= 0) + lo, extra_node[a:b]])
+        owner = np.concatenate([part[part >= 0], extra_part[a:b]])
+        order = np.lexsort((node, owner))
+        node, owner = node[order], owner[order]
+        cuts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else np.zeros(0, dtype=np.int64)
+        ends = np.r_[cuts[1:], len(owner)] if len(owner) else cuts
+        for s, e in zip(cuts, ends, strict=True):
+            n = node[s:e]
+            write(int(owner[s]), pa.Table.from_arrays([pa.array(n, pa.int64()), ids.take(pa.array(n - lo))],
+                                                      schema=PART_TEXT_SCHEMA))
+        lo = hi
+        check()
