@@ -130,6 +130,20 @@ def test_a_fingerprint_collision_is_found_and_numbered_again(lake, tmp_path, mon
     assert list(spill.iterdir()) == []
 
 
+@pytest.mark.parametrize("build, policy, query", HAND_CHECKED[:4])
+def test_fingerprinted_texts_stream_in_tiny_batches(lake, tmp_path, monkeypatch, build, policy, query):
+    """Namespaces and repeated ids spanning batches of the text-ordered stream and groups of the node text
+    file number and route exactly as in one batch."""
+    from upstack.profiles import fingerprint
+
+    build(lake)
+    whole = merge_profiles(lake.inputs(), policy, query, fingerprint_identities=False)
+    monkeypatch.setattr(fingerprint, "TEXT_ROWS_PER_GROUP", 1)
+    parted = merge_profiles(lake.inputs(), policy, query, temp_dir=str(tmp_path / "spill"),
+                            memory_budget_bytes=TINY, fingerprint_identities=True)
+    assert _snapshot(parted) == _snapshot(whole)
+
+
 def test_wants_fingerprints_when_identity_text_outgrows_the_budget(lake):
     from upstack.profiles.load import Selector, file_set
     from upstack.profiles.partition import TEXT_WORKING_SET_FACTOR, wants_fingerprints

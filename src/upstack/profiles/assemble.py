@@ -27,7 +27,7 @@ from .merge import (
 )
 from .model import ExportQuery, MergePolicySpec, MergeResultPart
 from .project import identity_map, legacy_identities, lists_from_long, unflatten, wants_legacy_identities
-from .sorting import lexsort
+from .sorting import index_dtype, lexsort
 from .stitch import Stitched, at, select_anchors
 from .unify import shared_cursor
 
@@ -226,8 +226,8 @@ def prepare(
 ) -> Export:
     frags, events, nodes = st.frags, st.events, st.nodes
     anchors, excluded = select_anchors(st, query)
-    row_of_node = np.full(nodes.count, -1, dtype=np.int64)
-    row_of_node[anchors] = np.arange(len(anchors), dtype=np.int64)
+    row_of_node = np.full(nodes.count, -1, dtype=index_dtype(len(anchors)))
+    row_of_node[anchors] = np.arange(len(anchors), dtype=row_of_node.dtype)
     frag_row = at(row_of_node, st.frag_anchor)
     event_row = at(row_of_node, st.event_anchor)
     ts_rank = timestamp_rank(frags)

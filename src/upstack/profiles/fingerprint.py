@@ -34,7 +34,7 @@ NODE_TEXT_SCHEMA = pa.schema([("id", pa.string())])
 PART_TEXT_SCHEMA = pa.schema([("node", pa.int64()), ("id", pa.string())])
 # Fingerprints per radix bucket when numbering: bounds the transient memory of np.unique.
 BUCKET_BITS = 3
-TEXT_ROWS_PER_GROUP = 1 << 20
+TEXT_ROWS_PER_GROUP = 1 << 20  # rows per batch of the text-ordered stream and per group of the node text file
 
 
 class FingerprintCollision(Exception):
@@ -135,7 +135,21 @@ def text_order(
         reader = con.sql(
             f"SELECT m.g, t.h, t.id FROM read_parquet('{spill.path}') t JOIN nsmap m ON m.code = t.ns ORDER BY m.g, t.id"
         ).to_arrow_reader(TEXT_ROWS_PER_GROUP)
-        at = 0
+        in_text_order: list[list[np.ndarray]] = [[] for _ in names]  # per namespace, fingerprints in text order
+
+        def settle(k: int) -> None:
+            # Namespace k's ids occupy node numbers starts[k].. in text order; its fingerprints in that order,
+            # sorted, must give back exactly uniques[k]: where each lands is the node's final number.
+            h = np.concatenate(in_text_order[k]) if in_text_order[k] else np.zeros(0, dtype=np.uint64)
+            in_text_order[k] = []
+            if len(h) > len(uniques[k]):
+                raise FingerprintCollision("two identities share a fingerprint")
+            perm = np.argsort(h, kind="stable")
+            if not np.array_equal(h[perm], uniques[k]):
+                raise AssertionError("node text stream out of step with the fingerprints")
+            final[starts[k] : starts[k + 1]] = starts[k] + perm
+
+        at = settled = 0
         last: tuple = (None, None)
         for batch in reader:
             if not batch.num_rows:
@@ -147,21 +161,24 @@ def text_order(
             new[0] = (int(g[0]), ids[0].as_py()) != last
             last = (int(g[-1]), ids[-1].as_py())
             keep = np.flatnonzero(new)
+            if not len(keep):
+                continue
             g = g[keep]
             h = np.asarray(batch.column(1).to_numpy(), dtype=np.uint64)[keep]
-            if at + len(keep) > total:
-                raise FingerprintCollision("two identities share a fingerprint")
-            for k in np.unique(g):
-                rows = np.flatnonzero(g == k)
-                rows = rows[np.argsort(h[rows])]  # sorted keys make searchsorted walk forward: 10x faster
-                u = uniques[k]
-                pos = np.searchsorted(u, h[rows])
-                if (pos >= len(u)).any() or not np.array_equal(u[np.minimum(pos, len(u) - 1)], h[rows]):
-                    raise AssertionError("node text stream out of step with the fingerprints")
-                final[starts[k] + pos] = at + rows
             at += len(keep)
+            if at > total:
+                raise FingerprintCollision("two identities share a fingerprint")
+            cuts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])  # the stream is in namespace order
+            for s, e in zip(cuts, np.r_[cuts[1:], len(g)], strict=True):
+                in_text_order[int(g[s])].append(h[s:e])
             writer.write_table(pa.Table.from_arrays([ids.take(pa.array(keep))], schema=NODE_TEXT_SCHEMA))
-        if at != total or (total and final.min() < 0):
+            while settled < int(g[0]):  # namespaces the stream has moved past
+                settle(settled)
+                settled += 1
+        while settled < len(names):
+            settle(settled)
+            settled += 1
+        if at != total:
             raise AssertionError(f"{at} identity texts for {total} identities")
     finally:
         writer.close()

@@ -13,7 +13,7 @@ from scipy.sparse import csgraph
 
 from .fingerprint import NodeTexts, TextSpill, fingerprints, number_by_fingerprint, text_order
 from .load import IdentityRows, Records
-from .sorting import lexsort
+from .sorting import index_dtype, lexsort
 from .unify import shared_cursor
 
 
@@ -165,7 +165,7 @@ def encode_nodes(*sides: Records) -> Nodes:
 def primary_nodes(records: Records) -> np.ndarray:
     """Per record, the node of its primary identity (see load._IndexBuilder._identities), -1 if none."""
     occ = records.primary_occ
-    out = np.full(records.n, -1, dtype=np.int64)
+    out = np.full(records.n, -1, dtype=records.identities.node.dtype)
     ok = occ >= 0
     out[ok] = records.identities.node[occ[ok]]
     return out
@@ -192,15 +192,15 @@ def component_anchors(n_nodes: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     graph = sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n_nodes, n_nodes))
     n_labels, labels = csgraph.connected_components(graph, directed=False)
     # Nodes are numbered in identity order: write node numbers in reverse so each label keeps its smallest.
-    nodes = np.arange(n_nodes, dtype=np.int64)
-    anchor_of_label = np.empty(n_labels, dtype=np.int64)
+    nodes = np.arange(n_nodes, dtype=index_dtype(n_nodes))
+    anchor_of_label = np.empty(n_labels, dtype=nodes.dtype)
     anchor_of_label[labels[::-1]] = nodes[::-1]
     return anchor_of_label[labels]
 
 
 def component_sizes(anchor_of_node: np.ndarray) -> np.ndarray:
     """Per node, the number of identities in its component."""
-    return np.bincount(anchor_of_node, minlength=len(anchor_of_node))[anchor_of_node]
+    return np.bincount(anchor_of_node, minlength=len(anchor_of_node)).astype(anchor_of_node.dtype)[anchor_of_node]
 
 
 def record_edges(ids: IdentityRows, primary: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -210,4 +210,4 @@ def record_edges(ids: IdentityRows, primary: np.ndarray, mask: np.ndarray | None
     ok = (src >= 0) & (src != ids.node)
     if mask is not None:
         ok &= mask[ids.record]
-    return ids.node[ok].astype(np.int64), src[ok]
+    return ids.node[ok], src[ok]

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from .fingerprint import TextSpill
 from .model import DatasetInput
-from .sorting import lexsort
+from .sorting import index_dtype, lexsort
 from .unify import cast_to, common_type, ms_to_numpy, to_epoch_ms
 
 Path = tuple[str, ...]
@@ -365,6 +365,8 @@ class _IndexBuilder:
             if rown is not None and pa.types.is_integer(rown.type)
             else np.arange(n, dtype=np.int64)
         )
+        if n and 0 <= row_np.min() and row_np.max() < 2**31:
+            row_np = row_np.astype(np.int32)
         bid = _sub(system, "commitBatchId")
         bid = pc.fill_null(cast_to(bid, pa.string()), "") if bid is not None else pa.repeat(pa.scalar("", pa.string()), n)
         if fs.kind == "profile":
@@ -418,7 +420,7 @@ class _IndexBuilder:
                 keep = None if all_valid else pa.array(valid)
                 ids_kept = ids if all_valid else ids.filter(keep)
                 cnt = len(ids_kept)
-                rows = np.arange(self.occ, self.occ + cnt, dtype=np.int64)
+                rows = np.arange(self.occ, self.occ + cnt, dtype=index_dtype(self.occ + cnt))
                 code = self.ns_codes.setdefault(f.name, len(self.ns_codes))
                 if code == len(self.ns_ids):
                     self.ns_ids.append([])
@@ -435,7 +437,7 @@ class _IndexBuilder:
                 pos_parts.append(pos[valid])
                 prim_parts.append(primary_np[valid])
                 self.occ += cnt
-        out = np.full(n, -1, dtype=np.int64)
+        out = np.full(n, -1, dtype=index_dtype(self.occ))
         if rec_parts:
             rec, pos, prim = np.concatenate(rec_parts), np.concatenate(pos_parts), np.concatenate(prim_parts)
             occ = np.arange(self.occ - len(rec), self.occ, dtype=np.int64)
@@ -446,18 +448,20 @@ class _IndexBuilder:
         return out
 
     def finish(self) -> Records:
-        def cat(key, dtype):
-            parts = self.parts[key]
-            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+        def cat(key, dtype=None):
+            parts = self.parts.pop(key)  # let go of the pieces as soon as they are one array
+            if not parts:
+                return np.zeros(0, dtype=dtype or np.int64)
+            return np.concatenate(parts) if dtype is None else np.concatenate(parts).astype(dtype, copy=False)
 
         _, batch_rank = self.batches.sorted_ranks()
         batch = batch_rank[cat("batch", np.int32)] if self.base else np.zeros(0, dtype=np.int64)
+        ingest = cat("ingest", np.int64)
         # Record order as one rank: later ingest wins, then batch id, then row number; the file path only
         # separates byte-identical keys so the result stays deterministic.
-        order = np.empty(self.base, dtype=np.int64)
-        order[_record_order(cat("ingest", np.int64), batch, cat("row", np.int64), cat("file", np.int32))] = np.arange(
-            self.base, dtype=np.int64
-        )
+        order = np.empty(self.base, dtype=index_dtype(self.base))
+        order[_record_order(ingest, batch, cat("row"), cat("file", np.int32))] = np.arange(self.base, dtype=order.dtype)
+        del batch
         # Namespaces in name order, so that node numbers follow (namespace, id) text order.
         names = sorted(self.ns_codes, key=lambda s: s)
         old = [self.ns_codes[s] for s in names]
@@ -469,7 +473,7 @@ class _IndexBuilder:
             n=self.base,
             dataset_ids=self.fs.dataset_ids,
             dataset=cat("dataset", np.int32),
-            ingest_ms=cat("ingest", np.int64),
+            ingest_ms=ingest,
             order=order,
             time_ms=cat("time", np.int64),
             identities=IdentityRows(
@@ -477,7 +481,7 @@ class _IndexBuilder:
                 node=np.full(len(record), -1, dtype=np.int32),
                 auth=np.concatenate(self.id_auth) if self.id_auth else np.zeros(0, dtype=np.int8),
             ),
-            primary_occ=cat("primary", np.int64),
+            primary_occ=cat("primary", index_dtype(self.occ)),
             namespaces=names,
             ns_ids=[self.ns_ids[c] for c in old],
             ns_rows=[self.ns_rows[c] for c in old],

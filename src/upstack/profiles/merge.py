@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from .identity import component_anchors
 from .load import Path, Records
-from .sorting import lexsort
+from .sorting import index_dtype, lexsort
 from .unify import cast_to, shared_cursor
 
 # System columns of the fragments table, one row per fragment that belongs to an output row.
@@ -40,8 +40,9 @@ def record_order_keys(r: Records) -> tuple[np.ndarray, ...]:
 
 
 def _rank(order: np.ndarray) -> np.ndarray:
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
+    dtype = index_dtype(len(order))
+    rank = np.empty(len(order), dtype=dtype)
+    rank[order] = np.arange(len(order), dtype=dtype)
     return rank
 
 

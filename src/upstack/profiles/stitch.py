@@ -19,6 +19,7 @@ from .identity import (
     upsert_survivors,
 )
 from .load import FileSet, Records, load_records
+from .sorting import index_dtype
 from .model import ComponentTooLarge, DatasetInput, ExportQuery, MergePolicySpec
 
 Components = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
@@ -26,7 +27,7 @@ Components = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
 
 def at(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """table[idx] where idx >= 0, else -1 (tolerates an empty table)."""
-    out = np.full(len(idx), -1, dtype=np.int64)
+    out = np.full(len(idx), -1, dtype=table.dtype if table.dtype.kind == "i" else np.int64)
     ok = idx >= 0
     out[ok] = table[idx[ok]]
     return out
@@ -84,7 +85,7 @@ def stitch(
         size_of_node = component_sizes(anchor_of_node)
         stage("connected components")
     else:
-        anchor_of_node = np.arange(nodes.count, dtype=np.int64)
+        anchor_of_node = np.arange(nodes.count, dtype=index_dtype(nodes.count))
     frag_anchor = np.where(survive, at(anchor_of_node, frag_primary), -1)
     event_anchor = at(anchor_of_node, event_primary)
     check()
