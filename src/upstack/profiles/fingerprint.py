@@ -55,27 +55,51 @@ def fingerprints(ids: pa.Array, salt: int) -> np.ndarray:
 
 
 class TextSpill:
-    """Pass 1's identity texts on disk: (namespace code, fingerprint, id) rows in a temp Parquet file."""
+    """Pass 1's identities on disk: (namespace code, fingerprint, id) rows in a temp Parquet file. Memory
+    holds neither the texts nor the fingerprints: `add` hands out a ticket, `fingerprints_of` reads the
+    fingerprints of some tickets back."""
 
     def __init__(self, directory: str, salt: int = 0):
         self.directory, self.salt = directory, salt
         self.path = os.path.join(directory, f"identities-{salt}.parquet")
         self.codes: dict[str, int] = {}
+        self.counts: list[int] = []
         self.writer: pq.ParquetWriter | None = None
 
-    def add(self, namespace: str, ids: pa.Array) -> np.ndarray:
-        """Fingerprints of `ids` (one namespace), whose texts go to the file."""
-        h = fingerprints(ids, self.salt)
+    def add(self, namespace: str, ids: pa.Array) -> int:
+        """Write the ids (one namespace) with their fingerprints; the ticket to read the fingerprints back."""
         code = self.codes.setdefault(namespace, len(self.codes))
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, SPILL_SCHEMA, compression="none", use_dictionary=False)
-        self.writer.write_table(
-            pa.Table.from_arrays(
-                [pa.array(np.full(len(h), code, dtype=np.int16)), pa.array(h), ids.cast(pa.string())],
-                schema=SPILL_SCHEMA,
+        self.counts.append(len(ids))
+        if len(ids):
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, SPILL_SCHEMA, compression="none", use_dictionary=False)
+            h = fingerprints(ids, self.salt)
+            self.writer.write_table(
+                pa.Table.from_arrays(
+                    [pa.array(np.full(len(h), code, dtype=np.int16)), pa.array(h), ids.cast(pa.string())],
+                    schema=SPILL_SCHEMA,
+                )
             )
-        )
-        return h
+        return len(self.counts) - 1
+
+    def fingerprints_of(self, tickets: Sequence[int]) -> np.ndarray:
+        """The fingerprints written under `tickets`, in ticket order (uint64)."""
+        self.close()
+        out = []
+        starts = np.cumsum([0] + self.counts)
+        if starts[-1]:
+            pf = pq.ParquetFile(self.path)
+            meta = pf.metadata
+            group_starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+            for t in tickets:
+                s, e = int(starts[t]), int(starts[t + 1])
+                if s == e:
+                    continue
+                g0 = int(np.searchsorted(group_starts, s, side="right")) - 1
+                g1 = int(np.searchsorted(group_starts, e, side="left"))
+                col = pf.read_row_groups(list(range(g0, g1)), columns=["h"]).column(0)
+                out.append(np.asarray(col.slice(s - int(group_starts[g0]), e - s).to_numpy(), dtype=np.uint64))
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.uint64)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -119,14 +143,16 @@ def text_order(
     spill.close()
     total = int(starts[-1])
     final = np.full(total, -1, dtype=np.int32 if total < 2**31 else np.int64)
-    text_path = os.path.join(spill.directory, f"node-texts-{spill.salt}.parquet")
+    text_path = os.path.join(spill.directory, f"node-texts-{spill.salt}.arrow")
     if not total:  # no identity anywhere: nothing was spilled
-        pq.write_table(NODE_TEXT_SCHEMA.empty_table(), text_path)
+        with pa.OSFile(text_path, "wb") as sink, pa.ipc.new_file(sink, NODE_TEXT_SCHEMA):
+            pass
         return final, text_path
     rank_of_code = {code: names.index(ns) for ns, code in spill.codes.items()}
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": os.path.join(spill.directory, "duckdb"),
                                  "preserve_insertion_order": False})
-    writer = pq.ParquetWriter(text_path, NODE_TEXT_SCHEMA, compression="none", use_dictionary=False)
+    sink = pa.OSFile(text_path, "wb")
+    writer = pa.ipc.new_file(sink, NODE_TEXT_SCHEMA)
     try:
         con.register("nsmap", pa.table({"code": pa.array(list(rank_of_code), pa.int16()),
                                         "g": pa.array(list(rank_of_code.values()), pa.int32())}))
@@ -144,7 +170,7 @@ def text_order(
             in_text_order[k] = []
             if len(h) > len(uniques[k]):
                 raise FingerprintCollision("two identities share a fingerprint")
-            perm = np.argsort(h, kind="stable")
+            perm = np.argsort(h)  # distinct values: no ties to keep stable
             if not np.array_equal(h[perm], uniques[k]):
                 raise AssertionError("node text stream out of step with the fingerprints")
             final[starts[k] : starts[k + 1]] = starts[k] + perm
@@ -182,6 +208,7 @@ def text_order(
             raise AssertionError(f"{at} identity texts for {total} identities")
     finally:
         writer.close()
+        sink.close()
         con.close()
     spill.remove()
     return final, text_path
@@ -213,10 +240,11 @@ def route_node_texts(
     """Stream the node text file and hand each part the (node, id) rows it needs, in node order:
     part_of_node gives one part per node (-1: none), (extra_node, extra_part) further pairs sorted by
     node (graph `none`: a secondary identity can belong to several profiles)."""
-    pf = pq.ParquetFile(text_path)
+    source = pa.OSFile(text_path, "rb")  # not memory-mapped: mapped pages would count as resident
+    reader = pa.ipc.open_file(source)
     lo = 0
-    for g in range(pf.metadata.num_row_groups):
-        ids = pf.read_row_group(g).column(0).combine_chunks()
+    for g in range(reader.num_record_batches):
+        ids = reader.get_batch(g).column(0)
         hi = lo + len(ids)
         part = part_of_node[lo:hi]
         a, b = np.searchsorted(extra_node, [lo, hi])
@@ -232,3 +260,4 @@ def route_node_texts(
                                                       schema=PART_TEXT_SCHEMA))
         lo = hi
         check()
+    source.close()

@@ -12,7 +12,8 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .fingerprint import NodeTexts, TextSpill, fingerprints, number_by_fingerprint, text_order
-from .load import IdentityRows, Records
+from .load import IdentityRows, Records, index_arrays
+from .park import parked
 from .sorting import index_dtype, lexsort
 from .unify import shared_cursor
 
@@ -103,9 +104,8 @@ def encode_fingerprinted(spill: TextSpill, memory_limit: str, *sides: Records, k
     uniques: list[np.ndarray] = []
     starts = [0]
     for name in names:
-        chunks, rows = _take_namespace(sides, name)
-        h = np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
-        del chunks
+        tickets, rows = _take_namespace(sides, name)
+        h = spill.fingerprints_of(tickets)
         u, inverse = number_by_fingerprint(h)
         del h
         _scatter(sides, rows, inverse + np.int32(starts[-1]))
@@ -113,7 +113,8 @@ def encode_fingerprinted(spill: TextSpill, memory_limit: str, *sides: Records, k
         uniques.append(u)
         starts.append(starts[-1] + len(u))
     starts_np = np.asarray(starts, dtype=np.int64)
-    final, text_path = text_order(spill, names, uniques, starts_np, memory_limit)
+    with parked(spill.directory, [a for r in sides for a in index_arrays(r)]):
+        final, text_path = text_order(spill, names, uniques, starts_np, memory_limit)
     for r in sides:
         node = r.identities.node
         for lo in range(0, len(node), 1 << 23):  # in place, a slice at a time

@@ -80,6 +80,11 @@ class Records:
     leaves: dict[Path, pa.Array | pa.ChunkedArray] = field(default_factory=dict)  # only when read with leaves
 
 
+def index_arrays(r: Records) -> list[tuple[object, tuple[str, ...]]]:
+    """The per-record and per-identity arrays of `r`, as park.parked takes them."""
+    return [(r, ("dataset", "ingest_ms", "order", "time_ms", "primary_occ")), (r.identities, ("record", "node", "auth"))]
+
+
 # -- which files, which columns, which leaf types -------------------------------------------------------
 
 

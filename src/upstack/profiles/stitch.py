@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -18,9 +19,10 @@ from .identity import (
     record_edges,
     upsert_survivors,
 )
-from .load import FileSet, Records, load_records
-from .sorting import index_dtype
+from .load import FileSet, Records, index_arrays, load_records
 from .model import ComponentTooLarge, DatasetInput, ExportQuery, MergePolicySpec
+from .park import parked
+from .sorting import index_dtype
 
 Components = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
 
@@ -81,8 +83,17 @@ def stitch(
     if policy.identity_graph == "pdg":
         fa, fb = record_edges(frags.identities, frag_primary, survive)
         ea, eb = record_edges(events.identities, event_primary, None)
-        anchor_of_node = components(nodes.count, np.concatenate([fa, ea]), np.concatenate([fb, eb]))
-        size_of_node = component_sizes(anchor_of_node)
+        a, b = np.concatenate([fa, ea]), np.concatenate([fb, eb])
+        del fa, fb, ea, eb
+        # The components need only the edges: everything else waits on disk when there is a temp directory.
+        idle = SimpleNamespace(frag_primary=frag_primary, event_primary=event_primary, survive=survive)
+        del frag_primary, event_primary, survive
+        arrays = index_arrays(frags) + index_arrays(events) + [(idle, ("frag_primary", "event_primary", "survive"))]
+        with parked(spill.directory if spill is not None else None, arrays):
+            anchor_of_node = components(nodes.count, a, b)
+            del a, b
+            size_of_node = component_sizes(anchor_of_node)
+        frag_primary, event_primary, survive = idle.frag_primary, idle.event_primary, idle.survive
         stage("connected components")
     else:
         anchor_of_node = np.arange(nodes.count, dtype=index_dtype(nodes.count))
