@@ -208,6 +208,12 @@ class Export:
         table = pa.Table.from_arrays(self.event_system_columns(sel, lo), schema=EVENT_SYSTEM)
         return PartEvents.from_columns(self.st.events.dataset_ids, table, leaves(sel))
 
+    def release_fragments(self) -> None:
+        """Drop what only the routing of the fragments needed (the identity rows still need ts_rank)."""
+        empty = np.zeros(0, dtype=np.int64)
+        self.st.frags.dataset = self.st.frags.ingest_ms = self.st.frag_primary = empty
+        self.frag_row = self.merge_rank = empty
+
     def release(self) -> None:
         """Drop every per-record and per-identity array once the part files hold what the parts need."""
         empty = np.zeros(0, dtype=np.int64)

@@ -19,7 +19,7 @@ from .assemble import EVENT_SYSTEM, Export, PartEvents, build_part, prepare
 from .engines import engine_name, open_backend
 from .filters import SEGMENTS, split_mask
 from .fingerprint import PART_TEXT_SCHEMA, FingerprintCollision, NodeTexts, TextSpill, route_node_texts
-from .load import FileSet, Selector, file_leaves, file_set, iter_leaf_batches
+from .load import IDENTITY_ARRAYS, FileSet, Selector, file_leaves, file_set, index_arrays, iter_leaf_batches
 from .merge import IDENTITY_ROWS, Backend, MergePlan
 from .model import (
     DatasetInput,
@@ -30,6 +30,7 @@ from .model import (
     MergeResultPart,
     SegmentFilter,
 )
+from .park import parked
 from .partition import (
     EVENT_INDEX,
     PartWriter,
@@ -210,10 +211,26 @@ def _spilled_parts(
 
     frag_part = part_of(x.frag_row)
     frag_writer = PartWriter(work_dir, "fragments", x.plan.fragment_schema)
+    # Routing the fragments needs only their own arrays: the identity rows and the events wait on disk.
+    idle = index_arrays(x.st.events) + [
+        (x.st.frags.identities, IDENTITY_ARRAYS), (x, ("f_occ_row", "e_occ_row", "f_auth", "e_auth", "event_row")),
+        (x.st, ("event_primary",)),
+    ]
     try:
-        route(frag_fs, frag_part, frag_writer, lambda idx: x.fragment_columns(idx, lo_of_part[frag_part[idx]]), check)
+        with parked(work_dir, idle):
+            route(frag_fs, frag_part, frag_writer, lambda idx: x.fragment_columns(idx, lo_of_part[frag_part[idx]]),
+                  check)
     finally:
         frag_writer.close()
+    x.release_fragments()
+    text_writer = None
+    if x.st.nodes.text_path is not None:
+        text_writer = PartWriter(work_dir, "texts", PART_TEXT_SCHEMA)
+        try:
+            route_node_texts(x.st.nodes.text_path, *_node_parts(x, part_of, parts), text_writer.write, check)
+        finally:
+            text_writer.close()
+        os.remove(x.st.nodes.text_path)
     # The identity rows and the events' system columns are in memory: to part files too, so that the parts
     # need none of pass 1's per-record arrays.
     id_writer = PartWriter(work_dir, "identities", IDENTITY_ROWS)
@@ -239,14 +256,6 @@ def _spilled_parts(
             route(ev_fs, part_of(x.event_row), ev_writer, lambda idx: [pa.array(idx, pa.int64())], check)
         finally:
             ev_writer.close()
-    text_writer = None
-    if x.st.nodes.text_path is not None:
-        text_writer = PartWriter(work_dir, "texts", PART_TEXT_SCHEMA)
-        try:
-            route_node_texts(x.st.nodes.text_path, *_node_parts(x, part_of, parts), text_writer.write, check)
-        finally:
-            text_writer.close()
-        os.remove(x.st.nodes.text_path)
     x.release()
     check()
     stage("route")

@@ -103,22 +103,24 @@ def encode_fingerprinted(spill: TextSpill, memory_limit: str, *sides: Records, k
     names = sorted({ns for r in sides for ns in r.namespaces})
     uniques: list[np.ndarray] = []
     starts = [0]
-    for name in names:
-        tickets, rows = _take_namespace(sides, name)
-        h = spill.fingerprints_of(tickets)
-        u, inverse = number_by_fingerprint(h)
-        del h
-        _scatter(sides, rows, inverse + np.int32(starts[-1]))
-        del inverse, rows
-        uniques.append(u)
-        starts.append(starts[-1] + len(u))
-    starts_np = np.asarray(starts, dtype=np.int64)
-    with parked(spill.directory, [a for r in sides for a in index_arrays(r)]):
-        final, text_path = text_order(spill, names, uniques, starts_np, memory_limit)
-    for r in sides:
-        node = r.identities.node
-        for lo in range(0, len(node), 1 << 23):  # in place, a slice at a time
-            node[lo : lo + (1 << 23)] = final[node[lo : lo + (1 << 23)]]
+    # Only the identity rows' nodes are written here: the rest of pass 1 waits on disk.
+    with parked(spill.directory, [a for r in sides for a in index_arrays(r, identities=("record", "auth"))]):
+        for name in names:
+            tickets, rows = _take_namespace(sides, name)
+            h = spill.fingerprints_of(tickets)
+            u, inverse = number_by_fingerprint(h)
+            del h
+            _scatter(sides, rows, inverse + np.int32(starts[-1]))
+            del inverse, rows
+            uniques.append(u)
+            starts.append(starts[-1] + len(u))
+        starts_np = np.asarray(starts, dtype=np.int64)
+        with parked(spill.directory, [a for r in sides for a in index_arrays(r, records=(), identities=("node",))]):
+            final, text_path = text_order(spill, names, uniques, starts_np, memory_limit)
+        for r in sides:
+            node = r.identities.node
+            for lo in range(0, len(node), 1 << 23):  # in place, a slice at a time
+                node[lo : lo + (1 << 23)] = final[node[lo : lo + (1 << 23)]]
     return Nodes(
         namespaces=names,
         ns=_ns_codes(starts),

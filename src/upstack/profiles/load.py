@@ -80,9 +80,15 @@ class Records:
     leaves: dict[Path, pa.Array | pa.ChunkedArray] = field(default_factory=dict)  # only when read with leaves
 
 
-def index_arrays(r: Records) -> list[tuple[object, tuple[str, ...]]]:
-    """The per-record and per-identity arrays of `r`, as park.parked takes them."""
-    return [(r, ("dataset", "ingest_ms", "order", "time_ms", "primary_occ")), (r.identities, ("record", "node", "auth"))]
+RECORD_ARRAYS = ("dataset", "ingest_ms", "order", "time_ms", "primary_occ")
+IDENTITY_ARRAYS = ("record", "node", "auth")
+
+
+def index_arrays(
+    r: Records, records: tuple[str, ...] = RECORD_ARRAYS, identities: tuple[str, ...] = IDENTITY_ARRAYS
+) -> list[tuple[object, tuple[str, ...]]]:
+    """Per-record and per-identity arrays of `r` (all by default), as park.parked takes them."""
+    return [(r, records), (r.identities, identities)]
 
 
 # -- which files, which columns, which leaf types -------------------------------------------------------

@@ -8,11 +8,14 @@ writing and reading them once (about a second per GB).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+
+_names = itertools.count()
 
 
 @contextmanager
@@ -24,9 +27,9 @@ def parked(directory: str | None, holders: list[tuple[object, tuple[str, ...]]])
         return
     saved: list[tuple[object, str, str]] = []
     try:
-        for k, (holder, names) in enumerate(holders):
+        for holder, names in holders:
             for name in names:
-                path = os.path.join(directory, f"parked-{k}-{name}.npy")
+                path = os.path.join(directory, f"parked-{next(_names)}-{name}.npy")
                 np.save(path, getattr(holder, name), allow_pickle=False)
                 setattr(holder, name, None)
                 saved.append((holder, name, path))
