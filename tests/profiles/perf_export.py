@@ -88,7 +88,7 @@ class _StageMemory:
                         self.current = max(self.current, int(line.split()[1]) / 1024)
 
 
-def engine_child(data: Path, out: Path, budget: int | None, engine: str, fingerprint: str = "auto") -> dict:
+def engine_child(data: Path, out: Path, budget: int | None, engine: str, spill_ids: str = "auto") -> dict:
     from upstack.lake.parquet import write_table
     from upstack.profiles import DatasetInput, ExportQuery, MergePolicySpec, iter_merge_profiles
 
@@ -98,8 +98,8 @@ def engine_child(data: Path, out: Path, budget: int | None, engine: str, fingerp
     t0 = time.perf_counter()
     profiles = parts = 0
     kw: dict = {} if budget is None else {"memory_budget_bytes": budget}
-    if fingerprint != "auto":
-        kw["fingerprint_identities"] = fingerprint == "on"
+    if spill_ids != "auto":
+        kw["spill_identities"] = spill_ids == "on"
     for part in iter_merge_profiles(inputs, MergePolicySpec(identity_graph="pdg"), ExportQuery(),
                                     temp_dir=str(out / "tmp"), engine=engine, **kw):
         write_table(part.profiles, out / "export", max_rows_per_file=1_000_000, prefix=f"part-{parts:04d}")
@@ -130,7 +130,7 @@ def child(args) -> None:
         if args.which == "baseline":
             r = baseline_child(Path(args.data), out)
         else:
-            r = engine_child(Path(args.data), out, args.budget, args.which, args.fingerprint)
+            r = engine_child(Path(args.data), out, args.budget, args.which, args.spill_identities)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -148,7 +148,7 @@ def run(args) -> None:
             cmd = [sys.executable, __file__, "child", w, "--data", args.data, "--work", args.work]
             if args.budget is not None:
                 cmd += ["--budget", str(args.budget)]
-            cmd += ["--fingerprint", args.fingerprint]
+            cmd += ["--spill-identities", args.spill_identities]
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT,
                                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
             line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
@@ -183,8 +183,8 @@ def main() -> None:
     r.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"))
     r.add_argument("--budget", type=int, default=None, help="memory_budget_bytes for the engine")
     r.add_argument("--no-baseline", action="store_true")
-    r.add_argument("--fingerprint", default="auto", choices=("auto", "on", "off"),
-                   help="number identities by fingerprint: as the engine decides, always, never")
+    r.add_argument("--spill-identities", default="auto", choices=("auto", "on", "off"),
+                   help="number identities by an external sort: as the engine decides, always, never")
     r.add_argument("--work", default="/tmp/upstack-perf/work")
     r.add_argument("--timeout", type=float, default=3600)
     c = sub.add_parser("child")
@@ -192,7 +192,7 @@ def main() -> None:
     c.add_argument("--data", required=True)
     c.add_argument("--work", required=True)
     c.add_argument("--budget", type=int, default=None)
-    c.add_argument("--fingerprint", default="auto")
+    c.add_argument("--spill-identities", default="auto")
     args = p.parse_args()
     if args.cmd == "gen":
         gen(Path(args.out), args.fragments, args.events_per_profile, args.batch)

@@ -1,5 +1,5 @@
-"""Bounded memory: a merge in many parts (tiny budget, temp files), with identities numbered by fingerprint
-or by text in memory, gives exactly the single-part rows."""
+"""Bounded memory: a merge in many parts (tiny budget, temp files), with identities numbered by an external
+sort or in memory, gives exactly the single-part rows."""
 
 import inspect
 import tempfile
@@ -17,7 +17,7 @@ from tests.profiles import (
     test_projection,
     test_schema_drift,
 )
-from tests.profiles.lakes import PDG, Lake, clean, ids
+from tests.profiles.lakes import PDG, Lake, clean
 from tests.profiles.test_properties import POLICIES, QUERY, _records, _write, lakes
 from upstack.profiles import ExportQuery, MergePolicySpec, SegmentFilter, iter_merge_profiles, merge_profiles
 from upstack.profiles.partition import parse_bytes, part_bounds, resolve_budget
@@ -30,17 +30,17 @@ def _snapshot(result):
         result.excluded_components, result.fragments_read, result.events_read)
 
 
-# (budget, fingerprint_identities): a tiny budget fingerprints identities unless told not to; a single
-# part can be fingerprinted too (its texts then come from the node text file like a part's).
+# (budget, spill_identities): a tiny budget spills identities unless told not to; a single part can have
+# them spilled too (its texts then come from the node text file like a part's).
 VARIANTS = [(TINY, None), (TINY, False), (None, True)]
 
 
 def _same_in_parts(inputs, policy, query, tmp: Path):
-    whole = merge_profiles(inputs, policy, query, fingerprint_identities=False)
-    for budget, fingerprint in VARIANTS:
+    whole = merge_profiles(inputs, policy, query, spill_identities=False)
+    for budget, spilled in VARIANTS:
         parted = merge_profiles(inputs, policy, query, temp_dir=str(tmp), memory_budget_bytes=budget,
-                                fingerprint_identities=fingerprint)
-        assert _snapshot(parted) == _snapshot(whole), (budget, fingerprint)
+                                spill_identities=spilled)
+        assert _snapshot(parted) == _snapshot(whole), (budget, spilled)
         assert parted.profiles.schema == whole.profiles.schema
         assert list(tmp.iterdir()) == []  # the temp files are gone
     return whole
@@ -107,53 +107,30 @@ def test_any_lake_merges_the_same_in_parts(data):
             _same_in_parts(inputs, policy, QUERY, Path(spill))
 
 
-def test_a_fingerprint_collision_is_found_and_numbered_again(lake, tmp_path, monkeypatch, caplog):
-    from upstack.profiles import fingerprint
-
-    test_identity_graph._chain_lake(lake)
-    lake.batch("crm", [{"identityMap": ids(("ECID", "a2"), ("EMAIL", "c@x.com"))}], ingest=test_identity_graph.JAN1)
-    query = ExportQuery(include_events=True, empty_profiles=True)
-    whole = merge_profiles(lake.inputs(), PDG, query, fingerprint_identities=False)
-    assert whole.profiles.num_rows == 2  # the chain, and a2 with c@x.com
-    real = fingerprint.fingerprints
-    salts = []
-
-    def colliding(ids, salt):  # the first hash function maps every id to one value
-        salts.append(salt)
-        return real(ids, salt) * 0 if salt == 0 else real(ids, salt)
-
-    monkeypatch.setattr(fingerprint, "fingerprints", colliding)
-    spill = tmp_path / "spill"
-    parted = merge_profiles(lake.inputs(), PDG, query, temp_dir=str(spill), memory_budget_bytes=TINY)
-    assert _snapshot(parted) == _snapshot(whole)
-    assert 0 in salts and 1 in salts and "collision" in caplog.text
-    assert list(spill.iterdir()) == []
-
-
 @pytest.mark.parametrize("build, policy, query", HAND_CHECKED[:4])
-def test_fingerprinted_texts_stream_in_tiny_batches(lake, tmp_path, monkeypatch, build, policy, query):
+def test_spilled_identities_stream_in_tiny_batches(lake, tmp_path, monkeypatch, build, policy, query):
     """Namespaces and repeated ids spanning batches of the text-ordered stream and groups of the node text
     file number and route exactly as in one batch."""
-    from upstack.profiles import fingerprint
+    from upstack.profiles import textsort
 
     build(lake)
-    whole = merge_profiles(lake.inputs(), policy, query, fingerprint_identities=False)
-    monkeypatch.setattr(fingerprint, "TEXT_ROWS_PER_GROUP", 1)
+    whole = merge_profiles(lake.inputs(), policy, query, spill_identities=False)
+    monkeypatch.setattr(textsort, "TEXT_ROWS_PER_GROUP", 1)
     parted = merge_profiles(lake.inputs(), policy, query, temp_dir=str(tmp_path / "spill"),
-                            memory_budget_bytes=TINY, fingerprint_identities=True)
+                            memory_budget_bytes=TINY, spill_identities=True)
     assert _snapshot(parted) == _snapshot(whole)
 
 
-def test_wants_fingerprints_when_identity_text_outgrows_the_budget(lake):
+def test_identities_spill_when_their_text_outgrows_the_budget(lake):
     from upstack.profiles.load import Selector, file_set
-    from upstack.profiles.partition import TEXT_WORKING_SET_FACTOR, wants_fingerprints
+    from upstack.profiles.partition import TEXT_WORKING_SET_FACTOR, wants_spilled_identities
 
     test_identity_graph._chain_lake(lake)
     fs = file_set(lake.inputs(), "profile", Selector(None), skip_identity_map_leaves=True)
     text = fs.identity_text_bytes()
     assert text > 0
-    assert wants_fingerprints(text, text * TEXT_WORKING_SET_FACTOR - 1)
-    assert not wants_fingerprints(text, text * TEXT_WORKING_SET_FACTOR)
+    assert wants_spilled_identities(text, text * TEXT_WORKING_SET_FACTOR - 1)
+    assert not wants_spilled_identities(text, text * TEXT_WORKING_SET_FACTOR)
 
 
 def test_budget_comes_from_the_memory_limit_unless_given():

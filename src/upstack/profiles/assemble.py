@@ -12,9 +12,8 @@ import pyarrow.compute as pc
 
 from . import events as ev
 from .filters import SEGMENTS, ingest_mask, segment_keys, segment_mask
-from .fingerprint import NodeTexts
 from .identity import Nodes
-from .load import FileSet, IdentityRows, Records, Selector
+from .load import IDENTITY_ARRAYS, FileSet, IdentityRows, Records, Selector, index_arrays
 from .merge import (
     FRAGMENT_SYSTEM,
     IDENTITY_ROWS,
@@ -26,9 +25,11 @@ from .merge import (
     timestamp_rank,
 )
 from .model import ExportQuery, MergePolicySpec, MergeResultPart
+from .park import parked
 from .project import identity_map, legacy_identities, lists_from_long, unflatten, wants_legacy_identities
 from .sorting import index_dtype, lexsort
 from .stitch import Stitched, at, select_anchors
+from .textsort import NodeTexts
 from .unify import shared_cursor
 
 
@@ -228,23 +229,35 @@ class Export:
 
 
 def prepare(
-    st: Stitched, query: ExportQuery, policy: MergePolicySpec, plan: MergePlan, event_fs: FileSet
+    st: Stitched,
+    query: ExportQuery,
+    policy: MergePolicySpec,
+    plan: MergePlan,
+    event_fs: FileSet,
+    park_dir: str | None = None,
 ) -> Export:
+    """Choose the output rows and rank the fragments; with park_dir, the identity rows and the events wait
+    on disk while that runs (park.py)."""
     frags, events, nodes = st.frags, st.events, st.nodes
-    anchors, excluded = select_anchors(st, query)
-    row_of_node = np.full(nodes.count, -1, dtype=index_dtype(len(anchors)))
-    row_of_node[anchors] = np.arange(len(anchors), dtype=row_of_node.dtype)
-    frag_row = at(row_of_node, st.frag_anchor)
-    event_row = at(row_of_node, st.event_anchor)
-    ts_rank = timestamp_rank(frags)
-    merge_rank = ts_rank if policy.attribute_merge == "timestampOrdered" else precedence_rank(frags, policy.order)
+    idle = [] if query.identity is not None else (  # a lookup under `none` reads the identity rows
+        [(frags.identities, IDENTITY_ARRAYS)] + index_arrays(events, records=("dataset", "ingest_ms", "order", "time_ms"))
+    )
+    with parked(park_dir, idle):
+        anchors, excluded = select_anchors(st, query)
+        row_of_node = np.full(nodes.count, -1, dtype=index_dtype(len(anchors)))
+        row_of_node[anchors] = np.arange(len(anchors), dtype=row_of_node.dtype)
+        frag_row = at(row_of_node, st.frag_anchor)
+        event_row = at(row_of_node, st.event_anchor)
+        del row_of_node
+        ts_rank = timestamp_rank(frags)
+        merge_rank = ts_rank if policy.attribute_merge == "timestampOrdered" else precedence_rank(frags, policy.order)
 
-    # Pass 1 keeps these for the whole export: drop what the rows and ranks replace, narrow the rest.
-    empty = np.zeros(0, dtype=np.int64)
-    frags.time_ms = frags.order = empty  # folded into the ranks
-    st.frag_anchor = st.event_anchor = st.anchor_of_node = empty  # folded into the rows
-    if st.size_of_node is not None:
-        st.size_of_node = empty  # used by the selection only
+        # Pass 1 keeps these for the whole export: drop what the rows and ranks replace, narrow the rest.
+        empty = np.zeros(0, dtype=np.int64)
+        frags.time_ms = frags.order = empty  # folded into the ranks
+        st.frag_anchor = st.event_anchor = st.anchor_of_node = empty  # folded into the rows
+        if st.size_of_node is not None:
+            st.size_of_node = empty  # used by the selection only
     fid, eid = frags.identities, events.identities
     f_occ_row = frag_row[fid.record].astype(np.int32) if len(fid.record) else np.zeros(0, dtype=np.int32)
     e_occ_row = event_row[eid.record].astype(np.int32) if len(eid.record) else np.zeros(0, dtype=np.int32)

@@ -3,6 +3,7 @@ and project one part of the profiles at a time (see README.md)."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
@@ -18,7 +19,6 @@ from . import events as ev
 from .assemble import EVENT_SYSTEM, Export, PartEvents, build_part, prepare
 from .engines import engine_name, open_backend
 from .filters import SEGMENTS, split_mask
-from .fingerprint import PART_TEXT_SCHEMA, FingerprintCollision, NodeTexts, TextSpill, route_node_texts
 from .load import IDENTITY_ARRAYS, FileSet, Selector, file_leaves, file_set, index_arrays, iter_leaf_batches
 from .merge import IDENTITY_ROWS, Backend, MergePlan
 from .model import (
@@ -34,19 +34,37 @@ from .park import parked
 from .partition import (
     EVENT_INDEX,
     PartWriter,
-    fingerprint_budget,
+    identity_sort_memory,
     part_bounds,
     part_count,
     resolve_budget,
     route,
     route_arrays,
-    wants_fingerprints,
+    wants_spilled_identities,
 )
-from .stitch import Stitched, profile_inputs, select_anchors, stitch
+from .stitch import profile_inputs, select_anchors, stitch
+from .textsort import PART_TEXT_SCHEMA, NodeTexts, TextSpill, route_node_texts
 
 NO_FIELDS = Selector(())
 EVENT_ALWAYS = ("_id", "timestamp")
 log = logging.getLogger("upstack.profiles")
+
+
+def _load_trim() -> Callable[[], object] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_malloc_trim = _load_trim()
+
+
+def _trim_heap() -> None:
+    """Return the C heap's free pages to the system: numpy arrays freed by a stage otherwise stay resident
+    (glibc keeps arrays below its adaptive mmap threshold in the heap)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 class _Stages:
@@ -57,6 +75,7 @@ class _Stages:
 
     def __call__(self, name: str) -> None:
         pa.default_memory_pool().release_unused()  # hand freed buffers back before the next stage grows
+        _trim_heap()
         now = time.perf_counter()
         log.debug("stage %s done in %.3fs", name, now - self.mark, extra={"arrow_bytes": pa.total_allocated_bytes()})
         self.mark = now
@@ -81,7 +100,7 @@ def iter_merge_profiles(
     memory_budget_bytes: int | None = None,
     engine: str | None = None,
     spark_master: str | None = None,
-    fingerprint_identities: bool | None = None,
+    spill_identities: bool | None = None,
 ) -> Iterator[MergeResultPart]:
     """Merge profiles of the lake files under `policy` and yield the rows `query` asks for, part by part,
     in memory about `memory_budget_bytes` (default: from memory_limit, else 1.5 GB).
@@ -90,9 +109,8 @@ def iter_merge_profiles(
     reads only identities and system columns, pass 2 streams the files into per-part temp Parquet files
     under `temp_dir`, and pass 3 merges one part at a time. `engine` ("duckdb" or "spark"; default
     UPSTACK_ENGINE, else duckdb) runs the connected components and the merge SQL; `spark_master` (default
-    UPSTACK_SPARK_MASTER, else local[2]) is the Spark cluster. Identities are numbered by fingerprint
-    (fingerprint.py) when their text would not fit the budget; `fingerprint_identities` forces either
-    way. Drop each part before asking for the next: the next one is built while a reference to the
+    UPSTACK_SPARK_MASTER, else local[2]) is the Spark cluster. Identities are numbered by an external
+    sort (textsort.py) when their text would not fit the budget; `spill_identities` forces either way. Drop each part before asking for the next: the next one is built while a reference to the
     previous keeps it in memory.
     """
     check = _checkpoint(should_cancel)
@@ -107,16 +125,16 @@ def iter_merge_profiles(
     budget = resolve_budget(memory_budget_bytes, memory_limit)
     leaf_bytes = frag_fs.estimate_leaf_bytes() + (event_fs.estimate_leaf_bytes() if query.include_events else 0)
     parts = part_count(leaf_bytes, budget)
-    fingerprint = fingerprint_identities
-    if fingerprint is None:
-        fingerprint = wants_fingerprints(frag_fs.identity_text_bytes() + event_fs.identity_text_bytes(), budget)
+    spilled = spill_identities
+    if spilled is None:
+        spilled = wants_spilled_identities(frag_fs.identity_text_bytes() + event_fs.identity_text_bytes(), budget)
     check()
 
     # A lookup reads one profile: a Spark job per request would only add seconds, so UPSTACK_ENGINE applies
     # to exports; an explicit engine= still wins.
     engine = engine_name(engine if engine or query.identity is None else "duckdb")
     work_dir = None
-    if parts > 1 or fingerprint or engine == "spark":  # Spark exchanges tables through files
+    if parts > 1 or spilled or engine == "spark":  # Spark exchanges tables through files
         if temp_dir:
             os.makedirs(temp_dir, exist_ok=True)
         work_dir = tempfile.mkdtemp(prefix="upstack-merge-", dir=temp_dir or None)
@@ -125,17 +143,19 @@ def iter_merge_profiles(
     backend = open_backend(engine, temp_dir=temp_dir, memory_limit=memory_limit, work_dir=work_dir,
                            spark_master=spark_master)
     stage = _Stages()
-    log.debug("merge in %d part(s): %d leaf bytes estimated, budget %d, fingerprints %s", parts, leaf_bytes, budget,
-              fingerprint)
+    log.debug("merge in %d part(s): %d leaf bytes estimated, budget %d, identities spilled: %s", parts, leaf_bytes,
+              budget, spilled)
     try:
-        st = _stitch(frag_fs, event_fs, policy, parts == 1 and not fingerprint, check, backend, stage,
-                     work_dir if fingerprint else None, budget, query.identity is not None)
+        park_dir = work_dir if spilled else None  # only big exports pay for parking (park.py)
+        st = stitch(frag_fs, event_fs, policy, parts == 1 and not spilled, check, backend.components, stage,
+                    spill=TextSpill(work_dir) if spilled else None, spill_memory_limit=identity_sort_memory(budget),
+                    lookup=query.identity)
         plan = MergePlan.for_leaves(frag_fs.types)
-        x = prepare(st, query, policy, plan, event_fs)
+        x = prepare(st, query, policy, plan, event_fs, park_dir)
         stage("prepare")
         n_rows = len(x.anchors)
         bounds = part_bounds(x.frag_row, x.event_row if query.include_events else None, n_rows, parts)
-        if (parts == 1 or len(bounds) == 1) and not fingerprint:
+        if (parts == 1 or len(bounds) == 1) and not spilled:
             if parts > 1:  # everything fits one part after all: read the leaves now, in one pass
                 st.frags.leaves = _read_all_leaves(frag_fs, check)
                 if query.include_events:
@@ -147,39 +167,11 @@ def iter_merge_profiles(
                              x.identity_rows(0, n_rows), x.part_events(0, n_rows, ev_leaves), st.nodes.texts(),
                              check, stage)
             return
-        yield from _spilled_parts(x, backend, frag_fs, bounds, work_dir, check, stage)
+        yield from _spilled_parts(x, backend, frag_fs, bounds, work_dir, park_dir, check, stage)
     finally:
         backend.close()
         if work_dir:
             shutil.rmtree(work_dir, ignore_errors=True)
-
-
-def _stitch(
-    frag_fs: FileSet,
-    event_fs: FileSet,
-    policy: MergePolicySpec,
-    with_leaves: bool,
-    check: Callable[[], None],
-    backend: Backend,
-    stage: Callable[[str], None],
-    spill_dir: str | None,
-    budget: int,
-    keep_lookup: bool,
-) -> Stitched:
-    """stitch(), numbering identities by fingerprint when spill_dir is given: a fingerprint collision (found,
-    never missed) makes it read again with another hash function."""
-    attempts = 3
-    for salt in range(attempts):
-        spill = TextSpill(spill_dir, salt) if spill_dir else None
-        try:
-            return stitch(frag_fs, event_fs, policy, with_leaves, check, backend.components, stage, spill=spill,
-                          spill_memory_limit=fingerprint_budget(budget), keep_lookup=keep_lookup)
-        except FingerprintCollision:
-            if spill is None or salt == attempts - 1:
-                raise
-            spill.remove()
-            log.warning("identity fingerprint collision: numbering again with another hash function")
-    raise AssertionError("unreachable")
 
 
 def _read_all_leaves(fs: FileSet, check: Callable[[], None]) -> dict:
@@ -196,11 +188,12 @@ def _spilled_parts(
     frag_fs: FileSet,
     bounds: list[tuple[int, int]],
     work_dir: str,
+    park_dir: str | None,
     check: Callable[[], None],
     stage: Callable[[str], None],
 ) -> Iterator[MergeResultPart]:
     """Pass 2 (route fragments, and events when exported, into per-part files) and pass 3 (one part at a
-    time)."""
+    time); with park_dir, what the routing of the fragments does not need waits on disk meanwhile."""
     parts = len(bounds)
     lo_of_part = np.asarray([lo for lo, _ in bounds], dtype=np.int64)
     his = np.asarray([hi for _, hi in bounds], dtype=np.int64)
@@ -217,12 +210,13 @@ def _spilled_parts(
         (x.st, ("event_primary",)),
     ]
     try:
-        with parked(work_dir, idle):
+        with parked(park_dir, idle):
             route(frag_fs, frag_part, frag_writer, lambda idx: x.fragment_columns(idx, lo_of_part[frag_part[idx]]),
                   check)
     finally:
         frag_writer.close()
     x.release_fragments()
+    stage("route fragments")
     text_writer = None
     if x.st.nodes.text_path is not None:
         text_writer = PartWriter(work_dir, "texts", PART_TEXT_SCHEMA)
@@ -231,6 +225,7 @@ def _spilled_parts(
         finally:
             text_writer.close()
         os.remove(x.st.nodes.text_path)
+        stage("route node texts")
     # The identity rows and the events' system columns are in memory: to part files too, so that the parts
     # need none of pass 1's per-record arrays.
     id_writer = PartWriter(work_dir, "identities", IDENTITY_ROWS)
@@ -245,6 +240,7 @@ def _spilled_parts(
     finally:
         id_writer.close()
         evsys_writer.close()
+    stage("route identity rows")
     ev_writer = None
     if x.query.include_events:
         ev_fs = x.event_fs
@@ -258,7 +254,7 @@ def _spilled_parts(
             ev_writer.close()
     x.release()
     check()
-    stage("route")
+    stage("route events")
 
     def texts(k: int) -> NodeTexts:
         if text_writer is None:
@@ -334,7 +330,7 @@ def merge_profiles(
     memory_budget_bytes: int | None = None,
     engine: str | None = None,
     spark_master: str | None = None,
-    fingerprint_identities: bool | None = None,
+    spill_identities: bool | None = None,
 ) -> MergeResult:
     """Merge profiles of the lake files under `policy` and return all the rows `query` asks for at once
     (the parts of iter_merge_profiles, concatenated: for lookups, tests and small exports)."""
@@ -349,7 +345,7 @@ def merge_profiles(
             memory_budget_bytes=memory_budget_bytes,
             engine=engine,
             spark_master=spark_master,
-            fingerprint_identities=fingerprint_identities,
+            spill_identities=spill_identities,
         )
     )
     by_namespace: dict[str, int] = {}

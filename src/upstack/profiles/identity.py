@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -11,10 +11,10 @@ import pyarrow.compute as pc
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from .fingerprint import NodeTexts, TextSpill, fingerprints, number_by_fingerprint, text_order
 from .load import IdentityRows, Records, index_arrays
 from .park import parked
 from .sorting import index_dtype, lexsort
+from .textsort import NodeTexts, TextSpill, number_in_text_order
 from .unify import shared_cursor
 
 
@@ -28,12 +28,12 @@ class Nodes:
 
     namespaces: list[str]  # sorted
     ns: np.ndarray  # namespace code per node
-    id: pa.Array | None  # string id per node; None when numbered by fingerprint (see text_path)
+    id: pa.Array | None  # string id per node; None when numbered by the external sort (see text_path)
     starts: np.ndarray  # first node of each namespace (len(namespaces) + 1 entries)
-    # Numbered by fingerprint (fingerprint.py): the file of the ids in node order, and for lookups the
-    # sorted fingerprints per namespace with the node of each.
+    # Numbered by the external sort (textsort.py): the file of the ids in node order, and the node of the
+    # identity a lookup asked for.
     text_path: str | None = None
-    by_fingerprint: tuple[list[np.ndarray], np.ndarray, int] | None = None  # (uniques, node of each, salt)
+    found: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -41,7 +41,7 @@ class Nodes:
 
     def texts(self) -> NodeTexts:
         if self.id is None:
-            raise AssertionError("identities numbered by fingerprint have their texts routed per part")
+            raise AssertionError("identities numbered by the external sort have their texts routed per part")
         return NodeTexts(self.id)
 
     def find(self, namespace: str, ident: str) -> int:
@@ -51,12 +51,9 @@ class Nodes:
         g = self.namespaces.index(namespace)
         lo, hi = int(self.starts[g]), int(self.starts[g + 1])
         if self.id is None:
-            if self.by_fingerprint is None:
-                raise AssertionError("no fingerprint index kept for lookups")
-            uniques, node_of, salt = self.by_fingerprint
-            h = fingerprints(pa.array([ident], pa.string()), salt)
-            pos = int(np.searchsorted(uniques[g], h[0]))
-            return int(node_of[lo + pos]) if pos < len(uniques[g]) and uniques[g][pos] == h[0] else -1
+            if (namespace, ident) not in self.found:
+                raise AssertionError("the external sort was not told which identity to look up")
+            return self.found[(namespace, ident)]
         hit = pc.index_in(pa.array([ident], pa.string()), value_set=self.id.slice(lo, hi - lo))[0].as_py()
         return -1 if hit is None else lo + hit
 
@@ -78,7 +75,7 @@ def _ns_codes(starts: list[int]) -> np.ndarray:
 
 
 def _take_namespace(sides: Sequence[Records], name: str) -> tuple[list, list[tuple[int, np.ndarray]]]:
-    """The ids (or fingerprints) of one namespace from every side and where their identity rows are; the
+    """The ids of one namespace from every side and where their identity rows are; the
     sides let go of them."""
     chunks, rows = [], []
     for side, r in enumerate(sides):
@@ -97,37 +94,26 @@ def _scatter(sides: Sequence[Records], rows: list[tuple[int, np.ndarray]], node:
         at += len(x)
 
 
-def encode_fingerprinted(spill: TextSpill, memory_limit: str, *sides: Records, keep_lookup: bool) -> Nodes:
-    """encode_nodes for sides read with a TextSpill: number by fingerprint, then renumber in text order
-    with DuckDB's external sort (fingerprint.text_order). Same node numbers as encode_nodes."""
+def encode_spilled(spill: TextSpill, memory_limit: str, *sides: Records, lookup: tuple[str, str] | None) -> Nodes:
+    """encode_nodes for sides read with a TextSpill: DuckDB sorts the spilled occurrences by (namespace,
+    id) within memory_limit (textsort.py). Same node numbers as encode_nodes; `lookup` is the one
+    identity Nodes.find will be asked for."""
     names = sorted({ns for r in sides for ns in r.namespaces})
-    uniques: list[np.ndarray] = []
-    starts = [0]
     # Only the identity rows' nodes are written here: the rest of pass 1 waits on disk.
     with parked(spill.directory, [a for r in sides for a in index_arrays(r, identities=("record", "auth"))]):
-        for name in names:
-            tickets, rows = _take_namespace(sides, name)
-            h = spill.fingerprints_of(tickets)
-            u, inverse = number_by_fingerprint(h)
-            del h
-            _scatter(sides, rows, inverse + np.int32(starts[-1]))
-            del inverse, rows
-            uniques.append(u)
-            starts.append(starts[-1] + len(u))
-        starts_np = np.asarray(starts, dtype=np.int64)
-        with parked(spill.directory, [a for r in sides for a in index_arrays(r, records=(), identities=("node",))]):
-            final, text_path = text_order(spill, names, uniques, starts_np, memory_limit)
-        for r in sides:
-            node = r.identities.node
-            for lo in range(0, len(node), 1 << 23):  # in place, a slice at a time
-                node[lo : lo + (1 << 23)] = final[node[lo : lo + (1 << 23)]]
+        starts, text_path, found = number_in_text_order(
+            spill, names, [r.identities.node for r in sides], memory_limit, lookup
+        )
+    for r in sides:
+        if len(r.identities.node) and r.identities.node.min() < 0:
+            raise AssertionError("an identity row was not numbered")
     return Nodes(
         namespaces=names,
-        ns=_ns_codes(starts),
+        ns=_ns_codes(list(starts)),
         id=None,
-        starts=starts_np,
+        starts=starts,
         text_path=text_path,
-        by_fingerprint=(uniques, final, spill.salt) if keep_lookup else None,
+        found={lookup: found} if lookup is not None else {},
     )
 
 

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .fingerprint import TextSpill
 from .model import DatasetInput
 from .sorting import index_dtype, lexsort
+from .textsort import TextSpill
 from .unify import cast_to, common_type, ms_to_numpy, to_epoch_ms
 
 Path = tuple[str, ...]
@@ -71,10 +71,10 @@ class Records:
     identities: IdentityRows
     primary_occ: np.ndarray  # int64 identity row of the record's primary identity, -1 without identities
     namespaces: list[str] = field(default_factory=list)  # sorted
-    # Per namespace (same order): id strings of its identity rows (or their uint64 fingerprints when read
-    # with a TextSpill) and where those rows are; consumed by identity.encode_nodes, which turns them into
+    # Per namespace (same order): id strings of its identity rows and where those rows are (empty when read
+    # with a TextSpill, which has them on disk); consumed by identity.encode_nodes, which turns them into
     # node numbers.
-    ns_ids: list[list[pa.Array | np.ndarray]] = field(default_factory=list)
+    ns_ids: list[list[pa.Array]] = field(default_factory=list)
     ns_rows: list[list[np.ndarray]] = field(default_factory=list)
     auth_values: list[str] = field(default_factory=list)
     leaves: dict[Path, pa.Array | pa.ChunkedArray] = field(default_factory=dict)  # only when read with leaves
@@ -350,8 +350,8 @@ def _record_order(ingest: np.ndarray, batch: np.ndarray, row: np.ndarray, file: 
 class _IndexBuilder:
     """Accumulates, file by file, the per-record system arrays and the identity rows of one kind."""
 
-    def __init__(self, fs: FileSet, spill: TextSpill | None = None):
-        self.fs, self.spill = fs, spill
+    def __init__(self, fs: FileSet, spill: TextSpill | None = None, side: int = 0):
+        self.fs, self.spill, self.side = fs, spill, side
         self.ns_codes: dict[str, int] = {}
         self.ns_ids: list[list[pa.Array]] = []
         self.ns_rows: list[list[np.ndarray]] = []
@@ -436,8 +436,11 @@ class _IndexBuilder:
                 if code == len(self.ns_ids):
                     self.ns_ids.append([])
                     self.ns_rows.append([])
-                self.ns_ids[code].append(ids_kept if self.spill is None else self.spill.add(f.name, ids_kept))
-                self.ns_rows[code].append(rows)
+                if self.spill is None:
+                    self.ns_ids[code].append(ids_kept)
+                    self.ns_rows[code].append(rows)
+                else:
+                    self.spill.add(f.name, self.side, rows, ids_kept)
                 self.id_record.append((parents[valid] + self.base).astype(np.int32))
                 if auth is None:
                     self.id_auth.append(np.full(cnt, -1, dtype=np.int8))
@@ -501,12 +504,17 @@ class _IndexBuilder:
 
 
 def load_records(
-    fs: FileSet, *, with_leaves: bool, check: Callable[[], None] = lambda: None, spill: TextSpill | None = None
+    fs: FileSet,
+    *,
+    with_leaves: bool,
+    check: Callable[[], None] = lambda: None,
+    spill: TextSpill | None = None,
+    side: int = 0,
 ) -> Records:
     """Read every file of the file set: the index (system columns, identities) and, with_leaves, every
-    leaf column in the same pass; without, only the few columns the index needs. With a spill, identity
-    ids are kept as fingerprints and their texts go to the spill's file (fingerprint.py)."""
-    builder = _IndexBuilder(fs, spill)
+    leaf column in the same pass; without, only the few columns the index needs. With a spill, the ids go
+    to the spill's file, marked with `side` (textsort.py)."""
+    builder = _IndexBuilder(fs, spill, side)
     chunks: dict[Path, list[pa.Array]] = {p: [] for p in fs.types} if with_leaves else {}
     for i, (_, f) in enumerate(fs.files):
         cols = fs.columns[i] if with_leaves and fs.types else fs.index_columns(i)

@@ -1,7 +1,7 @@
 """Bounded memory: move arrays to disk while a stage that needs none of them runs.
 
-The two heaviest stages of a fingerprinted export (DuckDB's sort of the identity texts, the connected
-components) each need a few arrays while pass 1 holds many more per record and per identity. Parking the
+The heaviest stages of an export whose identities are spilled (DuckDB's sort of the identity texts, the
+connected components) each need a few arrays while pass 1 holds many more per record and per identity. Parking the
 idle ones in the temp directory for the stage's duration lowers the peak by their size, for the price of
 writing and reading them once (about a second per GB).
 """

@@ -51,14 +51,14 @@ def resolve_budget(memory_budget_bytes: int | None, memory_limit: str | None) ->
     return parse_bytes(env) if env else DEFAULT_BUDGET
 
 
-def wants_fingerprints(identity_text_bytes: int, budget: int) -> bool:
-    """Number identities by fingerprint (fingerprint.py) when the in-memory numbering, which holds and sorts
-    every identity occurrence's text, would not fit the budget."""
+def wants_spilled_identities(identity_text_bytes: int, budget: int) -> bool:
+    """Number identities by an external sort (textsort.py) when the in-memory numbering, which holds and
+    sorts every identity occurrence's text, would not fit the budget."""
     return identity_text_bytes * TEXT_WORKING_SET_FACTOR > budget
 
 
-def fingerprint_budget(budget: int) -> str:
-    """DuckDB's memory_limit for sorting the identity texts of a fingerprinted export."""
+def identity_sort_memory(budget: int) -> str:
+    """DuckDB's memory_limit for the external sort of the identity texts."""
     return f"{max(budget // 2, 64 * 2**20) // 2**20}MiB"
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .fingerprint import NodeTexts
 from .identity import Nodes
 from .load import Path
+from .textsort import NodeTexts
 
 IDENTITY_ITEM = pa.struct([("id", pa.string()), ("primary", pa.bool_()), ("authenticatedState", pa.string())])
 LEGACY_ITEM = pa.struct(

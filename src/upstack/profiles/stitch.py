@@ -8,13 +8,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .fingerprint import TextSpill
 from .identity import (
     Nodes,
     component_anchors,
     component_sizes,
-    encode_fingerprinted,
     encode_nodes,
+    encode_spilled,
     primary_nodes,
     record_edges,
     upsert_survivors,
@@ -23,6 +22,7 @@ from .load import FileSet, Records, index_arrays, load_records
 from .model import ComponentTooLarge, DatasetInput, ExportQuery, MergePolicySpec
 from .park import parked
 from .sorting import index_dtype
+from .textsort import TextSpill
 
 Components = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
 
@@ -60,20 +60,21 @@ def stitch(
     stage: Callable[[str], None] = lambda name: None,
     spill: TextSpill | None = None,
     spill_memory_limit: str = "1GB",
-    keep_lookup: bool = False,
+    lookup: tuple[str, str] | None = None,
 ) -> Stitched:
     """Load both kinds of records (with their leaves, or only the index) and assign each to a profile under
-    the policy's identity graph; `components` computes the pdg connected components. With a `spill`,
-    identities are numbered by fingerprint (fingerprint.py) and DuckDB sorts their texts within
-    `spill_memory_limit`; `keep_lookup` keeps what Nodes.find needs then."""
+    the policy's identity graph; `components` computes the pdg connected components. With a `spill`, the
+    ids go to disk and DuckDB numbers them within `spill_memory_limit` (textsort.py); `lookup` is then the
+    identity Nodes.find will be asked for."""
     frags = load_records(frag_fs, with_leaves=with_leaves, check=check, spill=spill)
-    events = load_records(event_fs, with_leaves=with_leaves, check=check, spill=spill)
+    with parked(spill.directory if spill is not None else None, index_arrays(frags)):  # while the events are read
+        events = load_records(event_fs, with_leaves=with_leaves, check=check, spill=spill, side=1)
     check()
     stage("read")
     if spill is None:
         nodes = encode_nodes(frags, events)
     else:
-        nodes = encode_fingerprinted(spill, spill_memory_limit, frags, events, keep_lookup=keep_lookup)
+        nodes = encode_spilled(spill, spill_memory_limit, frags, events, lookup=lookup)
     stage("identity numbering")
     frag_primary = primary_nodes(frags)
     survive = upsert_survivors(frags, frag_primary)
