@@ -20,8 +20,9 @@ from .load import FileSet, Path, file_leaves, iter_leaf_batches
 
 DEFAULT_BUDGET = 1_500_000_000
 # The merge of one part holds its fragments table, DuckDB's aggregate state, the merged leaves and the
-# rebuilt output columns at once: about this many times the part's leaf bytes (measured at 5M).
-WORKING_SET_FACTOR = 12
+# rebuilt output columns at once, and the next part is merged while the caller writes one: about this many
+# times the part's leaf bytes for the two (measured at 5M and 20M).
+WORKING_SET_FACTOR = 16
 EVENT_INDEX = "event_idx"
 # The in-memory identity numbering holds the occurrences' ids, DuckDB's sort of them and the distinct ids:
 # about this many times the ids' bytes in the Parquet footers on top of the rest of pass 1 (measured: at 5M,
