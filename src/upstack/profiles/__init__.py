@@ -11,6 +11,7 @@ from .model import (
     MergeResultPart,
     SegmentFilter,
 )
+from .partition import sort_memory_limit
 
 __all__ = [
     "ComponentTooLarge",
@@ -24,5 +25,6 @@ __all__ = [
     "iter_merge_profiles",
     "merge_profiles",
     "profile_events",
+    "sort_memory_limit",
     "split_by_segment",
 ]

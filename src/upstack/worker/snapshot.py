@@ -14,7 +14,7 @@ from contextlib import closing
 from upstack.api.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.lake.snapshots import SnapshotWriter
-from upstack.profiles import ExportQuery, iter_merge_profiles
+from upstack.profiles import ExportQuery, iter_merge_profiles, sort_memory_limit
 from upstack.services import merge_policies, profile_inputs, profile_snapshots
 from upstack.services.errors import Invalid
 from upstack.services.export_jobs import policy_spec
@@ -45,7 +45,7 @@ class SnapshotHandler:
         staging = app.lake.new_staging(f"snapshot-{policy_id}")
         published = False
         writer = SnapshotWriter(staging, temp_dir=str(app.settings.data_dir / "tmp"),
-                                memory_limit=app.settings.engine_memory_limit)
+                                memory_limit=sort_memory_limit(app.settings.engine_memory_limit))
         try:
             # The export's own rows (every profile, empty ones included): a lookup answered from the snapshot
             # is the lookup the engine would answer. Parts keep memory bounded; each is written at once.
