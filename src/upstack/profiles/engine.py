@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -322,34 +323,12 @@ def _node_parts(
 
 
 def merge_profiles(
-    inputs: Sequence[DatasetInput],
-    policy: MergePolicySpec,
-    query: ExportQuery,
-    *,
-    should_cancel: Callable[[], bool] | None = None,
-    temp_dir: str | None = None,
-    memory_limit: str | None = None,
-    memory_budget_bytes: int | None = None,
-    engine: str | None = None,
-    spark_master: str | None = None,
-    spill_identities: bool | None = None,
+    inputs: Sequence[DatasetInput], policy: MergePolicySpec, query: ExportQuery, **options: Any
 ) -> MergeResult:
     """Merge profiles of the lake files under `policy` and return all the rows `query` asks for at once
-    (the parts of iter_merge_profiles, concatenated: for lookups, tests and small exports)."""
-    parts = list(
-        iter_merge_profiles(
-            inputs,
-            policy,
-            query,
-            should_cancel=should_cancel,
-            temp_dir=temp_dir,
-            memory_limit=memory_limit,
-            memory_budget_bytes=memory_budget_bytes,
-            engine=engine,
-            spark_master=spark_master,
-            spill_identities=spill_identities,
-        )
-    )
+    (the parts of iter_merge_profiles, concatenated: for lookups, tests and small exports). `options` are
+    iter_merge_profiles' keyword options."""
+    parts = list(iter_merge_profiles(inputs, policy, query, **options))
     by_namespace: dict[str, int] = {}
     for p in parts:
         for ns, c in p.by_namespace.items():
