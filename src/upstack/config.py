@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="Emit logs as JSON lines instead of console text.")
     max_upload_bytes: int = Field(1024**3, gt=0, description="Largest file accepted by one upload PUT.")
     max_body_bytes: int = Field(10 * 1024**2, gt=0, description="Largest JSON request body.")
+    max_json_depth: int = Field(64, ge=2, le=1000, description="Deepest nesting of objects and arrays in a JSON "
+                                "request body; deeper bodies are refused (400) before they are parsed.")
+    max_record_depth: int = Field(32, ge=2, le=64, description="Deepest nesting of objects and arrays in one "
+                                  "ingested record (the record itself is level 1); deeper records are row errors.")
+    max_record_fields: int = Field(10_000, ge=1, description="Most leaf fields (distinct paths to a value, array "
+                                   "items counted once) in one ingested record; wider records are row errors.")
     export_rows_per_file: int = Field(1_000_000, gt=0, description="Export Parquet files are split above this row count.")
     engine_memory_limit: str | None = Field(None, description="DuckDB memory_limit for merges (e.g. '2GB'); spills to DATA_DIR/tmp above it.")
     engine: Literal["duckdb", "spark"] = Field(
