@@ -26,7 +26,7 @@ from tests.profiles import (
     test_schema_drift,
 )
 from tests.profiles.lakes import PDG, Lake, clean
-from upstack.profiles import ExportQuery, MergePolicySpec, SegmentFilter, merge_profiles
+from upstack.profiles import ExportQuery, MergePolicySpec, SegmentFilter, merge_profiles, winners
 from upstack.profiles import spark as spark_engine
 from upstack.profiles.identity import component_anchors
 
@@ -55,10 +55,13 @@ LAKES = [
 ]
 
 
+@pytest.mark.parametrize("shape", winners.SHAPES)
 @pytest.mark.parametrize("build, policy, query", LAKES)
-def test_spark_gives_the_duckdb_rows(spark, lake, tmp_path, build, policy, query):
+def test_spark_gives_the_duckdb_rows(spark, lake, tmp_path, build, policy, query, shape, monkeypatch):
     build(lake)
     duck = merge_profiles(lake.inputs(), policy, query)
+    # Both SQL shapes of the attribute merge on Spark against DuckDB's own choice.
+    monkeypatch.setattr(winners, "choose_shape", lambda fragments, patterns: shape)
     on_spark = merge_profiles(lake.inputs(), policy, query, engine="spark", temp_dir=str(tmp_path / "spark"))
     assert _snapshot(on_spark) == _snapshot(duck)
     assert list((tmp_path / "spark").iterdir()) == []
@@ -113,3 +116,28 @@ def test_lookups_stay_on_duckdb_when_only_the_environment_asks_for_spark(lake, m
     monkeypatch.setattr(spark_engine, "SparkBackend", None)  # any use of Spark would fail
     found = merge_profiles(lake.inputs(), PDG, ExportQuery(identity=("ECID", "b1")))
     assert found.profiles.num_rows == 1
+
+
+def test_a_null_ordering_key_is_skipped_on_both_engines(spark, tmp_path):
+    """The SQL texts filter with a NULL ordering key instead of FILTER: max_by and max skip such rows on both
+    engines, and give NULL when every row of a group has one."""
+    import pyarrow as pa
+
+    from upstack.profiles.merge import DuckDBBackend, identity_union_sql
+
+    # Profile 0: the newest row states no authenticatedState, so the older one's wins; profile 1: none at all.
+    rows = pa.table({"profile_idx": pa.array([0, 0, 1], pa.int64()), "node": pa.array([5, 5, 6], pa.int64()),
+                     "auth": pa.array([1, None, None], pa.int32()), "rank": pa.array([1, 2, 3], pa.int64())})
+    flags = pa.table({"profile_idx": pa.array([0, 0, 1], pa.int64()), "merge_rank": pa.array([1, 2, 3], pa.int64()),
+                      "p0": pa.array([True, False, False])})
+    answers = []
+    for backend in (DuckDBBackend(), spark_engine.SparkBackend("local[2]", work_dir=str(tmp_path))):
+        try:
+            union = backend.query(identity_union_sql(), {"identity_rows": rows}).to_pylist()
+            won = backend.query(winners.leaf_winners_sql(["p0"]), {"fragments": flags}).to_pylist()
+        finally:
+            backend.close()
+        answers.append((union, won))
+    assert answers[0] == answers[1]
+    assert answers[0] == ([{"profile_idx": 0, "node": 5, "auth": 1}, {"profile_idx": 1, "node": 6, "auth": None}],
+                          [{"profile_idx": 0, "p0": 1}, {"profile_idx": 1, "p0": None}])

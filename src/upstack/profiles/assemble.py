@@ -20,7 +20,6 @@ from .merge import (
     Backend,
     MergePlan,
     precedence_rank,
-    run_attribute_merge,
     run_identity_union,
     timestamp_rank,
 )
@@ -31,6 +30,7 @@ from .sorting import index_dtype, lexsort
 from .stitch import Stitched, at, select_anchors
 from .textsort import NodeTexts
 from .unify import shared_cursor
+from .winners import run_attribute_merge
 
 
 def _sorted_lists(lists: pa.Array, n: int) -> pa.Array:

@@ -59,26 +59,43 @@ def precedence_rank(r: Records, order: tuple[str, ...]) -> np.ndarray:
     return _rank(lexsort((r.order, r.time_ms, prec)))
 
 
-def attribute_merge_sql(columns: list[str], table: str = "fragments") -> str:
-    """One GROUP BY per profile: every leaf takes its non-null value with the highest merge_rank.
+def profile_merge_sql(leaf_columns: list[str] = (), table: str = "fragments") -> str:
+    """One GROUP BY per profile: its fragment count, last ingest, representative node and sources, plus the
+    winner of each leaf in `leaf_columns` (see leaf_winners_sql).
 
-    Portable rules (see PERFORMANCE-NOTES): FILTER on every max_by, a precomputed BIGINT rank, and
-    array_distinct(array_agg(...)) for the source list.
+    Portable rules (see PERFORMANCE-NOTES): a precomputed BIGINT rank, array_distinct(array_agg(...)) for the
+    source list, and no FILTER clause: DuckDB's cost grows with the square of the FILTERed aggregates of one
+    query, so a NULL ordering key (which max_by and max skip on both engines) does the filtering instead.
     """
-    leaf_aggs = "".join(
-        f",\n  max_by({c}, merge_rank) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in columns
-    )
     return (
         "SELECT profile_idx,\n"
         "  count(*) AS fragment_count,\n"
         "  max(ingest_ms) AS last_modified_ms,\n"
-        "  max_by(primary_node, ts_rank) FILTER (WHERE primary_node IS NOT NULL) AS representative_node,\n"
+        "  max_by(primary_node, CASE WHEN primary_node IS NOT NULL THEN ts_rank END) AS representative_node,\n"
         "  array_distinct(array_agg(dataset_id)) AS sources"
-        f"{leaf_aggs}\n"
+        f"{_winner_aggs(leaf_columns)}\n"
         f"FROM {table}\n"
         "GROUP BY profile_idx\n"
         "ORDER BY profile_idx"
     )
+
+
+def leaf_winners_sql(leaf_columns: list[str], table: str = "fragments") -> str:
+    """The wide shape: per profile and leaf, the merge_rank of the fragment whose value the leaf takes, i.e.
+    the highest rank among the fragments where it is present. Each leaf column is a presence flag: the
+    engine never sees the values, which Arrow gathers afterwards (run_attribute_merge)."""
+    return f"SELECT profile_idx{_winner_aggs(leaf_columns)}\nFROM {table}\nGROUP BY profile_idx\nORDER BY profile_idx"
+
+
+def _winner_aggs(leaf_columns: list[str]) -> str:
+    return "".join(f",\n  max(CASE WHEN {c} THEN merge_rank END) AS {c}" for c in leaf_columns)
+
+
+def long_winners_sql(table: str = "leaf_ranks") -> str:
+    """The long shape of the same rule: one row (profile_idx, leaf, merge_rank) per present value in, the
+    greatest rank per (profile, leaf) out. Its text does not grow with the schema, and its cost follows the
+    values present rather than fragments x leaves."""
+    return f"SELECT leaf, profile_idx, max(merge_rank) AS merge_rank\nFROM {table}\nGROUP BY leaf, profile_idx"
 
 
 def identity_union_sql(table: str = "identity_rows") -> str:
@@ -86,7 +103,7 @@ def identity_union_sql(table: str = "identity_rows") -> str:
     the highest-ranked record that states one."""
     return (
         "SELECT profile_idx, node,\n"
-        "  max_by(auth, rank) FILTER (WHERE auth IS NOT NULL) AS auth\n"
+        "  max_by(auth, CASE WHEN auth IS NOT NULL THEN rank END) AS auth\n"
         f"FROM {table}\n"
         "GROUP BY profile_idx, node\n"
         "ORDER BY profile_idx, node"
@@ -96,7 +113,7 @@ def identity_union_sql(table: str = "identity_rows") -> str:
 @dataclass(frozen=True)
 class MergePlan:
     """What every engine runs: the fragments table (system columns, then leaf i as column c<i> of its
-    unified type) and the two SQL texts over it."""
+    unified type) and the SQL texts over it (winners.py runs the attribute merge)."""
 
     leaves: tuple[Path, ...]
     types: tuple[pa.DataType, ...]
@@ -113,17 +130,6 @@ class MergePlan:
     def fragment_schema(self) -> pa.Schema:
         return pa.schema(list(FRAGMENT_SYSTEM) + [pa.field(c, t) for c, t in zip(self.columns, self.types, strict=True)])
 
-    @property
-    def attribute_sql(self) -> str:
-        return attribute_merge_sql(self.columns)
-
-    @property
-    def identity_sql(self) -> str:
-        return identity_union_sql()
-
-    def fragments_table(self, system: dict[str, np.ndarray], leaves: list[pa.Array]) -> pa.Table:
-        arrays = [pa.array(system[f.name], f.type) for f in FRAGMENT_SYSTEM] + list(leaves)
-        return pa.Table.from_arrays(arrays, schema=self.fragment_schema)
 
 
 class Backend(Protocol):
@@ -172,25 +178,6 @@ class DuckDBBackend:
         if self._con is not None:
             self._con.close()
             self._con = None
-
-
-def run_attribute_merge(backend: Backend, plan: MergePlan, fragments: pa.Table) -> tuple[pa.Table, dict[Path, pa.Array]]:
-    """Run the merge over `fragments` and give back the per-profile system columns and the merged leaves,
-    cast back to their unified Arrow types."""
-    merged = backend.query(plan.attribute_sql, {"fragments": fragments})
-    out = {
-        p: cast_to(merged.column(c), t) for c, p, t in zip(plan.columns, plan.leaves, plan.types, strict=True)
-    }
-    system = pa.table(
-        {
-            "profile_idx": cast_to(merged.column("profile_idx"), pa.int64()),
-            "fragment_count": cast_to(merged.column("fragment_count"), pa.int64()),
-            "last_modified_ms": cast_to(merged.column("last_modified_ms"), pa.int64()),
-            "representative_node": cast_to(merged.column("representative_node"), pa.int64()),
-            "sources": cast_to(merged.column("sources"), pa.list_(pa.int32())),
-        }
-    )
-    return system, out
 
 
 def run_identity_union(backend: Backend, rows: pa.Table) -> pa.Table:
