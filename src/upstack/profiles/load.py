@@ -238,9 +238,13 @@ def _flatten(arr: pa.Array, path: Path, stops: set[Path], keep: Selector, out: d
 
 
 def _column(table: pa.Table, name: str) -> pa.Array | None:
-    if name not in table.column_names:
+    at = table.schema.get_field_index(name)  # a hash lookup; `name in table.column_names` builds the list
+    if at < 0:
         return None
-    col = table.column(name)
+    return _whole(table.column(at))
+
+
+def _whole(col: pa.ChunkedArray) -> pa.Array:
     return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
 
 
@@ -260,10 +264,10 @@ def file_leaves(table: pa.Table, fs: FileSet, take: np.ndarray | None = None) ->
     unified types; paths the file lacks are null."""
     n = table.num_rows
     out: dict[Path, pa.Array] = {}
-    for name in table.column_names:
+    for name, col in zip(table.column_names, table.columns, strict=True):
         if name == SYSTEM or (fs.skip_identity_map_leaves and name == IDENTITY_MAP):
             continue
-        _flatten(_column(table, name), (name,), fs.stops, fs.keep, out)
+        _flatten(_whole(col), (name,), fs.stops, fs.keep, out)
     if fs.kind == "event" and ("timestamp",) in fs.types:
         out[("timestamp",)] = pc.cast(event_time_ms(table), EVENT_TIME)
     idx = None if take is None else pa.array(take, pa.int64())
