@@ -1,6 +1,6 @@
 """The data lake: where uploaded files land, how they become validated Parquet, and how batches are published."""
 
-from upstack.lake.errors import LakeError, TooLarge, UnreadableFile, UnsafePath
+from upstack.lake.errors import LakeError, RefusedFile, TooLarge, UnreadableFile, UnsafePath
 from upstack.lake.layout import Lake, PublishedFile, UploadedFile, safe_segment, validate_upload_path
 from upstack.lake.parquet import read_preview, schema_of, write_table
 from upstack.lake.records import Converted, convert_file
@@ -12,8 +12,10 @@ from upstack.lake.rows import (
     SYSTEM_TYPE,
     RowError,
 )
+from upstack.lake.shape import Bounds
 
 __all__ = [
+    "Bounds",
     "EVENT_TIMESTAMP",
     "IDENTITY_ITEM",
     "MAX_IDENTITIES",
@@ -23,6 +25,7 @@ __all__ = [
     "Lake",
     "LakeError",
     "PublishedFile",
+    "RefusedFile",
     "RowError",
     "TooLarge",
     "UnreadableFile",

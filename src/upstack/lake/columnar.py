@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from upstack.lake.errors import UnreadableFile
+from upstack.lake.errors import RefusedFile, UnreadableFile
 from upstack.lake.rows import (
     AUTHENTICATED_STATES,
     EVENT_TIMESTAMP,
@@ -24,12 +24,16 @@ from upstack.lake.rows import (
     SYSTEM_COLUMN,
     TIMESTAMP_INVALID,
     TIMESTAMP_MISSING,
+    TOO_DEEP,
     TOO_MANY_IDENTITIES,
+    TOO_WIDE,
     RowError,
     identity_map_type,
     record_text,
 )
+from upstack.lake.shape import Bounds, Violation, check_schema
 
+_FILE_CODES = {TOO_DEEP: "FILE-TOO-DEEP", TOO_WIDE: "FILE-TOO-WIDE"}
 _RFC3339 = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 
 
@@ -56,7 +60,18 @@ class _Verdicts:
         return out
 
 
-def convert_parquet(path: Path, kind: str, file_name: str) -> tuple[pa.Table | None, int, list[RowError]]:
+def convert_parquet(
+    path: Path, kind: str, file_name: str, bounds: Bounds = Bounds()
+) -> tuple[pa.Table | None, int, list[RowError]]:
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise UnreadableFile(f"{file_name} is not a readable Parquet file: {exc}") from None
+    # Every row has the file's schema: one out of bounds refuses the file before any data is read.
+    try:
+        check_schema(schema, bounds)
+    except Violation as bad:
+        raise RefusedFile(_FILE_CODES[bad.code], bad.message) from None
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
@@ -79,9 +94,10 @@ def convert_parquet(path: Path, kind: str, file_name: str) -> tuple[pa.Table | N
 
 
 def _column(table: pa.Table, name: str) -> pa.Array | None:
-    if name not in table.column_names:
+    at = table.schema.get_field_index(name)  # a hash lookup; `name in table.column_names` builds the list
+    if at < 0:
         return None
-    column = table.column(name)
+    column = table.column(at)
     return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
 
 

@@ -25,3 +25,13 @@ class UnreadableFile(LakeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RefusedFile(LakeError):
+    """A readable file whose records all break a bound (its schema is too deep or too wide): the batch fails
+    with `code` (FILE-TOO-DEEP, FILE-TOO-WIDE) and `reason`."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason

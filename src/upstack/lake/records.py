@@ -31,6 +31,7 @@ from upstack.lake.rows import (
     SYSTEM_COLUMN,
     TIMESTAMP_INVALID,
     TIMESTAMP_MISSING,
+    TOO_DEEP,
     TOO_MANY_IDENTITIES,
     TYPE_CONFLICT,
     RowError,
@@ -38,6 +39,7 @@ from upstack.lake.rows import (
     record_text,
     with_system_column,
 )
+from upstack.lake.shape import Bounds, Violation, check_record, unchecked_length, within
 
 Format = Literal["json", "parquet"]
 Kind = Literal["profile", "event"]
@@ -78,6 +80,7 @@ def convert_file(
     ingest_time_ms: int,
     row_offset: int,
     file_name: str,
+    bounds: Bounds = Bounds(),
 ) -> Converted:
     """Read one uploaded file and split it into accepted rows and row errors.
 
@@ -86,12 +89,15 @@ def convert_file(
     ``identityMap`` (``struct<NS: list<struct<id, primary, authenticatedState>>>``), events a
     ``timestamp[ms, UTC]`` timestamp, and all the system column ``_acp_system_metadata``.
     ``row_offset`` is the number of rows the batch accepted before this file, so ``rowNumber`` runs
-    on across the files of a batch. Raises `UnreadableFile` when the file is not in ``fmt`` at all.
+    on across the files of a batch. ``bounds`` are the deepest and widest record accepted (the caller's
+    settings): a JSON record beyond them is a row error, a Parquet file whose schema is beyond them is
+    refused whole (`RefusedFile`), as all its rows have that schema. Raises `UnreadableFile` when the file
+    is not in ``fmt`` at all.
     """
     if fmt == "parquet":
-        table, read, failed = columnar.convert_parquet(Path(path), kind, file_name)
+        table, read, failed = columnar.convert_parquet(Path(path), kind, file_name, bounds)
     elif fmt == "json":
-        table, read, failed = _convert_json(Path(path), multiline, kind, file_name)
+        table, read, failed = _convert_json(Path(path), multiline, kind, file_name, bounds)
     else:
         raise ValueError(f"unknown input format {fmt!r}")
     if table is None or table.num_rows == 0:
@@ -104,7 +110,7 @@ def convert_file(
 
 
 def _convert_json(
-    path: Path, multiline: bool, kind: Kind, file_name: str
+    path: Path, multiline: bool, kind: Kind, file_name: str, bounds: Bounds
 ) -> tuple[pa.Table | None, int, list[RowError]]:
     data = path.read_bytes()
     for magic, what in _BINARY_MAGIC.items():
@@ -115,15 +121,16 @@ def _convert_json(
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, as some Windows tools write
         data = data[3:]
     with _gc_paused():
-        return _convert_json_bytes(data, multiline, kind, file_name)
+        return _convert_json_bytes(data, multiline, kind, file_name, bounds)
 
 
 def _convert_json_bytes(
-    data: bytes, multiline: bool, kind: Kind, file_name: str
+    data: bytes, multiline: bool, kind: Kind, file_name: str, bounds: Bounds
 ) -> tuple[pa.Table | None, int, list[RowError]]:
     values, raws = _parse_multiline(data, file_name) if multiline else _parse_lines(data, file_name)
 
     is_event = kind == "event"
+    longest = unchecked_length(bounds)
     failed: list[RowError] = []
     accepted: list[dict] = []
     accepted_rows: list[int] = []
@@ -132,8 +139,12 @@ def _convert_json_bytes(
             failed.append(RowError(file_name, row, value.code, value.message, _raw(raws, values, row)))
             continue
         try:
+            # A record whose text could hold too many fields is walked before anything else touches it (type
+            # inference costs ~0.2 ms per field); the others are judged by the file's schema below.
+            if raws is None or len(raws[row]) > longest:
+                check_record(value, bounds)
             accepted.append(_check_record(value, is_event))
-        except _Reject as bad:
+        except (_Reject, Violation) as bad:
             failed.append(RowError(file_name, row, bad.code, bad.message, _raw(raws, values, row)))
             continue
         accepted_rows.append(row)
@@ -141,6 +152,25 @@ def _convert_json_bytes(
         return None, len(values), failed
 
     table, conflicts = infer_table(accepted)
+    if conflicts or not within(table.schema, bounds):
+        # Some record may be too deep or too wide (or only their union is wide), or it conflicts because it
+        # is: walk each one, then infer again without those that break a bound. Every record's shape is
+        # within the schema's, so a file without conflicts whose schema is within bounds needs no walk.
+        kept = []
+        for position, row in enumerate(accepted_rows):
+            try:
+                check_record(values[row], bounds)
+            except Violation as bad:
+                failed.append(RowError(file_name, row, bad.code, bad.message, _raw(raws, values, row)))
+                continue
+            kept.append(position)
+        if len(kept) < len(accepted):
+            accepted_rows = [accepted_rows[p] for p in kept]
+            accepted = [accepted[p] for p in kept]
+            if not accepted:
+                failed.sort(key=lambda e: e.row)
+                return None, len(values), failed
+            table, conflicts = infer_table(accepted)
     for position, message in conflicts.items():
         row = accepted_rows[position]
         failed.append(RowError(file_name, row, TYPE_CONFLICT, message, _raw(raws, values, row)))
@@ -190,7 +220,12 @@ def _parse_lines(data: bytes, file_name: str) -> tuple[list[object], list[bytes]
             # its elements are the records, as Spark's JSON reader (and so AEP) reads them.
             raws.pop()
             for item in value:
-                raws.append(orjson.dumps(item))
+                try:
+                    raws.append(orjson.dumps(item))
+                except orjson.JSONEncodeError:  # orjson writes at most 255 levels; the bound is far below
+                    raws.append(b"")
+                    values.append(_Reject(TOO_DEEP, "the record nests objects and arrays more than 255 levels deep"))
+                    continue
                 values.append(item if isinstance(item, dict) else
                               _Reject(NOT_OBJECT, f"a record must be a JSON object, not {_json_kind(item)}"))
             continue

@@ -30,6 +30,8 @@ ID_MISSING = "ROW-ID-MISSING"
 TIMESTAMP_MISSING = "ROW-TIMESTAMP-MISSING"
 TIMESTAMP_INVALID = "ROW-TIMESTAMP-INVALID"
 TYPE_CONFLICT = "ROW-TYPE-CONFLICT"
+TOO_DEEP = "ROW-TOO-DEEP"
+TOO_WIDE = "ROW-TOO-WIDE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,8 @@ def record_text(value: object) -> str:
         try:
             text = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
         except (TypeError, orjson.JSONEncodeError):
-            text = repr(value)
+            # orjson stops at 255 levels, and repr of a deeper record would recurse as deep.
+            text = "(a record nested too deep to quote)" if isinstance(value, dict | list) else repr(value)
     return text if len(text) <= MAX_RECORD_CHARS else text[: MAX_RECORD_CHARS - 1] + "…"
 
 

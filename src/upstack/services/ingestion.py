@@ -22,7 +22,15 @@ from sqlalchemy.orm import Session
 from upstack.config import Settings
 from upstack.jobs import queue
 from upstack.jobs.states import BATCH, transition
-from upstack.lake import Lake, UnreadableFile, UnsafePath, UploadedFile, validate_upload_path
+from upstack.lake import (
+    Bounds,
+    Lake,
+    RefusedFile,
+    UnreadableFile,
+    UnsafePath,
+    UploadedFile,
+    validate_upload_path,
+)
 from upstack.lake import TooLarge as LakeTooLarge
 from upstack.lake.records import convert_file
 from upstack.services.catalog import get_batch, now_ms
@@ -202,8 +210,8 @@ def uploaded_size(lake: Lake, b: Batch, dataset_id: str, rel: str) -> int | None
 
 # ---- preview of the uploads so far -----------------------------------------------------------------
 
-def upload_preview(s: Session, t: Tenant, lake: Lake, batch_id: str, dataset_id: str, fmt: str | None,
-                   multiline: bool | None, nrow: int) -> dict[str, Any]:
+def upload_preview(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_id: str, dataset_id: str,
+                   fmt: str | None, multiline: bool | None, nrow: int) -> dict[str, Any]:
     """The first `nrow` accepted records of the files uploaded so far, converted as the ingest job will."""
     b = get_batch(s, t, batch_id)
     ds = repo.get_dataset(s, t, dataset_id)
@@ -222,9 +230,12 @@ def upload_preview(s: Session, t: Tenant, lake: Lake, batch_id: str, dataset_id:
         try:
             converted = convert_file(upload.path, fmt_params["format"], fmt_params.get("isMultiLineJson", False),
                                      "event" if ds.kind == "event" else "profile", batch_id=b.id,
-                                     ingest_time_ms=now_ms(), row_offset=len(rows), file_name=upload.relpath)
+                                     ingest_time_ms=now_ms(), row_offset=len(rows), file_name=upload.relpath,
+                                     bounds=Bounds(settings.max_record_depth, settings.max_record_fields))
         except UnreadableFile as exc:
             raise Invalid(f"File '{upload.relpath}' cannot be read as {fmt_params['format']}: {exc.reason}.") from None
+        except RefusedFile as exc:
+            raise Invalid(f"File '{upload.relpath}' would be refused ({exc.code}): {exc.reason}.") from None
         if converted.table is not None:
             table = converted.table.drop_columns(["_acp_system_metadata"])
             rows.extend(table.slice(0, nrow - len(rows)).to_pylist())

@@ -16,7 +16,7 @@ from typing import Any
 from upstack.api.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.jobs.states import BATCH, transition
-from upstack.lake import UnreadableFile
+from upstack.lake import Bounds, RefusedFile, UnreadableFile
 from upstack.lake.parquet import write_table
 from upstack.lake.records import convert_file
 from upstack.lake.rows import RowError
@@ -82,6 +82,8 @@ class IngestHandler:
                          "description": "The batch was completed without any file; nothing was ingested."}])
             return
         out = _Outcome()
+        settings = jc.app.settings
+        bounds = Bounds(depth=settings.max_record_depth, fields=settings.max_record_fields)
         staging = lake.new_staging(plan.batch_id)
         published = False
         try:
@@ -90,15 +92,18 @@ class IngestHandler:
                 try:
                     converted = convert_file(upload.path, plan.fmt, plan.multiline, plan.kind,
                                              batch_id=plan.batch_id, ingest_time_ms=plan.ingest_ms,
-                                             row_offset=out.written, file_name=upload.relpath)
+                                             row_offset=out.written, file_name=upload.relpath, bounds=bounds)
                 except UnreadableFile as exc:
                     raise PermanentFailure("UNREADABLE-FILE", f"File '{upload.relpath}' cannot be read as "
                                            f"{plan.fmt}: {exc.reason}. Nothing of this batch was ingested.") from None
+                except RefusedFile as exc:
+                    raise PermanentFailure(exc.code, f"File '{upload.relpath}' is refused: {exc.reason}. Nothing of "
+                                           "this batch was ingested.") from None
                 out.add(out.read, converted.failed)
                 out.read += converted.read
                 if converted.table is not None and converted.table.num_rows:
                     paths = write_table(converted.table, staging, prefix=f"part-{number:05d}",
-                                        max_rows_per_file=jc.app.settings.export_rows_per_file)
+                                        max_rows_per_file=settings.export_rows_per_file)
                     out.written += converted.table.num_rows
                     out.bytes += sum(p.stat().st_size for p in paths)
                 del converted

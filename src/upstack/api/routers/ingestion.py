@@ -60,13 +60,14 @@ def batch_action(batch_id: str, request: Request, s: SessionDep, t: TenantDep, l
 
 
 @imports.get("/batches/{batch_id}/datasets/{dataset_id}/preview")
-def upload_preview(batch_id: str, dataset_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep):
+def upload_preview(batch_id: str, dataset_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep,
+                   settings: SettingsDep):
     params = request.query_params
     multiline = params.get("isMultiLineJson")
     if multiline is not None and multiline.lower() not in ("true", "false"):
         raise Invalid("'isMultiLineJson' must be true or false.")
     nrow = int_param(params, "nrow", 0, lo=0, hi=100) or PREVIEW_ROWS
-    return Json(ingestion.upload_preview(s, t, lake, batch_id, dataset_id, params.get("format"),
+    return Json(ingestion.upload_preview(s, t, lake, settings, batch_id, dataset_id, params.get("format"),
                                          None if multiline is None else multiline.lower() == "true", nrow))
 
 
