@@ -66,15 +66,11 @@ def common_type(types: Iterable[pa.DataType]) -> pa.DataType:
     if all(pa.types.is_timestamp(t) for t in distinct):
         return TIMESTAMP
     if all(pa.types.is_struct(t) for t in distinct):
-        names: list[str] = []
+        members: dict[str, list[pa.DataType]] = {}  # first-seen order; a dict, not a list scan per name
         for t in distinct:
-            names.extend(f.name for f in t if f.name not in names)
-        return pa.struct(
-            [
-                pa.field(n, common_type(t.field(n).type for t in distinct if t.get_field_index(n) >= 0))
-                for n in names
-            ]
-        )
+            for f in t:
+                members.setdefault(f.name, []).append(f.type)
+        return pa.struct([pa.field(n, common_type(types)) for n, types in members.items()])
     if all(_is_list(t) for t in distinct):
         return pa.list_(common_type(t.value_type for t in distinct))
     return STRING
