@@ -1,4 +1,4 @@
-"""`python -m bench export|ingest|http|lookup`: upstack's measuring instruments (see docs/PERFORMANCE.md).
+"""`python -m bench export|ingest|http|lookup|record|wide`: upstack's measuring instruments (see docs/PERFORMANCE.md).
 
 Every benchmark runs its candidates side by side in one invocation (the machine is shared and noisy),
 quotes medians, bounds its own time, and writes its raw figures to bench/out/<name>-<time>/result.json.
@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     lk.add_argument("--settle", action="store_true",
                     help="before measuring, look each policy up once and wait until the job queue is empty "
                          "(profile snapshots built): the steady state rather than the first lookups after seeding")
+    from bench import record, wide
+
+    record.add_arguments(sub.add_parser("record", help="one wide profile record: each stage's time and peak RSS"))
+    wide.add_arguments(sub.add_parser("wide", help="export over a wide sparse schema (500 leaves) vs the baseline"))
     return p
 
 
@@ -81,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import ingest as mod
         elif args.command == "http":
             from bench import http as mod
+        elif args.command == "record":
+            from bench import record as mod
+        elif args.command == "wide":
+            from bench import wide as mod
         else:
             from bench import lookup as mod
         return mod.main(args)

@@ -177,22 +177,33 @@ class RssSampler:
 
 # -- a live server --------------------------------------------------------------------------------------------
 
+def process_env(env: dict[str, str] | None = None, code: Path | None = None) -> dict[str, str]:
+    """The environment of a server or worker subprocess; `code` runs another checkout's upstack (its src/ first on
+    PYTHONPATH: the venv's editable install would otherwise win), e.g. to measure before and after a change."""
+    out = dict(os.environ, UPSTACK_LOG_LEVEL=os.environ.get("UPSTACK_LOG_LEVEL", "WARNING"), **(env or {}))
+    out.pop("UPSTACK_DATABASE_URL", None)
+    if code is not None:
+        out["PYTHONPATH"] = f"{Path(code) / 'src'}{os.pathsep}{code}"
+    return out
+
+
 class Server:
     """`upstack serve` in a subprocess on a free port, with its own data dir (SQLite) and log file."""
 
-    def __init__(self, data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None):
+    def __init__(self, data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None,
+                 code: Path | None = None):
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.env = env or {}
+        self.code = code
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 
     def __enter__(self) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, UPSTACK_LOG_LEVEL=os.environ.get("UPSTACK_LOG_LEVEL", "WARNING"), **self.env)
-        env.pop("UPSTACK_DATABASE_URL", None)
+        env = process_env(self.env, self.code)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "upstack.cli", "serve", "--port", str(self.port), "--data-dir",
@@ -229,6 +240,37 @@ class Server:
 
     def client(self, timeout: float = 60) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=HEADERS, timeout=timeout)
+
+
+class WorkerProcess:
+    """`upstack worker` in a subprocess on a server's data dir: jobs run in a process of their own, so that the
+    server's and the jobs' memory are measured apart, and no job runs while it is stopped."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> WorkerProcess:
+        self._log = open(self.server.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "upstack.cli", "worker", "--data-dir",
+                                      str(self.server.data_dir)], stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=process_env(self.server.env, self.server.code), start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
 
 
 def settings_for(data_dir: Path):

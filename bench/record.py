@@ -1,0 +1,287 @@
+"""`python -m bench record`: one wide profile record through a live stack, each stage's time and peak RSS apart.
+
+One invocation: `upstack serve --workers 0` (fresh SQLite data dir) and, while jobs must run, an `upstack worker`
+process beside it, so that the server's memory (lookups, preview) and the jobs' (ingest, snapshot build, export)
+are measured apart and no job runs during a lookup. Stages, in order:
+
+- ingest: one JSON-lines record of `--fields` leaf fields (flat, or in 20 nested field groups) to `success`;
+- ingest (event): an event of the profile with the same fields, into an event dataset;
+- snapshot build: the default policy's profile snapshot that each ingest queues, until the queue is empty;
+- export, export (eventList): an export job of every profile to SUCCEEDED, without and with eventList (worker);
+- lookup (snapshot): `GET /access/entities` under the default policy, answered from its snapshot (server);
+- dataset preview: `GET /export/datasets/{id}/preview` (server);
+- lookup (direct): the same lookup under a new pdg policy, which has no snapshot, so the engine merges (server).
+
+Peak RSS is the process's VmHWM, reset before each stage (a 50 ms sampler splits the worker's between ingest and
+snapshot build). A stage over `--kill-above-mb` or `--timeout` is killed and reported as such; the rest go on.
+`--code DIR` runs another checkout's upstack (e.g. main, for the figures before a change).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.common import (
+    PROFILE_SCHEMA,
+    Server,
+    WorkerProcess,
+    check,
+    peak_rss_mb,
+    process_tree,
+    reset_peak,
+    rss_mb,
+    run_dir,
+    say,
+    write_json,
+)
+
+CATALOG = "/data/foundation/catalog"
+IMPORT = "/data/foundation/import"
+ENTITIES = "/data/core/ups/access/entities"
+EMAIL = "wide@example.com"
+EVENT_SCHEMA = "https://ns.adobe.com/xdm/context/experienceevent"
+GROUPS = 20
+
+
+def wide_record(fields: int, shape: str) -> dict:
+    """Exactly `fields` leaf fields: identityMap's Email[].id and Email[].primary, then string fields."""
+    n = max(fields - 2, 0)
+    ids = {"Email": [{"id": EMAIL, "primary": True}]}
+    if shape == "flat":
+        return {"identityMap": ids, **{f"f{i}": f"value {i}" for i in range(n)}}
+    return {"identityMap": ids, "_tenant": {f"group{g}": {f"field{i}": f"value {i}" for i in range(g, n, GROUPS)}
+                                            for g in range(min(GROUPS, n))}}
+
+
+class Watch:
+    """Samples a process tree's RSS every 50 ms with timestamps; kills it above a limit."""
+
+    def __init__(self, pid: int, kill_above_mb: float):
+        self.pid, self.kill_above_mb = pid, kill_above_mb
+        self.samples: list[tuple[float, float]] = []
+        self.killed_at: float | None = None
+        self.started = time.monotonic()
+        self.killed_after: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Watch:
+        reset_peak(self.pid)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import os
+        import signal
+
+        while not self._stop.wait(0.05):
+            now = rss_mb(self.pid)
+            self.samples.append((time.monotonic(), now))
+            if now > self.kill_above_mb and self.killed_at is None:
+                self.killed_at = now
+                self.killed_after = time.monotonic() - self.started
+                for p in reversed(process_tree(self.pid)):
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+    def peak(self, since: float | None = None, until: float | None = None) -> float:
+        return max((mb for t, mb in self.samples if (since is None or t >= since) and (until is None or t <= until)),
+                   default=0.0)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.hwm = peak_rss_mb(self.pid)
+
+
+def _busy_jobs(data_dir: Path) -> int:
+    db = sqlite3.connect(f"file:{data_dir / 'upstack.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return db.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0]
+    finally:
+        db.close()
+
+
+def _until(done, timeout: float, watch: Watch) -> Any:
+    """Poll `done()` until it returns something truthy; None when the watch killed the process or time ran out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = done()
+        if value:
+            return value
+        if watch.killed_at is not None or time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+
+
+def _stage(seconds: float | None, peak: float, status: str, **extra) -> dict:
+    return {"seconds": None if seconds is None else round(seconds, 3), "peak_rss_mb": round(peak, 1), "status": status,
+            **extra}
+
+
+def _failed(watch: Watch, timeout: float) -> str:
+    if watch.killed_at is not None:
+        return f"killed above {watch.kill_above_mb:,.0f} MB after {watch.killed_after:.0f} s"
+    return f"timeout {timeout:.0f} s"
+
+
+def _ingest_and_snapshot(server: Server, c, batches: list[tuple[str, str, bytes]], args) -> dict[str, dict]:
+    """Each (stage name, dataset, JSON lines) ingested in turn, then the snapshot builds they queued."""
+    out: dict[str, dict] = {}
+    with WorkerProcess(server) as worker, Watch(worker.pid, args.kill_above_mb) as watch:
+        time.sleep(1.0)  # the worker's imports and migrations are not the ingest's
+        ingested = time.monotonic()
+        for name, dataset, body in batches:
+            batch = check(c.post(f"{IMPORT}/batches", json={"datasetId": dataset,
+                                                             "inputFormat": {"format": "json"}}), 201)["id"]
+            check(c.put(f"{IMPORT}/batches/{batch}/datasets/{dataset}/files/record.json", content=body,
+                        headers={"Content-Type": "application/octet-stream"}))
+            # The previous batch's snapshot build first: the ingest's own figure is its batch alone.
+            if not _until(lambda: _busy_jobs(server.data_dir) == 0, args.timeout, watch):
+                out[name] = _stage(None, watch.peak(), _failed(watch, args.timeout))
+                return out
+            start = time.monotonic()
+            check(c.post(f"{IMPORT}/batches/{batch}", params={"action": "COMPLETE"}))
+
+            def finished(batch: str = batch) -> dict | None:
+                b = check(c.get(f"{CATALOG}/batches/{batch}"))[batch]
+                return b if b["status"] in ("success", "failed") else None
+
+            b = _until(finished, args.timeout, watch)
+            ingested = time.monotonic()
+            if b is None:
+                out[name] = _stage(None, watch.peak(), _failed(watch, args.timeout))
+                return out
+            errors = [e["code"] for e in b.get("errors", [])]
+            out[name] = _stage(ingested - start, watch.peak(start, ingested), b["status"],
+                               recordsFailed=b["metrics"]["recordsFailed"], errors=errors)
+        settled = _until(lambda: _busy_jobs(server.data_dir) == 0, args.timeout, watch)
+        end = time.monotonic()
+        out["snapshot build"] = _stage(end - ingested if settled else None, watch.peak(ingested, end),
+                                       "done" if settled else _failed(watch, args.timeout))
+    return out
+
+
+def _export(server: Server, c, args, event_list: bool) -> dict:
+    target = check(c.post(f"{CATALOG}/dataSets", json={"name": "export", "schemaRef": {
+        "id": "https://ns.adobe.com/xdm/context/profile__union",
+        "contentType": "application/vnd.adobe.xed+json;version=1"}}), 201)[0].split("/")[-1]
+    body: dict[str, Any] = {"destination": {"datasetId": target}, "schema": {"name": "_xdm.context.profile"}}
+    if event_list:
+        body["additionalFields"] = {"eventList": {}}  # every event field
+    with WorkerProcess(server) as worker, Watch(worker.pid, args.kill_above_mb) as watch:
+        time.sleep(1.0)
+        start = time.monotonic()
+        job = check(c.post("/data/core/ups/export/jobs", json=body))
+
+        def finished() -> dict | None:
+            j = check(c.get(f"/data/core/ups/export/jobs/{job['id']}"))
+            return j if j["status"] in ("SUCCEEDED", "FAILED") else None
+
+        j = _until(finished, args.timeout, watch)
+        end = time.monotonic()
+        if j is None:
+            return _stage(None, watch.peak(), _failed(watch, args.timeout))
+        return _stage(end - start, watch.peak(start, end), j["status"])
+
+
+def _policy(c) -> str:
+    """A new pdg policy: it has no snapshot, so its lookups are merged by the engine."""
+    return check(c.post("/data/core/ups/config/mergePolicies", json={
+        "name": "direct", "schema": {"name": "_xdm.context.profile"}, "identityGraph": {"type": "pdg"},
+        "attributeMerge": {"type": "timestampOrdered"}}))["id"]
+
+
+def _server_call(server: Server, args, call) -> dict:
+    """One request to the server, its time and the server's peak RSS (VmHWM reset before)."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["response"] = call()
+        except Exception as exc:  # noqa: BLE001 - a killed server or a timeout is a figure, not a crash
+            result["error"] = f"{type(exc).__name__}: {exc}"
+
+    with Watch(server.pid, args.kill_above_mb) as watch:
+        start = time.monotonic()
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(args.timeout)
+        seconds = time.monotonic() - start
+    if "response" not in result:
+        status = _failed(watch, args.timeout) if watch.killed_at or thread.is_alive() else result.get("error", "?")
+        return _stage(None, watch.hwm, status)
+    r = result["response"]
+    return _stage(seconds, watch.hwm, str(r.status_code), bytes=len(r.content))
+
+
+def main(args) -> int:
+    out = run_dir(f"record-{args.fields}")
+    code = Path(args.code).resolve() if args.code else None
+    env = {"UPSTACK_MAX_RECORD_FIELDS": str(args.max_record_fields)} if args.max_record_fields else {}
+    say(f"bench record: one profile record of {args.fields:,} leaf fields ({args.shape}), code "
+        f"{code or 'this checkout'}; output {out}")
+    record = wide_record(args.fields, args.shape)
+    body = orjson.dumps(record) + b"\n"
+    # The same fields on one event of the profile (its Email, not primary), for the export with eventList.
+    event = dict(record, _id="event-1", timestamp="2024-05-01T10:00:00Z",
+                 identityMap={"Email": [{"id": EMAIL, "primary": False}]})
+    stages: dict[str, dict] = {}
+    with Server(out / "data", workers=0, env=env, code=code) as server, server.client(timeout=args.timeout) as c:
+        def dataset(name: str, schema: str) -> str:
+            return check(c.post(f"{CATALOG}/dataSets", json={
+                "name": name, "schemaRef": {"id": schema, "contentType": "application/vnd.adobe.xed+json;version=1"},
+                "tags": {"unifiedProfile": ["enabled:true"]}}), 201)[0].split("/")[-1]
+
+        people = dataset("wide", PROFILE_SCHEMA)
+        batches = [("ingest", people, body)]
+        if args.event:
+            batches.append(("ingest (event)", dataset("wide events", EVENT_SCHEMA), orjson.dumps(event) + b"\n"))
+        stages.update(_ingest_and_snapshot(server, c, batches, args))
+        if stages.get("snapshot build", {}).get("seconds") is not None and stages["ingest"]["status"] == "success":
+            stages["export"] = _export(server, c, args, event_list=False)
+            if args.event:
+                stages["export (eventList)"] = _export(server, c, args, event_list=True)
+            params = {"schema.name": "_xdm.context.profile", "entityIdNS": "Email", "entityId": EMAIL}
+            # (A lookup whose policy has no snapshot, e.g. its build was killed, is merged directly.)
+            calls = [("lookup (snapshot)", lambda: c.get(ENTITIES, params=params)),
+                     ("dataset preview", lambda: c.get(f"/data/foundation/export/datasets/{people}/preview")),
+                     # Last: on a stack without bounds this is the request that took the server past 20 GB.
+                     ("lookup (direct)", lambda: c.get(ENTITIES, params=dict(params, mergePolicyId=_policy(c))))]
+            for name, call in calls:
+                if server.proc.poll() is not None:
+                    stages[name] = _stage(None, 0.0, "not run: the server was killed")
+                    continue
+                stages[name] = _server_call(server, args, call)
+    report = {"fields": args.fields, "shape": args.shape, "code": str(code or "."), "record_bytes": len(body),
+              "max_record_fields": args.max_record_fields, "stages": stages}
+    write_json(out / "result.json", report)
+    say(f"\n{'stage':18} {'seconds':>9} {'peak RSS MB':>12}  status")
+    for name, s in stages.items():
+        secs = f"{s['seconds']:.2f}" if s["seconds"] is not None else "-"
+        extra = f" {s['errors']}" if s.get("errors") else ""
+        say(f"{name:18} {secs:>9} {s['peak_rss_mb']:>12,.0f}  {s['status']}{extra}")
+    say(f"\nresult: {out / 'result.json'}")
+    return 0 if all(s["seconds"] is not None for s in stages.values()) else 1
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--fields", type=int, default=2000, help="leaf fields of the record (default 2000)")
+    p.add_argument("--shape", choices=("flat", "groups"), default="flat",
+                   help="flat top-level fields, or 20 nested field groups (_tenant.groupN.fieldM)")
+    p.add_argument("--code", metavar="DIR", help="run another checkout's upstack (its src/ first on PYTHONPATH)")
+    p.add_argument("--max-record-fields", type=int, help="UPSTACK_MAX_RECORD_FIELDS of the stack (default: its own)")
+    p.add_argument("--no-event", dest="event", action="store_false",
+                   help="without the event of the same width (and so without the export with eventList)")
+    p.add_argument("--timeout", type=float, default=900, help="seconds allowed per stage (default 900)")
+    p.add_argument("--kill-above-mb", type=float, default=8000,
+                   help="watchdog: kill the measured process above this RSS (default 8000)")
+
