@@ -112,6 +112,14 @@ def test_multiline_json_and_arrays_on_one_line_are_checked_too(tmp_path):
         assert [(e.row, e.code) for e in result.failed] == [(1, "ROW-TOO-DEEP")]
 
 
+@pytest.mark.parametrize("levels", [300, 1000])
+def test_records_deep_enough_to_exhaust_python_recursion_are_row_errors(tmp_path, levels):
+    deep = '{"identityMap": {"E": [{"id": "1"}]}, "x": ' + '{"a":' * levels + "1" + "}" * levels + "}"
+    result = convert(tmp_path, (deep + "\n" + json.dumps(record(3))).encode())
+    assert [(e.row, e.code) for e in result.failed] == [(0, "ROW-TOO-DEEP")]
+    assert result.table.num_rows == 1
+
+
 def test_records_deeper_than_orjson_can_write_are_refused_not_crashed_on(tmp_path):
     deep = '{"identityMap": {"E": [{"id": "1"}]}, "x": ' + "[" * 300 + "1" + "]" * 300 + "}"
     result = convert(tmp_path, ("[" + deep + "]\n" + json.dumps(record(3))).encode())

@@ -151,8 +151,13 @@ def _convert_json_bytes(
     if not accepted:
         return None, len(values), failed
 
-    table, conflicts = infer_table(accepted)
-    if conflicts or not within(table.schema, bounds):
+    try:
+        table, conflicts = infer_table(accepted)
+    except RecursionError:
+        # The inference's helpers recurse once per level: a record some hundred levels deep (orjson parses
+        # 1024) exhausts Python's stack. It is far beyond any bound, so the walk below finds it.
+        table, conflicts = None, {}
+    if table is None or conflicts or not within(table.schema, bounds):
         # Some record may be too deep or too wide (or only their union is wide), or it conflicts because it
         # is: walk each one, then infer again without those that break a bound. Every record's shape is
         # within the schema's, so a file without conflicts whose schema is within bounds needs no walk.
@@ -164,7 +169,7 @@ def _convert_json_bytes(
                 failed.append(RowError(file_name, row, bad.code, bad.message, _raw(raws, values, row)))
                 continue
             kept.append(position)
-        if len(kept) < len(accepted):
+        if len(kept) < len(accepted) or table is None:
             accepted_rows = [accepted_rows[p] for p in kept]
             accepted = [accepted[p] for p in kept]
             if not accepted:
