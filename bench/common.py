@@ -262,8 +262,14 @@ class WorkerProcess:
         assert self.proc is not None
         return self.proc.pid
 
+    def pause(self) -> None:
+        """Stop the process (SIGSTOP): it claims nothing until it is killed; its leases lapse meanwhile."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
+
     def __exit__(self, *exc) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(30)

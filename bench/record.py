@@ -1,19 +1,21 @@
 """`python -m bench record`: one wide profile record through a live stack, each stage's time and peak RSS apart.
 
-One invocation: `upstack serve --workers 0` (fresh SQLite data dir) and, while jobs must run, an `upstack worker`
-process beside it, so that the server's memory (lookups, preview) and the jobs' (ingest, snapshot build, export)
-are measured apart and no job runs during a lookup. Stages, in order:
+One invocation: `upstack serve --workers 0` (fresh SQLite data dir) and an `upstack worker` process beside it, warmed
+up by a tiny ingest and an empty export, and stopped (SIGSTOP) before the server's stages: the server's memory
+(lookups, preview) and the jobs' (ingest, snapshot build, export) are measured apart and no job runs during a
+lookup. Stages, in order:
 
 - ingest: one JSON-lines record of `--fields` leaf fields (flat, or in 20 nested field groups) to `success`;
-- ingest (event): an event of the profile with the same fields, into an event dataset;
-- snapshot build: the default policy's profile snapshot that each ingest queues, until the queue is empty;
+- snapshot build: the default policy's profile snapshot that the ingest queued, until the queue is empty;
+- ingest (event), snapshot build (with event): an event of the profile with the same fields, into an event
+  dataset, and the snapshot build it queues;
 - export, export (eventList): an export job of every profile to SUCCEEDED, without and with eventList (worker);
 - lookup (snapshot): `GET /access/entities` under the default policy, answered from its snapshot (server);
 - dataset preview: `GET /export/datasets/{id}/preview` (server);
 - lookup (direct): the same lookup under a new pdg policy, which has no snapshot, so the engine merges (server).
 
-Peak RSS is the process's VmHWM, reset before each stage (a 50 ms sampler splits the worker's between ingest and
-snapshot build). A stage over `--kill-above-mb` or `--timeout` is killed and reported as such; the rest go on.
+Peak RSS is the measured process's VmHWM, reset before each stage (a 50 ms sampler doubles as a watchdog). A
+process over `--kill-above-mb` is killed, a stage over `--timeout` abandoned, and both reported as such.
 `--code DIR` runs another checkout's upstack (e.g. main, for the figures before a change).
 """
 
@@ -60,7 +62,8 @@ def wide_record(fields: int, shape: str) -> dict:
 
 
 class Watch:
-    """Samples a process tree's RSS every 50 ms with timestamps; kills it above a limit."""
+    """Samples a process tree's RSS every 50 ms and kills it above a limit; `hwm` is its peak (VmHWM, reset at
+    the start)."""
 
     def __init__(self, pid: int, kill_above_mb: float):
         self.pid, self.kill_above_mb = pid, kill_above_mb
@@ -92,10 +95,6 @@ class Watch:
                     except ProcessLookupError:
                         pass
 
-    def peak(self, since: float | None = None, until: float | None = None) -> float:
-        return max((mb for t, mb in self.samples if (since is None or t >= since) and (until is None or t <= until)),
-                   default=0.0)
-
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
@@ -122,7 +121,7 @@ def _until(done, timeout: float, watch: Watch) -> Any:
         time.sleep(0.05)
 
 
-def _stage(seconds: float | None, peak: float, status: str, **extra) -> dict:
+def _stage(seconds: float | None, peak: float, status: str = "", **extra) -> dict:
     return {"seconds": None if seconds is None else round(seconds, 3), "peak_rss_mb": round(peak, 1), "status": status,
             **extra}
 
@@ -133,64 +132,58 @@ def _failed(watch: Watch, timeout: float) -> str:
     return f"timeout {timeout:.0f} s"
 
 
-def _ingest_and_snapshot(server: Server, c, batches: list[tuple[str, str, bytes]], args) -> dict[str, dict]:
-    """Each (stage name, dataset, JSON lines) ingested in turn, then the snapshot builds they queued."""
-    out: dict[str, dict] = {}
-    with WorkerProcess(server) as worker, Watch(worker.pid, args.kill_above_mb) as watch:
-        time.sleep(1.0)  # the worker's imports and migrations are not the ingest's
-        ingested = time.monotonic()
-        for name, dataset, body in batches:
-            batch = check(c.post(f"{IMPORT}/batches", json={"datasetId": dataset,
-                                                             "inputFormat": {"format": "json"}}), 201)["id"]
-            check(c.put(f"{IMPORT}/batches/{batch}/datasets/{dataset}/files/record.json", content=body,
-                        headers={"Content-Type": "application/octet-stream"}))
-            # The previous batch's snapshot build first: the ingest's own figure is its batch alone.
-            if not _until(lambda: _busy_jobs(server.data_dir) == 0, args.timeout, watch):
-                out[name] = _stage(None, watch.peak(), _failed(watch, args.timeout))
-                return out
-            start = time.monotonic()
-            check(c.post(f"{IMPORT}/batches/{batch}", params={"action": "COMPLETE"}))
-
-            def finished(batch: str = batch) -> dict | None:
-                b = check(c.get(f"{CATALOG}/batches/{batch}"))[batch]
-                return b if b["status"] in ("success", "failed") else None
-
-            b = _until(finished, args.timeout, watch)
-            ingested = time.monotonic()
-            if b is None:
-                out[name] = _stage(None, watch.peak(), _failed(watch, args.timeout))
-                return out
-            errors = [e["code"] for e in b.get("errors", [])]
-            out[name] = _stage(ingested - start, watch.peak(start, ingested), b["status"],
-                               recordsFailed=b["metrics"]["recordsFailed"], errors=errors)
-        settled = _until(lambda: _busy_jobs(server.data_dir) == 0, args.timeout, watch)
-        end = time.monotonic()
-        out["snapshot build"] = _stage(end - ingested if settled else None, watch.peak(ingested, end),
-                                       "done" if settled else _failed(watch, args.timeout))
-    return out
+def _job_stage(worker: WorkerProcess, args, start_job, finished) -> dict:
+    """Start a job (start_job()), wait for finished() to return its end state, and measure the worker meanwhile."""
+    if worker.proc.poll() is not None:
+        return _stage(None, 0.0, "not run: the worker was killed")
+    with Watch(worker.pid, args.kill_above_mb) as watch:
+        start = time.monotonic()
+        start_job()
+        state = _until(finished, args.timeout, watch)
+        seconds = time.monotonic() - start
+    if state is None:
+        return _stage(None, watch.hwm, _failed(watch, args.timeout))
+    return _stage(seconds, watch.hwm, **state)
 
 
-def _export(server: Server, c, args, event_list: bool) -> dict:
+def _ingest(c, worker: WorkerProcess, dataset: str, body: bytes, args) -> dict:
+    batch = check(c.post(f"{IMPORT}/batches", json={"datasetId": dataset, "inputFormat": {"format": "json"}}),
+                  201)["id"]
+    check(c.put(f"{IMPORT}/batches/{batch}/datasets/{dataset}/files/record.json", content=body,
+                headers={"Content-Type": "application/octet-stream"}))
+
+    def finished() -> dict | None:
+        b = check(c.get(f"{CATALOG}/batches/{batch}"))[batch]
+        if b["status"] not in ("success", "failed"):
+            return None
+        return {"status": b["status"], "recordsFailed": b["metrics"]["recordsFailed"],
+                "errors": [e["code"] for e in b.get("errors", [])]}
+
+    return _job_stage(worker, args, lambda: check(c.post(f"{IMPORT}/batches/{batch}", params={"action": "COMPLETE"})),
+                      finished)
+
+
+def _settle(server: Server, worker: WorkerProcess, args) -> dict:
+    """The jobs the last stage queued (snapshot builds), to an empty queue."""
+    return _job_stage(worker, args, lambda: None,
+                      lambda: {"status": "done"} if _busy_jobs(server.data_dir) == 0 else None)
+
+
+def _export(c, worker: WorkerProcess, args, event_list: bool) -> dict:
     target = check(c.post(f"{CATALOG}/dataSets", json={"name": "export", "schemaRef": {
         "id": "https://ns.adobe.com/xdm/context/profile__union",
         "contentType": "application/vnd.adobe.xed+json;version=1"}}), 201)[0].split("/")[-1]
     body: dict[str, Any] = {"destination": {"datasetId": target}, "schema": {"name": "_xdm.context.profile"}}
     if event_list:
         body["additionalFields"] = {"eventList": {}}  # every event field
-    with WorkerProcess(server) as worker, Watch(worker.pid, args.kill_above_mb) as watch:
-        time.sleep(1.0)
-        start = time.monotonic()
-        job = check(c.post("/data/core/ups/export/jobs", json=body))
+    job: dict[str, Any] = {}
 
-        def finished() -> dict | None:
-            j = check(c.get(f"/data/core/ups/export/jobs/{job['id']}"))
-            return j if j["status"] in ("SUCCEEDED", "FAILED") else None
+    def finished() -> dict | None:
+        j = check(c.get(f"/data/core/ups/export/jobs/{job['id']}"))
+        return {"status": j["status"]} if j["status"] in ("SUCCEEDED", "FAILED") else None
 
-        j = _until(finished, args.timeout, watch)
-        end = time.monotonic()
-        if j is None:
-            return _stage(None, watch.peak(), _failed(watch, args.timeout))
-        return _stage(end - start, watch.peak(start, end), j["status"])
+    return _job_stage(worker, args, lambda: job.update(check(c.post("/data/core/ups/export/jobs", json=body))),
+                      finished)
 
 
 def _policy(c) -> str:
@@ -235,21 +228,31 @@ def main(args) -> int:
     event = dict(record, _id="event-1", timestamp="2024-05-01T10:00:00Z",
                  identityMap={"Email": [{"id": EMAIL, "primary": False}]})
     stages: dict[str, dict] = {}
-    with Server(out / "data", workers=0, env=env, code=code) as server, server.client(timeout=args.timeout) as c:
-        def dataset(name: str, schema: str) -> str:
-            return check(c.post(f"{CATALOG}/dataSets", json={
-                "name": name, "schemaRef": {"id": schema, "contentType": "application/vnd.adobe.xed+json;version=1"},
-                "tags": {"unifiedProfile": ["enabled:true"]}}), 201)[0].split("/")[-1]
+    with (Server(out / "data", workers=0, env=env, code=code) as server, server.client(timeout=args.timeout) as c,
+          WorkerProcess(server) as worker):
+        def dataset(name: str, schema: str, profile: bool = True) -> str:
+            body: dict[str, Any] = {"name": name, "schemaRef": {
+                "id": schema, "contentType": "application/vnd.adobe.xed+json;version=1"}}
+            if profile:
+                body["tags"] = {"unifiedProfile": ["enabled:true"]}
+            return check(c.post(f"{CATALOG}/dataSets", json=body), 201)[0].split("/")[-1]
 
+        # Warm the worker up (imports, first connections) with a tiny ingest and an export of an empty lake.
+        _ingest(c, worker, dataset("warm-up", PROFILE_SCHEMA, profile=False), b'{"identityMap": {"E": [{"id": "w"}]}}\n',
+                args)
+        _export(c, worker, args, event_list=False)
         people = dataset("wide", PROFILE_SCHEMA)
-        batches = [("ingest", people, body)]
+        stages["ingest"] = _ingest(c, worker, people, body, args)
+        stages["snapshot build"] = _settle(server, worker, args)
         if args.event:
-            batches.append(("ingest (event)", dataset("wide events", EVENT_SCHEMA), orjson.dumps(event) + b"\n"))
-        stages.update(_ingest_and_snapshot(server, c, batches, args))
-        if stages.get("snapshot build", {}).get("seconds") is not None and stages["ingest"]["status"] == "success":
-            stages["export"] = _export(server, c, args, event_list=False)
+            stages["ingest (event)"] = _ingest(c, worker, dataset("wide events", EVENT_SCHEMA),
+                                               orjson.dumps(event) + b"\n", args)
+            stages["snapshot build (with event)"] = _settle(server, worker, args)
+        if stages["ingest"]["status"] == "success":
+            stages["export"] = _export(c, worker, args, event_list=False)
             if args.event:
-                stages["export (eventList)"] = _export(server, c, args, event_list=True)
+                stages["export (eventList)"] = _export(c, worker, args, event_list=True)
+            worker.pause()  # no job beside a lookup (the direct one queues a snapshot build)
             params = {"schema.name": "_xdm.context.profile", "entityIdNS": "Email", "entityId": EMAIL}
             # (A lookup whose policy has no snapshot, e.g. its build was killed, is merged directly.)
             calls = [("lookup (snapshot)", lambda: c.get(ENTITIES, params=params)),
@@ -264,11 +267,11 @@ def main(args) -> int:
     report = {"fields": args.fields, "shape": args.shape, "code": str(code or "."), "record_bytes": len(body),
               "max_record_fields": args.max_record_fields, "stages": stages}
     write_json(out / "result.json", report)
-    say(f"\n{'stage':18} {'seconds':>9} {'peak RSS MB':>12}  status")
+    say(f"\n{'stage':28} {'seconds':>9} {'peak RSS MB':>12}  status")
     for name, s in stages.items():
         secs = f"{s['seconds']:.2f}" if s["seconds"] is not None else "-"
         extra = f" {s['errors']}" if s.get("errors") else ""
-        say(f"{name:18} {secs:>9} {s['peak_rss_mb']:>12,.0f}  {s['status']}{extra}")
+        say(f"{name:28} {secs:>9} {s['peak_rss_mb']:>12,.0f}  {s['status']}{extra}")
     say(f"\nresult: {out / 'result.json'}")
     return 0 if all(s["seconds"] is not None for s in stages.values()) else 1
 
