@@ -109,14 +109,15 @@ def _busy_jobs(data_dir: Path) -> int:
         db.close()
 
 
-def _until(done, timeout: float, watch: Watch) -> Any:
-    """Poll `done()` until it returns something truthy; None when the watch killed the process or time ran out."""
+def _until(done, timeout: float, watch: Watch, alive=lambda: True) -> Any:
+    """Poll `done()` until it returns something truthy; None when the watch killed the process, `alive()` says it
+    died, or time ran out."""
     deadline = time.monotonic() + timeout
     while True:
         value = done()
         if value:
             return value
-        if watch.killed_at is not None or time.monotonic() > deadline:
+        if watch.killed_at is not None or not alive() or time.monotonic() > deadline:
             return None
         time.sleep(0.05)
 
@@ -139,9 +140,11 @@ def _job_stage(worker: WorkerProcess, args, start_job, finished) -> dict:
     with Watch(worker.pid, args.kill_above_mb) as watch:
         start = time.monotonic()
         start_job()
-        state = _until(finished, args.timeout, watch)
+        state = _until(finished, args.timeout, watch, alive=lambda: worker.proc.poll() is None)
         seconds = time.monotonic() - start
     if state is None:
+        if watch.killed_at is None and worker.proc.poll() is not None:
+            return _stage(None, watch.hwm, "the worker died")
         return _stage(None, watch.hwm, _failed(watch, args.timeout))
     return _stage(seconds, watch.hwm, **state)
 
@@ -224,8 +227,9 @@ def main(args) -> int:
         f"{code or 'this checkout'}; output {out}")
     record = wide_record(args.fields, args.shape)
     body = orjson.dumps(record) + b"\n"
-    # The same fields on one event of the profile (its Email, not primary), for the export with eventList.
-    event = dict(record, _id="event-1", timestamp="2024-05-01T10:00:00Z",
+    # One event of the profile (its Email, not primary) as wide, for the export with eventList: the record's fields
+    # but two, which _id and timestamp replace.
+    event = dict(wide_record(args.fields - 2, args.shape), _id="event-1", timestamp="2024-05-01T10:00:00Z",
                  identityMap={"Email": [{"id": EMAIL, "primary": False}]})
     stages: dict[str, dict] = {}
     with (Server(out / "data", workers=0, env=env, code=code) as server, server.client(timeout=args.timeout) as c,
