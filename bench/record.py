@@ -268,7 +268,7 @@ def main(args) -> int:
                     stages[name] = _stage(None, 0.0, "not run: the server was killed")
                     continue
                 stages[name] = _server_call(server, args, call)
-    report = {"fields": args.fields, "shape": args.shape, "code": str(code or "."), "record_bytes": len(body),
+    report = {"fields": args.fields, "shape": args.shape, "checkout": str(code or "."), "record_bytes": len(body),
               "max_record_fields": args.max_record_fields, "stages": stages}
     write_json(out / "result.json", report)
     say(f"\n{'stage':28} {'seconds':>9} {'peak RSS MB':>12}  status")
