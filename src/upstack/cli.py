@@ -27,8 +27,19 @@ DbUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy UR
 
 
 def _settings(**overrides) -> Settings:
-    base = Settings()
-    return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment with the given flags on top, validated as one (a flag gets the same
+    checks as its UPSTACK_* variable). A bad value stops the command with one line naming what is allowed."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = ".".join(str(p) for p in problem["loc"])
+            flag = f"--{name.replace('_', '-')}" if name in overrides else None
+            where = f"{flag} / UPSTACK_{name.upper()}" if flag else f"UPSTACK_{name.upper()}"
+            typer.echo(f"upstack: invalid setting {where}={problem.get('input')!r}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _prepare(settings: Settings):

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,17 @@ class Settings(BaseSettings):
         "permissive",
         description="permissive: any non-empty bearer token and api key pass. strict: only tokens issued by "
         "POST /ims/token/v3 to a registered client, unexpired, whose client id equals x-api-key.",
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that /_upstack/* (but health) requires in strict auth mode "
+        "(Authorization: Bearer <token>); without it, strict mode refuses every local control.",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="Extra Host header names the server answers, comma-separated (e.g. 'api,upstack.internal', "
+        "'*.corp.example'); '*' answers any. IP addresses, localhost and *.localhost are always allowed. Any "
+        "other name is refused, so a web page cannot reach the server through DNS rebinding.",
     )
     ims_clients: str = Field(
         "",

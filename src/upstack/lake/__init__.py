@@ -1,6 +1,6 @@
 """The data lake: where uploaded files land, how they become validated Parquet, and how batches are published."""
 
-from upstack.lake.errors import LakeError, TooLarge, UnreadableFile, UnsafePath
+from upstack.lake.errors import LakeError, TooLarge, UnreadableFile, UnsafePath, is_disk_full
 from upstack.lake.layout import Lake, PublishedFile, UploadedFile, safe_segment, validate_upload_path
 from upstack.lake.parquet import read_preview, schema_of, write_table
 from upstack.lake.records import Converted, convert_file
@@ -29,6 +29,7 @@ __all__ = [
     "UnsafePath",
     "UploadedFile",
     "convert_file",
+    "is_disk_full",
     "read_preview",
     "safe_segment",
     "schema_of",

@@ -22,6 +22,12 @@ def read_all(s: Session) -> dict[str, Any]:
     }
 
 
+MAX_LATENCY_MS = 120_000  # a fault holds its request this long at most
+MAX_DELAY_SECONDS = 3_600
+MAX_RULES = 100
+MAX_TEXT = 1_000
+
+
 def update(s: Session, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Invalid("Controls must be a JSON object with jobPacing, failNextJobs and/or faults.")
@@ -32,36 +38,54 @@ def update(s: Session, body: Any) -> dict[str, Any]:
         p = body["jobPacing"] or {"mode": "immediate"}
         if not isinstance(p, dict) or p.get("mode") not in PACING_MODES:
             raise Invalid(f"jobPacing.mode must be one of {PACING_MODES}.")
-        secs = p.get("delaySeconds", 0)
-        if p["mode"] == "delay" and (not isinstance(secs, int | float) or secs < 0):
-            raise Invalid("jobPacing.delaySeconds must be a number >= 0.")
+        secs = _number(p.get("delaySeconds", 0), "jobPacing.delaySeconds", MAX_DELAY_SECONDS)
         controls_repo.put(s, "jobPacing", {"mode": p["mode"], "delaySeconds": secs})
     if "failNextJobs" in body:
-        rules = body["failNextJobs"] or []
-        for r in _list(rules, "failNextJobs"):
-            if r.get("kind") not in ("ingest", "export") or not isinstance(r.get("count", 1), int):
+        rules = _list(body["failNextJobs"] or [], "failNextJobs")
+        for r in rules:
+            if r.get("kind") not in ("ingest", "export"):
                 raise Invalid("failNextJobs entries need kind (ingest|export) and an integer count.")
         controls_repo.put(s, "failNextJobs", {"rules": [
-            {"kind": r["kind"], "count": r.get("count", 1), "code": r.get("code", "FORCED-FAILURE"),
-             "message": r.get("message", "Failure forced by /_upstack/controls")} for r in rules]})
+            {"kind": r["kind"], "count": int(_number(r.get("count", 1), "failNextJobs[].count", 1_000_000, integer=True)),
+             "code": _text(r.get("code", "FORCED-FAILURE"), "failNextJobs[].code"),
+             "message": _text(r.get("message", "Failure forced by /_upstack/controls"), "failNextJobs[].message")}
+            for r in rules]})
     if "faults" in body:
-        rules = body["faults"] or []
-        for r in _list(rules, "faults"):
-            if not isinstance(r.get("path"), str):
+        rules = _list(body["faults"] or [], "faults")
+        for r in rules:
+            if not isinstance(r.get("path"), str) or not r["path"]:
                 raise Invalid("faults entries need a path glob, e.g. /data/core/ups/export/jobs/*.")
             status = r.get("status")
-            if status is not None and (not isinstance(status, int) or not 400 <= status <= 599):
+            if status is not None and (isinstance(status, bool) or not isinstance(status, int)
+                                       or not 400 <= status <= 599):
                 raise Invalid("faults[].status must be an HTTP error status (400-599).")
         controls_repo.put(s, "faults", {"rules": [
-            {"method": str(r.get("method", "*")).upper(), "path": r["path"], "latencyMs": int(r.get("latencyMs", 0)),
-             "status": r.get("status"), "message": r.get("message", "Fault injected by /_upstack/controls")}
+            {"method": _text(r.get("method", "*"), "faults[].method").upper(), "path": _text(r["path"], "faults[].path"),
+             "latencyMs": int(_number(r.get("latencyMs", 0), "faults[].latencyMs", MAX_LATENCY_MS)),
+             "status": r.get("status"),
+             "message": _text(r.get("message", "Fault injected by /_upstack/controls"), "faults[].message")}
             for r in rules]})
     return read_all(s)
+
+
+def _number(value: Any, name: str, most: float, *, integer: bool = False) -> float:
+    kinds = int if integer else int | float
+    if isinstance(value, bool) or not isinstance(value, kinds) or not 0 <= value <= most:
+        raise Invalid(f"{name} must be {'an integer' if integer else 'a number'} from 0 to {most}.")
+    return value
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise Invalid(f"{name} must be a string of at most {MAX_TEXT} characters.")
+    return value
 
 
 def _list(value: Any, name: str) -> list[dict]:
     if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
         raise Invalid(f"{name} must be an array of objects.")
+    if len(value) > MAX_RULES:
+        raise Invalid(f"{name} holds at most {MAX_RULES} entries.")
     return value
 
 

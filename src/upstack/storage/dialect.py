@@ -49,3 +49,42 @@ def configure(engine: Engine, *, read_only: bool = False) -> None:
 def skip_locked(engine: Engine) -> str:
     """The claim query's lock clause: SQLite has one writer at a time, so it needs none."""
     return "" if is_sqlite(engine) else "FOR UPDATE SKIP LOCKED"
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None) or exc
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """The database could not write for lack of space (SQLite SQLITE_FULL, PostgreSQL 53100)."""
+    if _sqlstate(exc) == "53100":
+        return True
+    return "database or disk is full" in str(getattr(exc, "orig", None) or exc)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (or is locked) right now: the request itself may well be fine.
+
+    Wrapped SQLAlchemy errors and the raw driver errors of the fast path (raw DB-API cursors) both count.
+    """
+    import sqlite3
+
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):  # pool exhausted, connection lost
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig or exc
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    # Class 08 (connection exceptions), 53 (insufficient resources), 57P (operator intervention: shutdown).
+    state = _sqlstate(exc) or ""
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and (
+        not state or state.startswith(("08", "53", "57P")))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-import orjson
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
-from upstack.api.deps import ContextDep, JsonBody
+from upstack.api.deps import ContextDep, JsonBody, read_json
 from upstack.api.responses import Json
 from upstack.jobs import queue
 from upstack.services import controls
@@ -40,20 +40,14 @@ def health(ctx: ContextDep):
 @router.post("/reset")
 async def reset(request: Request, ctx: ContextDep):
     """Body or query `{"org": ..., "sandbox": ...}` resets one tenant (sandbox optional); nothing resets all."""
-    raw = await request.body()
-    target = {}
-    if raw.strip():
-        try:
-            target = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise Invalid("Reset body must be JSON like {\"org\": \"...\", \"sandbox\": \"prod\"}.") from None
-        if not isinstance(target, dict):
-            raise Invalid("Reset body must be a JSON object.")
-    org = target.get("org") or request.query_params.get("org")
-    sandbox = target.get("sandbox") or request.query_params.get("sandbox")
+    target = await read_json(request, required=False)
+    if target is not None and not isinstance(target, dict):
+        raise Invalid("Reset body must be a JSON object like {\"org\": \"...\", \"sandbox\": \"prod\"}.")
+    target = target or {}
+    org = _text_member(target, "org") or request.query_params.get("org")
+    sandbox = _text_member(target, "sandbox") or request.query_params.get("sandbox")
     if sandbox and not org:
         raise Invalid("Reset of a sandbox needs its org.")
-    from starlette.concurrency import run_in_threadpool
 
     def _wipe():
         with ctx.db.session() as s:
@@ -96,15 +90,24 @@ def clear_controls(ctx: ContextDep):
 @router.post("/jobs/release")
 async def release_jobs(request: Request, ctx: ContextDep):
     """Release jobs held by manual pacing: all, or those of `{"kind": ..., "subjectId": ...}`."""
-    raw = await request.body()
-    target = orjson.loads(raw) if raw.strip() else {}
-    if not isinstance(target, dict):
-        raise Invalid("Release body must be a JSON object.")
+    target = await read_json(request, required=False)
+    if target is not None and not isinstance(target, dict):
+        raise Invalid("Release body must be a JSON object like {\"kind\": \"export\", \"subjectId\": \"12\"}.")
+    target = target or {}
+    kind = _text_member(target, "kind")
+    subject = target.get("subjectId")
+    if subject is not None and (isinstance(subject, bool) or not isinstance(subject, str | int)):
+        raise Invalid("'subjectId' must be a string or an integer.")
 
     def _release():
         with ctx.db.session() as s:
-            return queue.release_held(s, target.get("kind"), str(target["subjectId"]) if target.get("subjectId") else None)
-
-    from starlette.concurrency import run_in_threadpool
+            return queue.release_held(s, kind, str(subject) if subject is not None else None)
 
     return Json({"released": await run_in_threadpool(_release)})
+
+
+def _text_member(body: dict, name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and (not isinstance(value, str) or len(value) > 255):
+        raise Invalid(f"'{name}' must be a string of at most 255 characters.")
+    return value or None
