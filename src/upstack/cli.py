@@ -54,12 +54,15 @@ def _prepare(settings: Settings):
 
 
 def start_workers(ctx, count: int) -> list:
+    """`count` worker threads, plus the sweep of what crashed runs left (every process that writes to the lake
+    runs one, API-only servers included: their uploads leave temp files too)."""
     from upstack.worker.loop import Worker
+    from upstack.worker.sweep import Sweeper
 
     workers = [Worker(ctx) for _ in range(count)]
     for w in workers:
         w.start()
-    return workers
+    return [*workers, Sweeper(ctx, ctx.settings.sweep_interval_seconds).start()]
 
 
 @app.command()

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=0, description="Worker threads embedded in `upstack serve` (0 = API only).")
     worker_lease_seconds: float = Field(30.0, gt=0, description="A claimed job is re-claimable this long after its last heartbeat.")
     worker_poll_seconds: float = Field(0.2, gt=0, description="How often an idle worker looks for work.")
+    sweep_interval_seconds: float = Field(60.0, gt=0, description="How often leftovers of crashed jobs and "
+                                          "uploads (staging, scratch and temp files) are swept; also at start.")
     job_max_attempts: int = Field(3, ge=1, description="Runs of a job before it is failed for good.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="Emit logs as JSON lines instead of console text.")

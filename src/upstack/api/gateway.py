@@ -12,6 +12,7 @@ from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 import anyio
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from upstack.services.errors import DomainError, GatewayError, Invalid, UnsupportedMediaType
@@ -76,6 +77,8 @@ class GatewayMiddleware:
                 await self.render_error(scope, exc, request_id)(scope, receive, send_with_id)
                 return
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            return  # the client went away mid-request: there is no one to answer
         except Exception as exc:  # noqa: BLE001 - the one place an error nothing else handled is answered
             response = self.render_error(scope, exc, request_id)  # logs it once (api/errors.py)
             if not started:

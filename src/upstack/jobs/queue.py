@@ -140,6 +140,17 @@ def give_up_exhausted(session: Session) -> list[Job]:
     return done
 
 
+def live_runs(session: Session, runs: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which (job id, attempt) runs still hold their lease: running, that attempt, lease not expired. A run
+    not in the answer is dead (crashed, re-claimed, finished), and its files may be swept."""
+    if not runs:
+        return set()
+    t = now_ms()
+    rows = session.execute(select(Job.id, Job.attempts).where(
+        Job.id.in_({job_id for job_id, _ in runs}), Job.status == "running", Job.lease_expires_ms > t)).all()
+    return {(row.id, row.attempts) for row in rows} & set(runs)
+
+
 def release_held(session: Session, kind: str | None = None, subject_id: str | None = None) -> int:
     """Make held jobs (manual pacing) due now. Returns how many were released."""
     q = update(Job).where(Job.status == "queued", Job.run_after_ms >= HELD_MS)

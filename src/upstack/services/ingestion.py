@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from upstack.config import Settings
 from upstack.jobs import queue
 from upstack.jobs.states import BATCH, transition
-from upstack.lake import Lake, UnreadableFile, UnsafePath, UploadedFile, validate_upload_path
+from upstack.lake import Lake, PendingUpload, UnreadableFile, UnsafePath, UploadedFile, validate_upload_path
 from upstack.lake import TooLarge as LakeTooLarge
 from upstack.lake.records import convert_file
 from upstack.services.catalog import get_batch, now_ms
@@ -117,19 +117,42 @@ def check_upload(s: Session, t: Tenant, batch_id: str, dataset_id: str, file_pat
         raise Invalid(f"Batch {b.id} was created by an export job; files cannot be uploaded into it.")
     if b.dataset_id != dataset_id:
         raise Invalid(f"Batch {b.id} was created for dataset {b.dataset_id}, not {dataset_id}.")
-    if b.status != "loading":
-        raise Invalid(f"Batch {b.id} is '{b.status}': files can be uploaded only while it is 'loading'.")
+    _require_loading(b)
     return b, rel
 
 
-def store_upload(lake: Lake, b: Batch, rel: str, data: Iterable[bytes], max_bytes: int) -> UploadedFile:
-    """Write one upload whole (a re-upload of the same path replaces it); oversize ones leave nothing behind."""
+def _require_loading(b: Batch) -> None:
+    if b.status != "loading":
+        raise Invalid(f"Batch {b.id} is '{b.status}': files can be uploaded only while it is 'loading'.")
+
+
+def receive_upload(lake: Lake, b: Batch, rel: str, data: Iterable[bytes], max_bytes: int) -> PendingUpload:
+    """Receive one upload whole, beside the batch (nothing visible yet); oversize ones leave nothing behind."""
     try:
-        return lake.write_upload(b.org, b.sandbox, b.id, b.dataset_id, rel, data, max_bytes=max_bytes)
+        return lake.receive_upload(b.org, b.sandbox, b.id, b.dataset_id, rel, data, max_bytes=max_bytes)
     except LakeTooLarge as exc:
         raise TooLarge(f"File '{rel}' is larger than the upload limit of {exc.max_bytes} bytes.") from None
     except UnsafePath as exc:
         raise Invalid(f"Invalid file path '{rel}': {exc}.") from None
+
+
+def accept_upload(s: Session, t: Tenant, batch_id: str, pending: PendingUpload) -> UploadedFile:
+    """Make a received upload part of its batch, under the batch's row lock: COMPLETE and ABORT take the
+    same lock, so an upload lands before them (and is ingested) or is refused after them (and dropped).
+    A 200 therefore always means the bytes are part of the batch (CONTRACT §4)."""
+    b = repo.lock_batch(s, t, batch_id)
+    if b is None:
+        pending.discard()
+        raise NotFound("Batch not found.")
+    try:
+        _require_loading(b)
+    except Invalid:
+        pending.discard()
+        raise
+    try:
+        return pending.commit()
+    except UnsafePath as exc:
+        raise Invalid(f"Invalid file path '{pending.relpath}': {exc}.") from None
 
 
 # Large files (> 256 MB in AEP) arrive as INITIALIZE, PATCH parts with Content-Range, COMPLETE. The lake
@@ -139,12 +162,12 @@ _CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*")
 _COPY_CHUNK = 1 << 20
 
 
-def initialize_large_file(lake: Lake, b: Batch, rel: str, max_bytes: int) -> UploadedFile:
-    return store_upload(lake, b, rel, [], max_bytes)
+def initialize_large_file(lake: Lake, b: Batch, rel: str, max_bytes: int) -> PendingUpload:
+    return receive_upload(lake, b, rel, [], max_bytes)
 
 
 def append_part(lake: Lake, b: Batch, rel: str, content_range: str | None, data: Iterable[bytes],
-                max_bytes: int) -> UploadedFile:
+                max_bytes: int) -> PendingUpload:
     match = _CONTENT_RANGE.fullmatch(content_range or "")
     if match is None:
         raise Invalid("Header 'Content-Range: bytes <first>-<last>/<total>' is required for a file part.")
@@ -158,7 +181,7 @@ def append_part(lake: Lake, b: Batch, rel: str, content_range: str | None, data:
     if first > received:
         raise Invalid(f"The part starts at byte {first} but only {received} bytes of '{rel}' were received; "
                       "send parts in order.")
-    return store_upload(lake, b, rel, chain(_prefix(path, first), _exactly(data, last - first + 1)), max_bytes)
+    return receive_upload(lake, b, rel, chain(_prefix(path, first), _exactly(data, last - first + 1)), max_bytes)
 
 
 def _prefix(path: Path, length: int) -> Iterator[bytes]:

@@ -30,6 +30,13 @@ def get_batch(s: Session, t: Tenant, batch_id: str) -> Batch | None:
     return s.scalar(select(Batch).where(Batch.id == batch_id, Batch.org == t.org, Batch.sandbox == t.sandbox))
 
 
+def lock_batch(s: Session, t: Tenant, batch_id: str) -> Batch | None:
+    """The batch with its row locked until the transaction ends (SQLite: the writer lock is held already),
+    so a state move of the batch (COMPLETE, ABORT) waits for whatever this transaction decides."""
+    return s.scalar(select(Batch).where(Batch.id == batch_id, Batch.org == t.org, Batch.sandbox == t.sandbox)
+                    .with_for_update().execution_options(populate_existing=True))
+
+
 def get_batch_any_tenant(s: Session, batch_id: str) -> Batch | None:
     return s.get(Batch, batch_id)
 

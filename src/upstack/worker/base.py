@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from upstack.api.context import AppContext
 from upstack.jobs.queue import Claimed
+from upstack.lake import owner_tag
 
 
 class JobLost(Exception):
@@ -29,6 +31,24 @@ class JobContext:
     job: Claimed
     worker_id: str
     lost: threading.Event = field(default_factory=threading.Event)
+    _temp: Path | None = None
+
+    @property
+    def owner(self) -> str:
+        """This run's tag on its staging and scratch directories: the sweep keeps them while its lease lives."""
+        return owner_tag(self.job.id, self.job.attempts)
+
+    @property
+    def temp_dir(self) -> str:
+        """Scratch space of this run (spill files, DuckDB temp files), removed when the run ends."""
+        if self._temp is None:
+            self._temp = self.app.lake.new_temp_dir(self.owner)
+        return str(self._temp)
+
+    def cleanup(self) -> None:
+        if self._temp is not None:
+            self.app.lake.remove_temp_dir(self._temp)
+            self._temp = None
 
     @property
     def is_last_attempt(self) -> bool:

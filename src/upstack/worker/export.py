@@ -82,7 +82,8 @@ class _Output:
     """The Parquet files of one run, per target batch: written part by part into a staging directory each,
     published (one rename per batch) only once every part is in."""
 
-    def __init__(self, targets: list[tuple[str, object]]):
+    def __init__(self, targets: list[tuple[str, object]], owner: str):
+        self.owner = owner  # the job run's tag: the sweep leaves a live run's staging alone
         self.staging: dict[str, Path] = {}
         self.files: dict[str, int] = {b: 0 for b, _ in targets}
         self.rows_of: dict[str, int] = {b: 0 for b, _ in targets}
@@ -98,7 +99,7 @@ class _Output:
         if table.num_rows == 0 and (self.files[batch_id] or not last):
             return
         if batch_id not in self.staging:
-            self.staging[batch_id] = app.lake.new_staging(batch_id)
+            self.staging[batch_id] = app.lake.new_staging(batch_id, self.owner)
         prefix = "part" if part.parts == 1 else f"part-{part.part:05d}"
         paths = write_table(table, self.staging[batch_id],
                             max_rows_per_file=app.settings.export_rows_per_file, prefix=prefix)
@@ -141,7 +142,7 @@ class ExportHandler:
         checker = CancelCheck(jc, job_id, self.cancel_poll_seconds)
         phase = "reading and merging profiles"
         extra: dict = {}
-        out = _Output(plan.targets)
+        out = _Output(plan.targets, jc.owner)
         published: list[BatchOutput] = []
         try:
             query = export_jobs.export_query(plan.request)
@@ -150,7 +151,7 @@ class ExportHandler:
             # Parts keep memory bounded on big lakes: each is written as soon as it is merged. closing()
             # lets the engine drop its temp files at once when we stop early (cancel, error).
             parts = iter_merge_profiles(inputs, spec, query, should_cancel=checker,
-                                        temp_dir=str(app.settings.data_dir / "tmp"),
+                                        temp_dir=jc.temp_dir,
                                         memory_limit=app.settings.engine_memory_limit,
                                         engine=app.settings.engine, spark_master=app.settings.spark_master)
             with closing(parts):

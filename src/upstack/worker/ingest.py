@@ -82,7 +82,7 @@ class IngestHandler:
                          "description": "The batch was completed without any file; nothing was ingested."}])
             return
         out = _Outcome()
-        staging = lake.new_staging(plan.batch_id)
+        staging = lake.new_staging(plan.batch_id, jc.owner)
         published = False
         try:
             for number, upload in enumerate(uploads):

@@ -114,6 +114,7 @@ class Worker:
         finally:
             done.set()
             beat.join(5)
+            jc.cleanup()
         with self.ctx.db.session() as s:
             s.execute(update(WorkerRow).where(WorkerRow.id == self.id)
                       .values(current_job_id=None, jobs_done=WorkerRow.jobs_done + 1))

@@ -7,18 +7,21 @@ it as soon as it is too large.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import anyio
 import anyio.from_thread
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import ClientDisconnect
 
 from upstack.api.deps import ContextDep, JsonBody, LakeDep, SessionDep, SettingsDep, TenantDep
+from upstack.api.gateway import BodyTooLarge
 from upstack.api.paging import int_param
 from upstack.api.responses import Json
 from upstack.api.views import batch_view
+from upstack.lake import PendingUpload
 from upstack.services import ingestion
 from upstack.services.errors import Invalid, UnsupportedMediaType
 
@@ -75,8 +78,8 @@ async def upload_file(batch_id: str, dataset_id: str, file_path: str, request: R
                       t: TenantDep):
     _require_octet_stream(request)
     b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
-    await anyio.to_thread.run_sync(
-        lambda: ingestion.store_upload(ctx.lake, b, rel, _body_chunks(request), ctx.settings.max_upload_bytes))
+    await _store(ctx, t, b, request, lambda body: ingestion.receive_upload(
+        ctx.lake, b, rel, body, ctx.settings.max_upload_bytes))
     return Response(status_code=200)
 
 
@@ -87,21 +90,22 @@ async def upload_part(batch_id: str, dataset_id: str, file_path: str, request: R
     _require_octet_stream(request)
     b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
     content_range = request.headers.get("content-range")
-    stored = await anyio.to_thread.run_sync(lambda: ingestion.append_part(
-        ctx.lake, b, rel, content_range, _body_chunks(request), ctx.settings.max_upload_bytes))
+    stored = await _store(ctx, t, b, request, lambda body: ingestion.append_part(
+        ctx.lake, b, rel, content_range, body, ctx.settings.max_upload_bytes))
     return Json({"name": rel, "sizeInBytes": stored.size})
 
 
 @imports.post(FILE_ROUTE)
-def large_file_action(batch_id: str, dataset_id: str, file_path: str, request: Request, s: SessionDep,
-                      t: TenantDep, lake: LakeDep, settings: SettingsDep):
+async def large_file_action(batch_id: str, dataset_id: str, file_path: str, request: Request, ctx: ContextDep,
+                            t: TenantDep):
     """Large file uploads: ?action=INITIALIZE starts (or restarts) a file, ?action=COMPLETE ends it."""
-    b, rel = ingestion.check_upload(s, t, batch_id, dataset_id, file_path)
+    b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
     action = (request.query_params.get("action") or "").upper()
     if action == "INITIALIZE":
-        size = ingestion.initialize_large_file(lake, b, rel, settings.max_upload_bytes).size
+        size = (await _store(ctx, t, b, request, lambda _body: ingestion.initialize_large_file(
+            ctx.lake, b, rel, ctx.settings.max_upload_bytes))).size
     elif action == "COMPLETE":
-        size = ingestion.complete_large_file(lake, b, rel)
+        size = ingestion.complete_large_file(ctx.lake, b, rel)
     else:
         raise Invalid(f"Unknown file action '{request.query_params.get('action') or ''}': use INITIALIZE or COMPLETE.")
     return Json({"name": rel, "sizeInBytes": size})
@@ -143,19 +147,55 @@ async def _checked(ctx, t, batch_id: str, dataset_id: str, file_path: str):
     return await run_in_threadpool(check)
 
 
-def _body_chunks(request: Request) -> Iterator[bytes]:
-    """The request body as a blocking iterator, for code running in a worker thread (anyio.to_thread)."""
-    stream = request.stream().__aiter__()
+async def _store(ctx, t, b, request: Request, receive: Callable[[Iterator[bytes]], PendingUpload]):
+    """Receive an upload into a temp file (in a worker thread, streaming), then accept it into its batch in
+    a short transaction of its own; whatever fails, nothing half-written stays and the client gets an answer."""
+    body = _Body(request)
+    try:
+        pending = await anyio.to_thread.run_sync(lambda: receive(body.chunks()))
+    except BodyTooLarge:
+        raise
+    except BaseException:
+        # The client may still be sending: read the rest so it sees our answer instead of a reset connection.
+        await body.drain()
+        raise
 
-    async def next_chunk() -> bytes | None:
-        try:
-            return await stream.__anext__()
-        except StopAsyncIteration:
+    def accept():
+        with pending, ctx.db.session() as s:
+            return ingestion.accept_upload(s, t, b.id, pending)
+
+    return await run_in_threadpool(accept)
+
+
+class _Body:
+    """The request body as a blocking iterator for code in a worker thread, and a drain for when that code
+    stopped reading early."""
+
+    def __init__(self, request: Request):
+        self.request = request
+        self.finished = False
+
+    def chunks(self) -> Iterator[bytes]:
+        while (chunk := anyio.from_thread.run(self._next)) is not None:
+            if chunk:
+                yield chunk
+
+    async def _next(self) -> bytes | None:
+        if self.finished:
             return None
+        message = await self.request.receive()
+        if message["type"] == "http.disconnect":
+            self.finished = True
+            raise ClientDisconnect()
+        if not message.get("more_body", False):
+            self.finished = True
+        return message.get("body", b"")
 
-    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-        if chunk:
-            yield chunk
+    async def drain(self) -> None:
+        while not self.finished:
+            message = await self.request.receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                self.finished = True
 
 
 # The app mounts one `router` per module: the import API, plus Catalog's batch creation, which opens the same
