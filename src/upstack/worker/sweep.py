@@ -9,6 +9,7 @@ import threading
 from upstack.api.context import AppContext
 from upstack.jobs import queue
 from upstack.lake import parse_owner_tag
+from upstack.storage import dialect
 
 log = logging.getLogger("upstack.worker.sweep")
 
@@ -51,7 +52,8 @@ class Sweeper:
         while True:
             try:
                 sweep_once(self.ctx)
-            except Exception:  # a database hiccup: try again next time
-                log.warning("sweep failed; retrying in %.0f s", self.interval_s, exc_info=True)
+            except Exception as exc:  # a database hiccup: try again next time
+                log.warning("sweep failed; retrying in %.0f s", self.interval_s,
+                            exc_info=None if dialect.is_unavailable(exc) else exc)
             if self._stop.wait(self.interval_s):
                 return
