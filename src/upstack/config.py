@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     allowed_hosts: str = Field(
         "",
         description="Extra Host header names the server answers, comma-separated (e.g. 'api,upstack.internal', "
-        "'*.corp.example'); '*' answers any. IP addresses, localhost and *.localhost are always allowed. Any "
+        "'*.corp.example'); '*' answers any. IP addresses, localhost, *.localhost and Adobe's API hosts are always allowed. Any "
         "other name is refused, so a web page cannot reach the server through DNS rebinding.",
     )
     ims_clients: str = Field(

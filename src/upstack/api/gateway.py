@@ -180,9 +180,12 @@ class HostPolicy:
     """Which Host names the server answers (DNS rebinding, CONTRACT §10).
 
     A rebinding attack needs a domain name the attacker controls, so IP literals are always safe, as are
-    `localhost` and `*.localhost` (browsers resolve those to loopback themselves). Other names must be
-    listed (UPSTACK_ALLOWED_HOSTS, or the configured listen host when it is a name).
+    `localhost` and `*.localhost` (browsers resolve those to loopback themselves) and Adobe's own API hosts
+    (a developer may point them at upstack in /etc/hosts; no attacker can). Other names must be listed
+    (UPSTACK_ALLOWED_HOSTS, or the configured listen host when it is a name).
     """
+
+    ALWAYS = frozenset({"localhost", "platform.adobe.io", "ims-na1.adobelogin.com"})
 
     def __init__(self, listen_host: str, allowed: str):
         names = {n.strip().lower() for n in allowed.split(",") if n.strip()}
@@ -197,7 +200,7 @@ class HostPolicy:
         name = _host_name(host_header)
         if name is None:
             return False
-        if _is_ip(name) or name == "localhost" or name.endswith(".localhost"):
+        if _is_ip(name) or name in self.ALWAYS or name.endswith(".localhost"):
             return True
         return any(fnmatchcase(name, pattern) for pattern in self.names)
 
