@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="Emit logs as JSON lines instead of console text.")
     max_upload_bytes: int = Field(1024**3, gt=0, description="Largest file accepted by one upload PUT.")
     max_body_bytes: int = Field(10 * 1024**2, gt=0, description="Largest JSON request body.")
+    request_idle_timeout_seconds: float = Field(60.0, gt=0, description="A request body (upload or JSON) that "
+                                                "sends nothing for this long is answered 408 and dropped.")
     max_json_depth: int = Field(64, ge=2, le=1000, description="Deepest nesting of objects and arrays in a JSON "
                                 "request body; deeper bodies are refused (400) before they are parsed.")
     max_record_depth: int = Field(32, ge=2, le=64, description="Deepest nesting of objects and arrays in one "

@@ -277,3 +277,45 @@ def test_a_full_disk_answers_507_and_recovers_once_space_is_freed(tmp_path, org)
             server.stop()
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_stalled_uploads_hold_no_threads_and_time_out(tmp_path, org):
+    """60 uploads that stop sending (more than the 40 threads serving synchronous routes) leave every other
+    request answered; each stalled one is a 408 after the idle timeout, and leaves no file."""
+    server, base = start_server("upstack-stalled", tmp_path / "data",
+                                server_env(workers=0, request_idle_timeout_seconds=3))
+    try:
+        with httpx.Client(base_url=base, headers=aep.aep_headers(org), timeout=60) as api:
+            ds = aep.create_dataset(api, "stalled")
+            batch = aep.start_batch(api, ds)
+            release = threading.Event()  # never set: every body stalls
+            answers: list[int] = []
+
+            def stalled(i: int) -> None:
+                def body():
+                    yield b'{"identityMap":{"email":[{"id":"a@b"}]}}\n'
+                    release.wait(5)  # past the server's 3 s idle timeout
+
+                with httpx.Client(base_url=base, headers=aep.aep_headers(org), timeout=60) as c:
+                    try:
+                        r = c.put(f"{aep.IMPORT}/batches/{batch}/datasets/{ds}/files/s{i}.json", content=body(),
+                                  headers={"Content-Type": "application/octet-stream"})
+                        answers.append(r.status_code)
+                    except httpx.HTTPError:
+                        answers.append(0)
+
+            threads = [threading.Thread(target=stalled, args=(i,)) for i in range(60)]
+            for t in threads:
+                t.start()
+            time.sleep(1)
+            started = time.perf_counter()
+            assert api.get(f"{aep.CATALOG}/dataSets/{ds}").status_code == 200  # a synchronous route
+            assert aep.get_batch(api, batch)["status"] == "loading"
+            assert time.perf_counter() - started < 2
+            for t in threads:
+                t.join(60)
+            assert answers.count(408) >= 55, answers  # a few may see the connection closed after the 408
+        assert list((tmp_path / "data" / "tmp").glob("upload-*")) == []
+        assert not (tmp_path / "data" / "uploads").exists() or not any((tmp_path / "data" / "uploads").rglob("*.json"))
+    finally:
+        server.stop()

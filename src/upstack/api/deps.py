@@ -62,15 +62,21 @@ async def read_json(request: Request, *, required: bool = True):
     """The request's JSON body, parsed once within the depth bound; wrong media type is 415, malformed or
     too deep JSON the family's 400. With `required=False` an empty body is None."""
     from upstack.api import jsonbody
-    from upstack.services.errors import UnsupportedMediaType
+    from upstack.services.errors import RequestTimeout, UnsupportedMediaType
 
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await request.body()
+    settings = request.app.state.ctx.settings
+    try:
+        with anyio.fail_after(settings.request_idle_timeout_seconds):  # a JSON body is small: bound it whole
+            raw = await request.body()
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {settings.request_idle_timeout_seconds:g} s."
+                             ) from None
     if not required and not raw.strip():
         return None
     if raw.strip() and ctype and not (ctype == "application/json" or ctype.endswith("+json")):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got '{ctype}'.")
-    max_depth = request.app.state.ctx.settings.max_json_depth
+    max_depth = settings.max_json_depth
     if len(raw) <= jsonbody.INLINE_BYTES:
         return jsonbody.parse(raw, max_depth)
     return await anyio.to_thread.run_sync(jsonbody.parse, raw, max_depth)

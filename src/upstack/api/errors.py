@@ -25,12 +25,13 @@ from upstack.storage import dialect
 
 log = logging.getLogger("upstack.api")
 
-UPS_CODES = {400: "UPAPI-113434-400", 404: "UPAPI-113430-404", 405: "UPAPI-113439-405", 409: "UPAPI-113435-409",
-             413: "UPAPI-113436-413", 415: "UPAPI-113438-415", 422: "UPAPI-113437-422", 429: "UPAPI-113429-429",
-             500: "UPAPI-113500-500", 503: "UPAPI-113503-503", 507: "UPAPI-113507-507"}
-TITLES = {400: "BadRequestError", 404: "NotFoundError", 405: "MethodNotAllowedError", 409: "ConflictError",
-          413: "PayloadTooLargeError", 415: "UnsupportedMediaTypeError", 422: "UnprocessableEntityError",
-          429: "TooManyRequestsError", 500: "InternalServerError", 503: "ServiceUnavailableError", 507: "InsufficientStorageError"}
+UPS_CODES = {400: "UPAPI-113434-400", 404: "UPAPI-113430-404", 405: "UPAPI-113439-405", 408: "UPAPI-113408-408",
+             409: "UPAPI-113435-409", 413: "UPAPI-113436-413", 415: "UPAPI-113438-415", 422: "UPAPI-113437-422",
+             429: "UPAPI-113429-429", 500: "UPAPI-113500-500", 503: "UPAPI-113503-503", 507: "UPAPI-113507-507"}
+TITLES = {400: "BadRequestError", 404: "NotFoundError", 405: "MethodNotAllowedError", 408: "RequestTimeoutError",
+          409: "ConflictError", 413: "PayloadTooLargeError", 415: "UnsupportedMediaTypeError",
+          422: "UnprocessableEntityError", 429: "TooManyRequestsError", 500: "InternalServerError",
+          503: "ServiceUnavailableError", 507: "InsufficientStorageError"}
 RETRY_AFTER_SECONDS = "1"
 
 

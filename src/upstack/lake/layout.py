@@ -79,15 +79,34 @@ class PublishedFile(NamedTuple):
 
 
 class PendingUpload:
-    """An upload received into a locked temp file, not yet part of its batch (see `Lake.receive_upload`)."""
+    """An upload being received into a locked temp file, not yet part of its batch (see `Lake.begin_upload`)."""
 
-    def __init__(self, dataset_id: str, relpath: str, tmp: Path, dest: Path, lock_fd: int):
+    def __init__(self, dataset_id: str, relpath: str, tmp: Path, dest: Path, lock_fd: int, out: BinaryIO,
+                 max_bytes: int):
         self.dataset_id, self.relpath, self.tmp, self.dest = dataset_id, relpath, tmp, dest
+        self.max_bytes = max_bytes
         self.size = 0
+        self._out: BinaryIO | None = out
         self._fd: int | None = lock_fd
 
+    def write(self, chunk: bytes) -> None:
+        if self.size + len(chunk) > self.max_bytes:
+            raise TooLarge(self.max_bytes)
+        assert self._out is not None, "write after finish"
+        self._out.write(chunk)
+        self.size += len(chunk)
+
+    def finish(self) -> None:
+        """Every byte on disk (a crash after the commit must not publish a short file)."""
+        if self._out is not None:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+            self._out = None
+
     def commit(self) -> UploadedFile:
-        """Rename the upload into its batch (replacing an earlier upload of the same path)."""
+        """Rename the finished upload into its batch (replacing an earlier upload of the same path)."""
+        self.finish()
         try:
             self.dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.tmp, self.dest)
@@ -101,6 +120,12 @@ class PendingUpload:
         return UploadedFile(self.dataset_id, self.relpath, self.size, self.dest)
 
     def discard(self) -> None:
+        if self._out is not None:
+            try:
+                self._out.close()
+            except OSError:  # a full disk may refuse the last flush too
+                pass
+            self._out = None
         self.tmp.unlink(missing_ok=True)
         self._release()
 
@@ -219,36 +244,39 @@ class Lake:
         *,
         max_bytes: int,
     ) -> PendingUpload:
-        """Write an upload beside the data, not in place: nothing is visible until `commit()` renames it
-        into the batch, so the caller decides (under the batch's lock) whether it still belongs there.
-
-        While pending, the temp file is held under an exclusive `flock`: the sweep removes only temp
-        uploads whose writer is gone (the lock dies with its process), never one being written.
-        """
-        rel = validate_upload_path(relpath)
-        dest = self.upload_path(org, sandbox, batch, dataset, rel)
+        """`begin_upload`, every chunk of `data`, `finish()`: the whole upload received, not yet committed."""
         if isinstance(data, bytes | bytearray | memoryview) and len(data) > max_bytes:
             raise TooLarge(max_bytes)
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix=UPLOAD_PREFIX)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        pending = PendingUpload(dataset, rel, Path(tmp_name), dest, fd)
+        pending = self.begin_upload(org, sandbox, batch, dataset, relpath, max_bytes=max_bytes)
         try:
-            size = 0
-            out = os.fdopen(os.dup(fd), "wb")
-            with out:
-                for chunk in _chunks(data):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise TooLarge(max_bytes)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            pending.size = size
+            for chunk in _chunks(data):
+                pending.write(chunk)
+            pending.finish()
         except BaseException:
             pending.discard()
             raise
         return pending
+
+    def begin_upload(self, org: str, sandbox: str, batch: str, dataset: str, relpath: str, *,
+                     max_bytes: int) -> PendingUpload:
+        """Start receiving an upload beside the data, not in place: nothing is visible until `commit()` renames
+        it into the batch, so the caller decides (under the batch's lock) whether it still belongs there.
+
+        While pending, the temp file is held under an exclusive `flock`: the sweep removes only temp uploads
+        whose writer is gone (the lock dies with its process), never one being written.
+        """
+        rel = validate_upload_path(relpath)
+        dest = self.upload_path(org, sandbox, batch, dataset, rel)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix=UPLOAD_PREFIX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            out = os.fdopen(os.dup(fd), "wb")
+        except BaseException:
+            os.close(fd)
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return PendingUpload(dataset, rel, Path(tmp_name), dest, fd, out, max_bytes)
 
     def list_uploads(self, org: str, sandbox: str, batch: str) -> list[UploadedFile]:
         base = self._batch_uploads(org, sandbox, batch)

@@ -47,6 +47,12 @@ class Unprocessable(DomainError):
     code = "UPAPI-113437-422"
 
 
+class RequestTimeout(DomainError):
+    status = 408
+    title = "RequestTimeoutError"
+    code = "UPAPI-113408-408"
+
+
 class TooLarge(DomainError):
     status = 413
     title = "PayloadTooLargeError"

@@ -7,10 +7,9 @@ it as soon as it is too large.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
-import anyio.from_thread
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
@@ -21,9 +20,9 @@ from upstack.api.gateway import BodyTooLarge
 from upstack.api.paging import int_param
 from upstack.api.responses import Json
 from upstack.api.views import batch_view
-from upstack.lake import PendingUpload
+from upstack.lake import UploadedFile
 from upstack.services import ingestion
-from upstack.services.errors import Invalid, UnsupportedMediaType
+from upstack.services.errors import Invalid, RequestTimeout, UnsupportedMediaType
 
 
 class _AnyPath(Convertor):
@@ -78,8 +77,7 @@ async def upload_file(batch_id: str, dataset_id: str, file_path: str, request: R
                       t: TenantDep):
     _require_octet_stream(request)
     b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
-    await _store(ctx, t, b, request, lambda body: ingestion.receive_upload(
-        ctx.lake, b, rel, body, ctx.settings.max_upload_bytes))
+    await _store(ctx, t, b, request, lambda: ingestion.begin_upload(ctx.lake, b, rel, ctx.settings.max_upload_bytes))
     return Response(status_code=200)
 
 
@@ -90,8 +88,8 @@ async def upload_part(batch_id: str, dataset_id: str, file_path: str, request: R
     _require_octet_stream(request)
     b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
     content_range = request.headers.get("content-range")
-    stored = await _store(ctx, t, b, request, lambda body: ingestion.append_part(
-        ctx.lake, b, rel, content_range, body, ctx.settings.max_upload_bytes))
+    stored = await _store(ctx, t, b, request, lambda: ingestion.begin_part(
+        ctx.lake, b, rel, content_range, ctx.settings.max_upload_bytes))
     return Json({"name": rel, "sizeInBytes": stored.size})
 
 
@@ -102,8 +100,8 @@ async def large_file_action(batch_id: str, dataset_id: str, file_path: str, requ
     b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
     action = (request.query_params.get("action") or "").upper()
     if action == "INITIALIZE":
-        size = (await _store(ctx, t, b, request, lambda _body: ingestion.initialize_large_file(
-            ctx.lake, b, rel, ctx.settings.max_upload_bytes))).size
+        size = (await _store(ctx, t, b, request, lambda: ingestion.begin_upload(
+            ctx.lake, b, rel, ctx.settings.max_upload_bytes), read_body=False)).size
     elif action == "COMPLETE":
         size = ingestion.complete_large_file(ctx.lake, b, rel)
     else:
@@ -147,43 +145,65 @@ async def _checked(ctx, t, batch_id: str, dataset_id: str, file_path: str):
     return await run_in_threadpool(check)
 
 
-async def _store(ctx, t, b, request: Request, receive: Callable[[Iterator[bytes]], PendingUpload]):
-    """Receive an upload into a temp file (in a worker thread, streaming), then accept it into its batch in
-    a short transaction of its own; whatever fails, nothing half-written stays and the client gets an answer."""
-    body = _Body(request)
+# The body is read on the event loop and written in pieces of about this size, each a short hop to a worker
+# thread: a slow client holds no thread (40 of them serve every synchronous route), only a coroutine.
+_WRITE_BYTES = 1 << 20
+
+
+async def _store(ctx, t, b, request: Request, begin: Callable[[], ingestion.Upload], *,
+                 read_body: bool = True) -> UploadedFile:
+    """Receive an upload into a locked temp file, then accept it into its batch in a short transaction of
+    its own. Whatever fails, nothing half-written stays and the client gets an answer."""
+    upload = await anyio.to_thread.run_sync(begin)
+    body = _Body(request, ctx.settings.request_idle_timeout_seconds)
     try:
-        pending = await anyio.to_thread.run_sync(lambda: receive(body.chunks()))
-    except BodyTooLarge:
-        raise
-    except BaseException:
-        # The client may still be sending: read the rest so it sees our answer instead of a reset connection.
-        await body.drain()
-        raise
+        if read_body:
+            pending: list[bytes] = []
+            size = 0
+            async for chunk in body.chunks():
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= _WRITE_BYTES:
+                    await anyio.to_thread.run_sync(upload.write, b"".join(pending))
+                    pending, size = [], 0
+            if pending:
+                await anyio.to_thread.run_sync(upload.write, b"".join(pending))
 
-    def accept():
-        with pending, ctx.db.session() as s:
-            return ingestion.accept_upload(s, t, b.id, pending)
+        def finish_and_accept() -> UploadedFile:
+            upload.finish()
+            with ctx.db.session() as s:
+                return ingestion.accept_upload(s, t, b.id, upload.pending)
 
-    return await run_in_threadpool(accept)
+        return await run_in_threadpool(finish_and_accept)
+    except BaseException as exc:
+        await anyio.to_thread.run_sync(upload.discard)
+        if isinstance(exc, Exception) and not isinstance(exc, BodyTooLarge | RequestTimeout | ClientDisconnect):
+            # The client may still be sending: read the rest so it sees our answer, not a reset connection.
+            await body.drain()
+        raise
 
 
 class _Body:
-    """The request body as a blocking iterator for code in a worker thread, and a drain for when that code
-    stopped reading early."""
+    """The request body, chunk by chunk, each one awaited at most `idle_s` seconds (a stalled client gets a
+    408 instead of holding the request open forever); and a drain for when we stop reading early."""
 
-    def __init__(self, request: Request):
+    def __init__(self, request: Request, idle_s: float):
         self.request = request
+        self.idle_s = idle_s
         self.finished = False
 
-    def chunks(self) -> Iterator[bytes]:
-        while (chunk := anyio.from_thread.run(self._next)) is not None:
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.finished:
+            chunk = await self._next()
             if chunk:
                 yield chunk
 
-    async def _next(self) -> bytes | None:
-        if self.finished:
-            return None
-        message = await self.request.receive()
+    async def _next(self) -> bytes:
+        try:
+            with anyio.fail_after(self.idle_s):
+                message = await self.request.receive()
+        except TimeoutError:
+            raise RequestTimeout(f"No part of the request body arrived for {self.idle_s:g} s.") from None
         if message["type"] == "http.disconnect":
             self.finished = True
             raise ClientDisconnect()
@@ -192,10 +212,11 @@ class _Body:
         return message.get("body", b"")
 
     async def drain(self) -> None:
-        while not self.finished:
-            message = await self.request.receive()
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                self.finished = True
+        try:
+            while not self.finished:
+                await self._next()
+        except (RequestTimeout, ClientDisconnect, BodyTooLarge):
+            pass
 
 
 # The app mounts one `router` per module: the import API, plus Catalog's batch creation, which opens the same
