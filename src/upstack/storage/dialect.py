@@ -12,11 +12,16 @@ def is_sqlite(engine_or_url) -> bool:
 
 
 def engine_kwargs(url: str) -> dict:
+    # hide_parameters: a database error's text never carries the statement's values (tokens, record
+    # values), so nothing that logs the error can leak them.
     if url.startswith("sqlite"):
         # One file shared by API threads, worker threads and other processes: long busy timeout, no
         # same-thread check (the pool hands connections across threads, one at a time).
-        return {"connect_args": {"check_same_thread": False, "timeout": 30}, "pool_size": 16, "max_overflow": 16}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        return {"connect_args": {"check_same_thread": False, "timeout": 30}, "pool_size": 16, "max_overflow": 16,
+                "hide_parameters": True}
+    # connect_timeout: an unreachable server answers 503 within seconds instead of hanging a request.
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "hide_parameters": True,
+            "connect_args": {"connect_timeout": 5}}
 
 
 def configure(engine: Engine, *, read_only: bool = False) -> None:
