@@ -140,13 +140,19 @@ def give_up_exhausted(session: Session) -> list[Job]:
     return done
 
 
-def release_held(session: Session, kind: str | None = None, subject_id: str | None = None) -> int:
-    """Make held jobs (manual pacing) due now. Returns how many were released."""
+def release_held(session: Session, kind: str | None = None, subject_id: str | None = None, *,
+                 org: str | None = None, sandbox: str | None = None) -> int:
+    """Make held jobs (manual pacing) due now. Returns how many were released. A subject id is unique only
+    within its tenant (export job ids are numbered per tenant): `org` and `sandbox` narrow it to one."""
     q = update(Job).where(Job.status == "queued", Job.run_after_ms >= HELD_MS)
     if kind:
         q = q.where(Job.kind == kind)
     if subject_id:
         q = q.where(Job.subject_id == subject_id)
+    if org:
+        q = q.where(Job.org == org)
+    if sandbox:
+        q = q.where(Job.sandbox == sandbox)
     return session.execute(q.values(run_after_ms=now_ms()).execution_options(synchronize_session=False)).rowcount
 
 

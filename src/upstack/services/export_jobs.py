@@ -252,7 +252,8 @@ def create_job(s: Session, t: Tenant, body: Any, request_id: str, *, max_attempt
     """The job (NEW), its Catalog batch(es) (loading) and the queued work, in the caller's one transaction."""
     req, ds = parse_request(s, t, body)
     at = now_ms()
-    job = ExportJob(org=t.org, sandbox=t.sandbox, status="NEW", request=req, request_id=request_id[:64],
+    # Taken last, after validation: the counter row stays locked until commit, so keep that stretch short.
+    job = ExportJob(org=t.org, sandbox=t.sandbox, id=repo.next_export_job_id(s, t), status="NEW", request=req, request_id=request_id[:64],
                     dataset_id=ds.id, batch_id="", merge_policy_id=req["mergePolicy"]["id"],
                     merge_policy_version=req["mergePolicy"]["version"], creation_ms=at, update_ms=at,
                     cancel_requested=False, metrics={"totalTime": {"startTimeInMs": at}}, errors=[],
@@ -310,9 +311,9 @@ def cancel_job(s: Session, t: Tenant, job_id: str) -> None:
     job = get_job(s, t, job_id)
     if job.status in FINISHED:
         return
-    repo.request_cancel(s, job.id, now_ms())
+    repo.request_cancel(s, t, job.id, now_ms())
     if job.status == "NEW":
-        fail_job(s, job.id, [CANCELLED], from_states=("NEW",))
+        fail_job(s, t, job.id, [CANCELLED], from_states=("NEW",))
 
 
 # ---- state changes (the worker's and the API's) --------------------------------------------------------
@@ -328,26 +329,27 @@ def _last_batch(s: Session, job: ExportJob, batch_ids: Sequence[str], status: st
                                             new_batch=new)
 
 
-def start_job(s: Session, job_id: int) -> ExportJob | None:
+def start_job(s: Session, t: Tenant, job_id: int) -> ExportJob | None:
     """Move a job to PROCESSING (a re-claimed PROCESSING job restarts) and its batches to processing.
     None when there is nothing to run: finished, gone, or cancelled (then failed here)."""
-    job = repo.get_export_job_any_tenant(s, job_id)
+    job = repo.get_export_job(s, t, job_id, fresh=True)
     if job is None or job.status in FINISHED:
         return None
     if job.cancel_requested:
-        fail_job(s, job.id, [CANCELLED])
+        fail_job(s, t, job.id, [CANCELLED])
         return None
     at = now_ms()
     if job.status == "NEW":
-        if not transition(s, ExportJob, EXPORT, job.id, "PROCESSING", from_states=("NEW",), update_ms=at):
+        if not transition(s, ExportJob, EXPORT, job.id, "PROCESSING", from_states=("NEW",), where=repo.in_tenant(t),
+                          update_ms=at):
             return None
-    batches = repo.export_batches(s, job.id)
+    batches = repo.export_batches(s, t, job.id)
     for b in batches:
         transition(s, Batch, BATCH, b.id, "processing", from_states=("loading", "processing"), updated_ms=at,
                    started_ms=at)
     _last_batch(s, job, [b.id for b in batches], "processing")
     s.flush()
-    return repo.get_export_job_any_tenant(s, job_id)
+    return repo.get_export_job(s, t, job_id, fresh=True)
 
 
 @dataclass(frozen=True)
@@ -361,16 +363,16 @@ class BatchOutput:
     records_read: int
 
 
-def finish_job(s: Session, job_id: int, outputs: Sequence[BatchOutput], *, metrics: dict,
+def finish_job(s: Session, t: Tenant, job_id: int, outputs: Sequence[BatchOutput], *, metrics: dict,
                compute_gateway: dict) -> bool:
     """Everything a success makes visible, at once: file rows, batches `success`, job SUCCEEDED. False
     (and nothing changed) when a cancel arrived first, so the caller can withdraw the published files."""
-    job = repo.get_export_job_any_tenant(s, job_id)
+    job = repo.get_export_job(s, t, job_id, fresh=True)
     at = now_ms()
     full = dict(job.metrics, **metrics)
     full["totalTime"] = _timing(job.creation_ms, at)
     if not transition(s, ExportJob, EXPORT, job_id, "SUCCEEDED", from_states=("PROCESSING",),
-                      where=(ExportJob.cancel_requested.is_(False),), update_ms=at, metrics=full,
+                      where=(*repo.in_tenant(t), ExportJob.cancel_requested.is_(False)), update_ms=at, metrics=full,
                       compute_gateway=compute_gateway, errors=[]):
         return False
     for out in outputs:
@@ -383,20 +385,20 @@ def finish_job(s: Session, job_id: int, outputs: Sequence[BatchOutput], *, metri
     return True
 
 
-def fail_job(s: Session, job_id: int, errors: list[dict], *, from_states: tuple[str, ...] | None = None,
+def fail_job(s: Session, t: Tenant, job_id: int, errors: list[dict], *, from_states: tuple[str, ...] | None = None,
              metrics: dict | None = None) -> bool:
     """FAILED with `errors` (batches failed too); False when the job had already finished."""
-    job = repo.get_export_job_any_tenant(s, job_id)
+    job = repo.get_export_job(s, t, job_id, fresh=True)
     if job is None:
         return False
     at = now_ms()
     metrics = dict(job.metrics, **(metrics or {}))
     metrics["totalTime"] = _timing(job.creation_ms, at)
-    if not transition(s, ExportJob, EXPORT, job_id, "FAILED", from_states=from_states, update_ms=at, errors=errors,
-                      metrics=metrics):
+    if not transition(s, ExportJob, EXPORT, job_id, "FAILED", from_states=from_states, where=repo.in_tenant(t),
+                      update_ms=at, errors=errors, metrics=metrics):
         return False
     batch_errors = [{"code": e["code"], "description": e["msg"], "rows": []} for e in errors]
-    batches = repo.export_batches(s, job_id)
+    batches = repo.export_batches(s, t, job_id)
     for b in batches:
         transition(s, Batch, BATCH, b.id, "failed", updated_ms=at, completed_ms=at, errors=batch_errors)
     _last_batch(s, job, [b.id for b in batches], "failed")
@@ -404,13 +406,13 @@ def fail_job(s: Session, job_id: int, errors: list[dict], *, from_states: tuple[
     return True
 
 
-def is_cancel_requested(s: Session, job_id: int) -> bool:
-    return repo.is_cancel_requested(s, job_id)
+def is_cancel_requested(s: Session, t: Tenant, job_id: int) -> bool:
+    return repo.is_cancel_requested(s, t, job_id)
 
 
-def batch_ids(s: Session, job_id: int) -> list[tuple[str, str]]:
+def batch_ids(s: Session, t: Tenant, job_id: int) -> list[tuple[str, str]]:
     """(dataset id, batch id) of every batch the job writes."""
-    return [(b.dataset_id, b.id) for b in repo.export_batches(s, job_id)]
+    return [(b.dataset_id, b.id) for b in repo.export_batches(s, t, job_id)]
 
 
 # ---- the AEP view --------------------------------------------------------------------------------------
