@@ -1,4 +1,4 @@
-"""Every difference between SQLite and PostgreSQL lives here: connection setup and the row-lock clause."""
+"""Every difference between SQLite and PostgreSQL lives here: connection setup, the row-lock clause, NUL in text."""
 
 from __future__ import annotations
 
@@ -49,3 +49,10 @@ def configure(engine: Engine, *, read_only: bool = False) -> None:
 def skip_locked(engine: Engine) -> str:
     """The claim query's lock clause: SQLite has one writer at a time, so it needs none."""
     return "" if is_sqlite(engine) else "FOR UPDATE SKIP LOCKED"
+
+
+def storable(*texts: str) -> bool:
+    """Whether these texts can be stored: PostgreSQL text cannot hold NUL (its driver refuses to even send one),
+    SQLite's can. Lookups by a key that cannot be stored match nothing, on both databases alike: repositories
+    answer "not found" for them instead of letting the driver fail (a 500) on PostgreSQL only."""
+    return not any("\x00" in t for t in texts)

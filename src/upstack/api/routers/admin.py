@@ -67,6 +67,9 @@ async def reset(request: Request, ctx: ContextDep):
             ctx.lake.remove_tenant(org, sb)
 
     await run_in_threadpool(_wipe)
+    # Tokens are no tenant's data and stay issued; only this process's cache of them goes, so a token deleted
+    # from the database stops working here at once (other processes notice within their recheck interval).
+    request.app.state.token_checker.forget_all()
     return Json({"reset": "all" if org is None else {"org": org, "sandbox": sandbox}})
 
 
