@@ -64,16 +64,29 @@ def parse_fields(value: Any, what: str) -> tuple[str, ...]:
     return parts
 
 
+# Epoch ms of the first and last moments of years 1 and 9999: a number outside names no date the engine can
+# compare with (it overflows there), so it is refused like any other malformed timestamp.
+MIN_TIME_MS = int(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
+MAX_TIME_MS = int(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
+
+
+def _in_time_range(ms: int | float, value: Any, what: str) -> int:
+    if not MIN_TIME_MS <= ms <= MAX_TIME_MS:
+        raise Invalid(f"'{what}' must be a timestamp between the years 1 and 9999, got {repr(value)[:100]}.")
+    return int(ms)
+
+
 def parse_time_ms(value: Any, what: str) -> int:
     """RFC 3339 text (a space instead of 'T' and a missing offset, read as UTC, tolerated) or epoch ms."""
     if isinstance(value, bool):
         raise Invalid(f"'{what}' must be an RFC 3339 timestamp or epoch milliseconds, got {value!r}.")
     if isinstance(value, int | float):
-        return int(value)
+        return _in_time_range(value, value, what)
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
-            return int(text)
+        if text.isascii() and text.isdigit():
+            # More than 19 digits is past every date (and int() refuses thousands of digits outright).
+            return _in_time_range(int(text) if len(text) <= 19 else MAX_TIME_MS + 1, value, what)
         try:
             stamp = datetime.fromisoformat(text)
         except ValueError:
@@ -152,11 +165,7 @@ def _policy_ref(value: Any) -> tuple[str, int | None]:
     if not isinstance(ref.get("id"), str) or not ref["id"]:
         raise Invalid("'mergePolicy.id' must be a non-empty string.")
     version = ref.get("version")
-    if version is not None:
-        if isinstance(version, bool) or not isinstance(version, int | float) or version != int(version) or version < 1:
-            raise Invalid(f"'mergePolicy.version' must be a positive integer, got {version!r}.")
-        version = int(version)
-    return ref["id"], version
+    return ref["id"], None if version is None else merge_policies.parse_version(version, "mergePolicy.version")
 
 
 def _target_dataset(s: Session, t: Tenant, dest: dict) -> Dataset:
