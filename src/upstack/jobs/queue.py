@@ -144,6 +144,8 @@ def release_held(session: Session, kind: str | None = None, subject_id: str | No
                  org: str | None = None, sandbox: str | None = None) -> int:
     """Make held jobs (manual pacing) due now. Returns how many were released. A subject id is unique only
     within its tenant (export job ids are numbered per tenant): `org` and `sandbox` narrow it to one."""
+    if not dialect.storable(kind or "", subject_id or "", org or "", sandbox or ""):
+        return 0  # names no job could have
     q = update(Job).where(Job.status == "queued", Job.run_after_ms >= HELD_MS)
     if kind:
         q = q.where(Job.kind == kind)

@@ -55,4 +55,4 @@ def storable(*texts: str) -> bool:
     """Whether these texts can be stored: PostgreSQL text cannot hold NUL (its driver refuses to even send one),
     SQLite's can. Lookups by a key that cannot be stored match nothing, on both databases alike: repositories
     answer "not found" for them instead of letting the driver fail (a 500) on PostgreSQL only."""
-    return not any("\x00" in t for t in texts)
+    return not any(isinstance(t, str) and "\x00" in t for t in texts)

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from upstack.services.tenancy import Tenant
+from upstack.storage.dialect import storable
 from upstack.storage.models import Batch, ExportJob, MergePolicy, MergePolicyVersion
 from upstack.storage.models import Tenant as TenantRow
 
@@ -37,12 +38,18 @@ def lock_tenant(s: Session, t: Tenant) -> None:
 
 
 # ---- merge policies ------------------------------------------------------------------------------------
+# Lookups by a client's id answer None for an id no row can have (`storable`), on both databases alike.
+
 def get_policy(s: Session, t: Tenant, rid: str) -> MergePolicy | None:
+    if not storable(rid):
+        return None
     return s.scalar(select(MergePolicy).where(MergePolicy.id == rid, MergePolicy.org == t.org,
                                               MergePolicy.sandbox == t.sandbox, MergePolicy.deleted.is_(False)))
 
 
 def get_policy_including_deleted(s: Session, t: Tenant, rid: str) -> MergePolicy | None:
+    if not storable(rid):
+        return None
     return s.scalar(select(MergePolicy).where(MergePolicy.id == rid, MergePolicy.org == t.org,
                                               MergePolicy.sandbox == t.sandbox))
 
@@ -85,6 +92,8 @@ def add_version(s: Session, t: Tenant, policy_id: str, version: int, body: dict)
 
 
 def get_version(s: Session, t: Tenant, policy_id: str, version: int) -> MergePolicyVersion | None:
+    if not storable(policy_id):
+        return None
     return s.get(MergePolicyVersion, (t.org, t.sandbox, policy_id, version))
 
 
