@@ -243,3 +243,11 @@ def test_profile_event_paging_numbers_out_of_range(client):
         for value in (str(HUGE), str(-HUGE), "1e300"):
             r = client.get(ENTITIES, params=dict(params, **{name: value}))
             assert r.status_code == 404, (name, value, r.text)  # an unknown identity, as without the parameter
+
+
+def test_dataset_name_longer_than_its_column_is_400(client):
+    r = client.post(f"{CATALOG}/dataSets", json={"name": "x" * 1025})
+    assert "at most 1024" in catalog_error(r, 400)
+    ds = client.post(f"{CATALOG}/dataSets", json={"name": "x" * 1024}).json()[0].split("/")[-1]
+    assert "at most 1024" in catalog_error(client.patch(f"{CATALOG}/dataSets/{ds}", json={"name": "y" * 5000}), 400)
+    assert client.get(f"{CATALOG}/dataSets/{ds}").json()[ds]["name"] == "x" * 1024
