@@ -251,3 +251,11 @@ def test_dataset_name_longer_than_its_column_is_400(client):
     ds = client.post(f"{CATALOG}/dataSets", json={"name": "x" * 1024}).json()[0].split("/")[-1]
     assert "at most 1024" in catalog_error(client.patch(f"{CATALOG}/dataSets/{ds}", json={"name": "y" * 5000}), 400)
     assert client.get(f"{CATALOG}/dataSets/{ds}").json()[ds]["name"] == "x" * 1024
+
+
+def test_non_ascii_digits_name_no_job_on_the_fast_path(client):
+    """`\\d` also matches fullwidth digits, which int() reads: '１' must not answer job 1 where the router says 404."""
+    target = union_dataset(client)
+    assert client.post(JOBS, json={"destination": {"datasetId": target}, "schema": SCHEMA}).json()["id"] == 1
+    for path in (f"{JOBS}/１", f"{JOBS}/١"):
+        assert ups_error(client.get(path), 404) and ups_error(client.get(path, params={"via": "router"}), 404)

@@ -19,7 +19,7 @@ from upstack.storage.db import Database
 from upstack.storage.dialect import is_sqlite
 from upstack.storage.models import ExportJob
 
-JOB_PATH = re.compile(r"^/data/core/ups/export/jobs/(\d{1,18})/?$")
+JOB_PATH = re.compile(r"^/data/core/ups/export/jobs/([0-9]{1,18})/?$")  # ASCII only, as the router reads ids
 HEADERS = [(b"content-type", b"application/json")]
 
 
