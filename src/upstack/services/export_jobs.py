@@ -261,8 +261,9 @@ def create_job(s: Session, t: Tenant, body: Any, request_id: str, *, max_attempt
     """The job (NEW), its Catalog batch(es) (loading) and the queued work, in the caller's one transaction."""
     req, ds = parse_request(s, t, body)
     at = now_ms()
-    # Taken last, after validation: the counter row stays locked until commit, so keep that stretch short.
-    job = ExportJob(org=t.org, sandbox=t.sandbox, id=repo.next_export_job_id(s, t), status="NEW", request=req, request_id=request_id[:64],
+    # Taken after validation: the tenant's counter row stays locked until commit, so keep that stretch short.
+    job_id = repo.next_export_job_id(s, t)
+    job = ExportJob(org=t.org, sandbox=t.sandbox, id=job_id, status="NEW", request=req, request_id=request_id[:64],
                     dataset_id=ds.id, batch_id="", merge_policy_id=req["mergePolicy"]["id"],
                     merge_policy_version=req["mergePolicy"]["version"], creation_ms=at, update_ms=at,
                     cancel_requested=False, metrics={"totalTime": {"startTimeInMs": at}}, errors=[],
