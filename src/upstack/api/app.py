@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
         module = importlib.import_module(f"upstack.api.routers.{name}")
         app.include_router(module.router)
     app.add_middleware(FastPaths, db=ctx.db)  # inside the gateway: runs after its checks
-    app.add_middleware(GatewayMiddleware, settings=settings, token_checker=TokenChecker(ctx.db, settings),
+    app.state.token_checker = TokenChecker(ctx.db, settings)  # the local reset empties its cache
+    app.add_middleware(GatewayMiddleware, settings=settings, token_checker=app.state.token_checker,
                        render_error=errors.render_for_scope, fault_source=lambda: _faults(ctx))
     return app

@@ -151,13 +151,21 @@ def live_runs(session: Session, runs: list[tuple[int, int]]) -> set[tuple[int, i
     return {(row.id, row.attempts) for row in rows} & set(runs)
 
 
-def release_held(session: Session, kind: str | None = None, subject_id: str | None = None) -> int:
-    """Make held jobs (manual pacing) due now. Returns how many were released."""
+def release_held(session: Session, kind: str | None = None, subject_id: str | None = None, *,
+                 org: str | None = None, sandbox: str | None = None) -> int:
+    """Make held jobs (manual pacing) due now. Returns how many were released. A subject id is unique only
+    within its tenant (export job ids are numbered per tenant): `org` and `sandbox` narrow it to one."""
+    if not dialect.storable(kind or "", subject_id or "", org or "", sandbox or ""):
+        return 0  # names no job could have
     q = update(Job).where(Job.status == "queued", Job.run_after_ms >= HELD_MS)
     if kind:
         q = q.where(Job.kind == kind)
     if subject_id:
         q = q.where(Job.subject_id == subject_id)
+    if org:
+        q = q.where(Job.org == org)
+    if sandbox:
+        q = q.where(Job.sandbox == sandbox)
     return session.execute(q.values(run_after_ms=now_ms()).execution_options(synchronize_session=False)).rowcount
 
 

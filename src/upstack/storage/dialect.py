@@ -1,4 +1,4 @@
-"""Every difference between SQLite and PostgreSQL lives here: connection setup and the row-lock clause."""
+"""Every difference between SQLite and PostgreSQL lives here: connection setup, the row-lock clause, NUL in text."""
 
 from __future__ import annotations
 
@@ -93,3 +93,10 @@ def is_unavailable(exc: BaseException) -> bool:
     state = _sqlstate(exc) or ""
     return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and (
         not state or state.startswith(("08", "53", "57P")))
+
+
+def storable(*texts: str) -> bool:
+    """Whether these texts can be stored: PostgreSQL text cannot hold NUL (its driver refuses to even send one),
+    SQLite's can. Lookups by a key that cannot be stored match nothing, on both databases alike: repositories
+    answer "not found" for them instead of letting the driver fail (a 500) on PostgreSQL only."""
+    return not any(isinstance(t, str) and "\x00" in t for t in texts)

@@ -61,6 +61,9 @@ async def reset(request: Request, ctx: ContextDep):
             ctx.lake.remove_tenant(org, sb)
 
     await run_in_threadpool(_wipe)
+    # Tokens are no tenant's data and stay issued; only this process's cache of them goes, so a token deleted
+    # from the database stops working here at once (other processes notice within their recheck interval).
+    request.app.state.token_checker.forget_all()
     return Json({"reset": "all" if org is None else {"org": org, "sandbox": sandbox}})
 
 
@@ -89,19 +92,22 @@ def clear_controls(ctx: ContextDep):
 
 @router.post("/jobs/release")
 async def release_jobs(request: Request, ctx: ContextDep):
-    """Release jobs held by manual pacing: all, or those of `{"kind": ..., "subjectId": ...}`."""
+    """Release jobs held by manual pacing: all, or those of `{"kind", "subjectId", "org", "sandbox"}` (any of
+    them; export job ids are numbered per tenant, so `org`/`sandbox` keep one test's release to its tenant)."""
     target = await read_json(request, required=False)
     if target is not None and not isinstance(target, dict):
         raise Invalid("Release body must be a JSON object like {\"kind\": \"export\", \"subjectId\": \"12\"}.")
     target = target or {}
     kind = _text_member(target, "kind")
+    org, sandbox = _text_member(target, "org"), _text_member(target, "sandbox")
     subject = target.get("subjectId")
     if subject is not None and (isinstance(subject, bool) or not isinstance(subject, str | int)):
         raise Invalid("'subjectId' must be a string or an integer.")
 
     def _release():
         with ctx.db.session() as s:
-            return queue.release_held(s, kind, str(subject) if subject is not None else None)
+            return queue.release_held(s, kind, str(subject) if subject is not None else None, org=org,
+                                      sandbox=sandbox)
 
     return Json({"released": await run_in_threadpool(_release)})
 
