@@ -260,3 +260,9 @@ def test_non_ascii_digits_name_no_job_on_the_fast_path(client):
     assert client.post(JOBS, json={"destination": {"datasetId": target}, "schema": SCHEMA}).json()["id"] == 1
     for path in (f"{JOBS}/１", f"{JOBS}/١"):
         assert ups_error(client.get(path), 404) and ups_error(client.get(path, params={"via": "router"}), 404)
+
+
+def test_overlong_client_id_is_400_not_a_database_error(client):
+    r = client.post("/ims/token/v3", data={"grant_type": "client_credentials", "client_id": "c" * 5000,
+                                           "client_secret": "s"})
+    assert r.status_code == 400 and "255" in r.json()["detail"]

@@ -58,20 +58,27 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 LakeDep = Annotated[Lake, Depends(get_lake)]
 
 
+async def read_body(request: Request) -> bytes:
+    """A small (JSON or form) body, whole; one that has not fully arrived within the idle timeout is a 408."""
+    from upstack.services.errors import RequestTimeout
+
+    timeout = request.app.state.ctx.settings.request_idle_timeout_seconds
+    try:
+        with anyio.fail_after(timeout):  # such a body is small (max_body_bytes): bound it whole
+            return await request.body()
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {timeout:g} s.") from None
+
+
 async def read_json(request: Request, *, required: bool = True):
     """The request's JSON body, parsed once within the depth bound; wrong media type is 415, malformed or
     too deep JSON the family's 400. With `required=False` an empty body is None."""
     from upstack.api import jsonbody
-    from upstack.services.errors import RequestTimeout, UnsupportedMediaType
+    from upstack.services.errors import UnsupportedMediaType
 
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     settings = request.app.state.ctx.settings
-    try:
-        with anyio.fail_after(settings.request_idle_timeout_seconds):  # a JSON body is small: bound it whole
-            raw = await request.body()
-    except TimeoutError:
-        raise RequestTimeout(f"The request body did not arrive within {settings.request_idle_timeout_seconds:g} s."
-                             ) from None
+    raw = await read_body(request)
     if not required and not raw.strip():
         return None
     if raw.strip() and ctype and not (ctype == "application/json" or ctype.endswith("+json")):

@@ -15,6 +15,7 @@ from upstack.storage.db import Database
 
 TOKEN_SECONDS = 86399
 FORM_FIELDS = ("grant_type", "client_id", "client_secret", "scope")
+MAX_CLIENT_ID = 255  # the ims_tokens.client_id column
 # Tokens one process remembers (least recently used go first): memory stays bounded whatever tokens clients send.
 TOKEN_CACHE_SIZE = 10_000
 # A remembered token is read again after this long, so a token deleted (or expired early) by any process stops
@@ -33,6 +34,8 @@ def issue_token(db: Database, settings: Settings, form: dict[str, str]) -> dict:
     secret = form.get("client_secret") or ""
     if not client_id:
         raise Invalid("invalid_request: client_id is required.")
+    if len(client_id) > MAX_CLIENT_ID:
+        raise Invalid(f"invalid_request: client_id is longer than {MAX_CLIENT_ID} characters.")
     if settings.auth == "strict":
         known = settings.ims_client_table().get(client_id)
         if known is None or not secrets.compare_digest(known[0], secret):
