@@ -304,7 +304,8 @@ def test_sweep_removes_what_dead_owners_left_and_nothing_of_live_ones(lake: Lake
     live_tmp, dead_tmp = lake.new_temp_dir(live_tag), lake.new_temp_dir(dead_tag)
     (dead_staging / "part-00000.parquet").write_bytes(b"x" * 1000)
     # An upload being received holds its temp file's lock; one whose writer died (kill -9) holds none.
-    writing = lake.receive_upload(ORG, SB, BATCH, DS, "a.json", b"{}", max_bytes=100)
+    writing = lake.begin_upload(ORG, SB, BATCH, DS, "a.json", max_bytes=100)
+    writing.write(b"{}")
     orphan = lake.root / "tmp" / "upload-orphan"
     orphan.write_bytes(b"half an upload")
     renamed_away = lake.root / "tmp" / "removed-abc"
@@ -324,11 +325,16 @@ def test_sweep_removes_what_dead_owners_left_and_nothing_of_live_ones(lake: Lake
 
 
 def test_pending_upload_is_invisible_until_committed(lake: Lake) -> None:
-    pending = lake.receive_upload(ORG, SB, BATCH, DS, "a.json", iter([b"ab", b"cd"]), max_bytes=10)
+    pending = lake.begin_upload(ORG, SB, BATCH, DS, "a.json", max_bytes=10)
+    pending.write(b"ab")
+    pending.write(b"cd")
     assert lake.list_uploads(ORG, SB, BATCH) == [] and pending.size == 4
+    with pytest.raises(TooLarge):
+        pending.write(b"x" * 7)
     pending.discard()
     assert lake.list_uploads(ORG, SB, BATCH) == [] and not pending.tmp.exists()
-    with lake.receive_upload(ORG, SB, BATCH, DS, "a.json", b"abcd", max_bytes=10) as pending:
+    with lake.begin_upload(ORG, SB, BATCH, DS, "a.json", max_bytes=10) as pending:
+        pending.write(b"abcd")
         up = pending.commit()
     assert [u.relpath for u in lake.list_uploads(ORG, SB, BATCH)] == ["a.json"] and up.size == 4
 

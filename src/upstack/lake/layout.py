@@ -230,32 +230,12 @@ class Lake:
         max_bytes: int,
     ) -> UploadedFile:
         """Store one uploaded file whole: a re-PUT of the same path replaces it, an oversize one leaves nothing."""
-        with self.receive_upload(org, sandbox, batch, dataset, relpath, data, max_bytes=max_bytes) as pending:
-            return pending.commit()
-
-    def receive_upload(
-        self,
-        org: str,
-        sandbox: str,
-        batch: str,
-        dataset: str,
-        relpath: str,
-        data: bytes | bytearray | memoryview | BinaryIO | Iterable[bytes],
-        *,
-        max_bytes: int,
-    ) -> PendingUpload:
-        """`begin_upload`, every chunk of `data`, `finish()`: the whole upload received, not yet committed."""
         if isinstance(data, bytes | bytearray | memoryview) and len(data) > max_bytes:
             raise TooLarge(max_bytes)
-        pending = self.begin_upload(org, sandbox, batch, dataset, relpath, max_bytes=max_bytes)
-        try:
+        with self.begin_upload(org, sandbox, batch, dataset, relpath, max_bytes=max_bytes) as pending:
             for chunk in _chunks(data):
                 pending.write(chunk)
-            pending.finish()
-        except BaseException:
-            pending.discard()
-            raise
-        return pending
+            return pending.commit()
 
     def begin_upload(self, org: str, sandbox: str, batch: str, dataset: str, relpath: str, *,
                      max_bytes: int) -> PendingUpload:
