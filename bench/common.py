@@ -191,7 +191,7 @@ class Server:
 
     def __enter__(self) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, UPSTACK_LOG_LEVEL=os.environ.get("UPSTACK_LOG_LEVEL", "WARNING"), **self.env)
+        env = {**os.environ, "UPSTACK_LOG_LEVEL": os.environ.get("UPSTACK_LOG_LEVEL", "WARNING"), **self.env}
         env.pop("UPSTACK_DATABASE_URL", None)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

@@ -368,3 +368,12 @@ def test_client_request_ids_are_bounded(client):
     assert r.status_code == 200 and len(r.headers["x-request-id"]) == 32
     r = client.get(DATASETS, headers={"x-request-id": "abc-123"})
     assert r.headers["x-request-id"] == "abc-123"
+
+
+def test_access_lines_carry_the_request_id_and_never_a_forged_line(client, log_lines):
+    client.get(DATASETS + "/x%0aforged line", headers={"x-request-id": "acc-1"})
+    client.get(DATASETS, headers={"x-request-id": "acc-2"})
+    lines = [rec for rec in log_lines() if rec.get("logger") == "upstack.access"]
+    assert [rec["request_id"] for rec in lines] == ["acc-1", "acc-2"]
+    assert lines[0]["status"] == 404 and "\\x0a" in lines[0]["event"] and lines[1]["status"] == 200
+    assert lines[1]["tenant"] == f"{HEADERS['x-gw-ims-org-id']}/prod" and lines[1]["duration_ms"] > 0

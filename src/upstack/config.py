@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(60.0, gt=0, description="How often leftovers of crashed jobs and "
                                           "uploads (staging, scratch and temp files) are swept; also at start.")
     job_max_attempts: int = Field(3, ge=1, description="Runs of a job before it is failed for good.")
+    journal_max_requests: int = Field(10_000, ge=0, description="Requests the request journal (GET "
+                                      "/_upstack/requests) keeps in memory, newest last; 0 turns it off.")
+    journal_max_body_bytes: int = Field(64 * 1024, ge=0, description="Bytes of each request body the journal "
+                                        "keeps (uploads are only counted).")
+    journal_max_bytes: int = Field(64 * 1024**2, gt=0, description="Memory the journal may use in all; the oldest "
+                                   "entries go first.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="Emit logs as JSON lines instead of console text.")
     max_upload_bytes: int = Field(1024**3, gt=0, description="Largest file accepted by one upload PUT.")

@@ -15,6 +15,7 @@ from upstack.api.responses import Json
 from upstack.config import Settings
 from upstack.services import controls
 from upstack.services.ims import TokenChecker
+from upstack.services.journal import Journal
 
 # Routers in the order a reader meets the export loop.
 ROUTERS = ("ims", "admin", "catalog", "ingestion", "data_access", "merge_policies", "export_jobs", "entities")
@@ -39,6 +40,10 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
         app.include_router(module.router)
     app.add_middleware(FastPaths, db=ctx.db)  # inside the gateway: runs after its checks
     app.state.token_checker = TokenChecker(ctx.db, settings)  # the local reset empties its cache
+    # The request journal of this process (GET /_upstack/requests): the gateway fills it, the admin router reads it.
+    app.state.journal = Journal(settings.journal_max_requests, settings.journal_max_body_bytes,
+                                settings.journal_max_bytes)
     app.add_middleware(GatewayMiddleware, settings=settings, token_checker=app.state.token_checker,
-                       render_error=errors.render_for_scope, fault_source=lambda: _faults(ctx))
+                       render_error=errors.render_for_scope, fault_source=lambda: _faults(ctx),
+                       journal=app.state.journal)
     return app

@@ -15,6 +15,7 @@ import anyio
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from upstack import logs
 from upstack.services.errors import DomainError, GatewayError, Invalid, UnsupportedMediaType
 from upstack.services.tenancy import Tenant
 
@@ -29,9 +30,19 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def _journaled(path: str) -> bool:
+    return not path.startswith(("/_upstack", "/docs", "/openapi.json", "/redoc"))
+
+
+def _printable(text: str) -> str:
+    """A client's path in a log line: control characters escaped, so no request can forge a line."""
+    return _CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", text[:2000])
+
+
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, fault_source=None):
+    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, fault_source=None, journal=None):
         self.app = app
+        self.journal = journal  # services.journal.Journal, or None
         self.settings = settings
         self.check_token = token_checker  # (token, api_key, org) -> GatewayError | None, blocking (DB)
         self.render_error = render_error  # (scope, exc, request_id) -> Response; logs what it did not expect
@@ -51,18 +62,28 @@ class GatewayMiddleware:
         request_id = given_id if _REQUEST_ID.fullmatch(given_id) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        state["started"] = time.perf_counter()
-        started = False
+        began = state["started"] = time.perf_counter()
+        path, method = scope["path"], scope["method"]
+        # Every AEP request (the token endpoint included) is journaled; the local controls and docs are not.
+        entry = (self.journal.open(request_id, method, path, scope["query_string"].decode("latin-1"), headers)
+                 if self.journal is not None and self.journal.enabled and _journaled(path) else None)
+        if entry is not None:
+            entry.org = headers.get("x-gw-ims-org-id", "").strip() or None
+            entry.sandbox = (headers.get("x-sandbox-name", "").strip() or "prod") if entry.org else None
+            receive = self._tee(receive, entry)
+        status = 0
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+                if entry is not None:
+                    entry.status = status
+                    self.journal.add(entry)  # before the client can see the answer, so it finds the entry
             await send(message)
 
-        path = scope["path"]
         try:
             try:
                 self._check_host(headers)
@@ -72,7 +93,7 @@ class GatewayMiddleware:
                     state["tenant"] = await self._check_headers(headers)
                 receive = self._limit_body(scope, headers, receive)
                 if not path.startswith(CONTROLS_PREFIX):
-                    await self._inject_faults(scope["method"], path)
+                    await self._inject_faults(method, path)
             except (GatewayError, InjectedFault, BodyTooLarge, DomainError) as exc:
                 await self.render_error(scope, exc, request_id)(scope, receive, send_with_id)
                 return
@@ -81,10 +102,35 @@ class GatewayMiddleware:
             return  # the client went away mid-request: there is no one to answer
         except Exception as exc:  # noqa: BLE001 - the one place an error nothing else handled is answered
             response = self.render_error(scope, exc, request_id)  # logs it once (api/errors.py)
-            if not started:
+            if not status:
                 await response(scope, receive, send_with_id)
             # Once the answer has started (a download cut half-way) there is nothing left to send: the
             # connection ends short, which a client sees as an incomplete body.
+        finally:
+            duration_ms = round((time.perf_counter() - began) * 1000, 3)
+            if entry is not None:
+                entry.duration_ms = duration_ms
+            tenant = state.get("tenant")
+            logs.access(method, _printable(path), status or "-", duration_ms, request_id,
+                        f"{tenant.org}/{tenant.sandbox}" if tenant is not None else None)
+
+    def _tee(self, receive: Receive, entry) -> Receive:
+        """Copy what the body brings into the journal entry, up to the journal's bound (uploads: counted only)."""
+        keep = 0 if entry.content_type == "application/octet-stream" else self.journal.max_body_bytes
+
+        async def teed() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                entry.body_size += len(chunk)
+                room = keep - len(entry.body)
+                if room > 0 and chunk:
+                    entry.body += chunk[:room]
+                if len(chunk) > max(room, 0):
+                    entry.body_truncated = entry.body_truncated or bool(keep)
+            return message
+
+        return teed
 
     # -- checks, in the order they answer ---------------------------------------------------------------
 

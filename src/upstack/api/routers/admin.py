@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from upstack.api.deps import ContextDep, JsonBody, read_json
 from upstack.api.responses import Json
 from upstack.jobs import queue
-from upstack.services import controls
+from upstack.services import controls, journal
 from upstack.services.errors import Invalid
 from upstack.storage import admin_repo, controls_repo
 
@@ -117,3 +117,30 @@ def _text_member(body: dict, name: str) -> str | None:
     if value is not None and (not isinstance(value, str) or len(value) > 255):
         raise Invalid(f"'{name}' must be a string of at most 255 characters.")
     return value or None
+
+
+# ---- the request journal (CONTRACT §10) ---------------------------------------------------------------------
+
+@router.get("/requests")
+def list_requests(request: Request):
+    """Requests this process answered, oldest first. Filters: `method`, `path` (a glob), `org`, `sandbox`,
+    `status` (503 or 5xx), `since` (epoch ms); paging: `limit` (default 100, at most 1000) and `after` (the
+    `next` of the previous page)."""
+    q, limit = journal.parse_query(request.query_params)
+    found, more = request.app.state.journal.find(q, limit)
+    return Json({"requests": [e.view() for e in found],
+                 "meta": {"count": len(found), "next": found[-1].id if more else None}})
+
+
+@router.get("/requests/count")
+def count_requests(request: Request):
+    """How many journaled requests match the filters of GET /_upstack/requests (for verifications)."""
+    q, _ = journal.parse_query(request.query_params)
+    return Json({"count": request.app.state.journal.count(q)})
+
+
+@router.delete("/requests")
+def clear_requests(request: Request):
+    """Forget the journaled requests that match the filters (all of them without a filter)."""
+    q, _ = journal.parse_query(request.query_params)
+    return Json({"cleared": request.app.state.journal.clear(q)})
