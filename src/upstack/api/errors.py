@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from upstack.api.gateway import BodyTooLarge, InjectedFault
@@ -97,7 +98,7 @@ def _request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "") or ""
 
 
-def _validation_message(exc: RequestValidationError) -> DomainError:
+def _validation_message(exc: RequestValidationError | ValidationError) -> DomainError:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return MalformedJson("Request body is not valid JSON")
@@ -123,6 +124,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
+        return render(request.url.path, _validation_message(exc), _request_id(request))
+
+    @app.exception_handler(ValidationError)
+    async def _model_validation(request: Request, exc: ValidationError):
+        # A body a route validated with a schemas/ model itself.
         return render(request.url.path, _validation_message(exc), _request_id(request))
 
     @app.exception_handler(StarletteHTTPException)

@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from upstack import logs
+from upstack.services.controls import fault_matches
 from upstack.services.errors import DomainError, GatewayError, Invalid, UnsupportedMediaType
 from upstack.services.tenancy import Tenant
 
@@ -40,18 +41,16 @@ def _printable(text: str) -> str:
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, fault_source=None, journal=None):
+    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, faults=None, journal=None):
         self.app = app
         self.journal = journal  # services.journal.Journal, or None
         self.settings = settings
         self.check_token = token_checker  # (token, api_key, org) -> GatewayError | None, blocking (DB)
         self.render_error = render_error  # (scope, exc, request_id) -> Response; logs what it did not expect
-        self.fault_source = fault_source  # () -> list of injected faults, blocking (DB); cached 1 s
+        self.faults = faults  # services.controls.FaultBook, or None
         self.hosts = HostPolicy(settings.host, settings.allowed_hosts)
         admin = settings.admin_token
         self.admin_token = admin.get_secret_value() if admin is not None else None
-        self._faults: list = []
-        self._faults_read = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,7 +92,9 @@ class GatewayMiddleware:
                     state["tenant"] = await self._check_headers(headers)
                 receive = self._limit_body(scope, headers, receive)
                 if not path.startswith(CONTROLS_PREFIX):
-                    await self._inject_faults(method, path)
+                    tenant = state.get("tenant")
+                    await self._inject_faults(method, path, tenant.org if tenant else None,
+                                              tenant.sandbox if tenant else None)
             except (GatewayError, InjectedFault, BodyTooLarge, DomainError) as exc:
                 await self.render_error(scope, exc, request_id)(scope, receive, send_with_id)
                 return
@@ -207,19 +208,23 @@ class GatewayMiddleware:
 
         return limited
 
-    async def _inject_faults(self, method: str, path: str) -> None:
-        if self.fault_source is None:
+    async def _inject_faults(self, method: str, path: str, org: str | None, sandbox: str | None) -> None:
+        book = self.faults
+        if book is None:
             return
-        if time.monotonic() - self._faults_read > 1.0:
-            self._faults = await anyio.to_thread.run_sync(self.fault_source)
-            self._faults_read = time.monotonic()
-        for fault in self._faults:
-            if fault.matches(method, path):
-                if fault.latency_ms:
-                    await anyio.sleep(fault.latency_ms / 1000)
-                if fault.status:
-                    raise InjectedFault(fault.status, fault.message)
-                return
+        rules = book.cached() if book.is_fresh() else await anyio.to_thread.run_sync(book.current)
+        for rule in rules:
+            if not fault_matches(rule, method, path, org, sandbox):
+                continue
+            if rule.times is not None:
+                rule = await anyio.to_thread.run_sync(book.take, rule)
+                if rule is None:
+                    continue  # used up meanwhile: another rule may still match
+            if rule.latencyMs:
+                await anyio.sleep(rule.latencyMs / 1000)
+            if rule.status:
+                raise InjectedFault(rule.status, rule.message)
+            return
 
 
 class HostPolicy:

@@ -111,6 +111,8 @@ class Job(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # "PROCESSING" while manual pacing holds the running job at that point (CONTRACT §10); NULL otherwise.
+    hold: Mapped[str | None] = mapped_column(String(16), nullable=True)
     __table_args__ = (Index("ix_jobs_claim", "status", "run_after_ms"), Index("ix_jobs_subject", "kind", "subject_id"))
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from upstack.api.context import AppContext
+from upstack.jobs import queue
 from upstack.jobs.queue import Claimed
 from upstack.lake import owner_tag
 
@@ -58,6 +60,18 @@ class JobContext:
         """Call between steps of long work."""
         if self.lost.is_set():
             raise JobLost(f"job {self.job.id} lease lost")
+
+    def wait_while_held(self, check: Callable[[], None] | None = None, poll_s: float = 0.05) -> None:
+        """Manual pacing may hold a running job (at PROCESSING, CONTRACT §10) until it is released: wait here,
+        still noticing a lost lease and, through `check`, a cancel."""
+        while True:
+            with self.app.db.read_session() as s:
+                if not queue.is_held(s, self.job.id):
+                    return
+            self.checkpoint()
+            if check is not None:
+                check()
+            self.lost.wait(poll_s)
 
 
 class Handler(Protocol):

@@ -146,6 +146,7 @@ class ExportHandler:
         out = _Output(plan.targets, jc.owner)
         published: list[BatchOutput] = []
         try:
+            jc.wait_while_held(checker.check)  # PROCESSING, until a test releases it (manual pacing)
             query = export_jobs.export_query(plan.request)
             spec = export_jobs.policy_spec(plan.policy_body)
             merge_start = now_ms()

@@ -97,7 +97,7 @@ class Worker:
         beat.start()
         try:
             with self.ctx.db.session() as s:
-                forced = controls.take_forced_failure(s, claimed.kind)
+                forced = controls.take_forced_failure(s, claimed.kind, claimed.org, claimed.sandbox)
             if forced is not None:
                 raise PermanentFailure(*forced)
             handler.run(jc)
