@@ -155,6 +155,12 @@ class _BatchedStreamHandler(logging.StreamHandler):
         except Exception:  # noqa: BLE001 - logging must never raise into the server
             self.handleError(record)
 
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except (OSError, ValueError):  # the stream went away (closed by its owner): nothing left to write to
+            pass
+
 
 class _Listener(logging.handlers.QueueListener):
     """The log thread: records from the queue one by one, access lines in batches from their deque (drained at
