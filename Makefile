@@ -18,7 +18,6 @@ PYTEST_TIMEOUT ?= 300
 BENCH ?= export
 # Examples per operation for `make conformance`.
 CONFORMANCE_EXAMPLES ?= 20
-SHARED ?= ../shared
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev run test lint lint-docker bench conformance clean distclean
@@ -61,9 +60,10 @@ lint-docker: $(DEV_STAMP) ## hadolint the Dockerfile and validate docker-compose
 bench: $(DEV_STAMP) ## python -m bench BENCH (export|ingest|http|lookup and options; default export), figures in bench/out/.
 	$(BIN)/python -m bench $(BENCH)
 
-conformance: $(DEV_STAMP) ## Start a throwaway server on PORT, run ../shared/tools/aep-conformance against it, stop it.
+conformance: $(STAMP) ## Start a throwaway server on PORT, run conformance/run.py (schemathesis) against it, stop it.
+	@test -x $(BIN)/schemathesis || $(BIN)/python -m pip install --disable-pip-version-check -q -e '.[conformance]'
 	$(BIN)/python -m tests.live.server --port $(PORT) -- \
-		$(SHARED)/tools/aep-conformance http://127.0.0.1:$(PORT) $(CONFORMANCE_EXAMPLES)
+		$(BIN)/python conformance/run.py http://127.0.0.1:$(PORT) $(CONFORMANCE_EXAMPLES)
 
 clean: ## Remove caches and build output (keeps .venv and the data under ./.upstack).
 	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache
