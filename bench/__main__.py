@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--connections", type=int, default=16)
     h.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto",
                    help="load generator: wrk when installed (auto), else a Python asyncio client")
+    h.add_argument("--quiet-server", action="store_true",
+                   help="also run a second upstack with the request journal off and logs at WARNING (no access "
+                        "log), side by side: what the journal and the access log cost")
 
     lk = sub.add_parser("lookup", help="/access/entities latency p50/p99 at N fragments")
     lk.add_argument("--fragments", type=int, default=1_000_000)

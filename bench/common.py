@@ -180,7 +180,7 @@ class RssSampler:
 def process_env(env: dict[str, str] | None = None, code: Path | None = None) -> dict[str, str]:
     """The environment of a server or worker subprocess; `code` runs another checkout's upstack (its src/ first on
     PYTHONPATH: the venv's editable install would otherwise win), e.g. to measure before and after a change."""
-    out = dict(os.environ, UPSTACK_LOG_LEVEL=os.environ.get("UPSTACK_LOG_LEVEL", "WARNING"), **(env or {}))
+    out = {**os.environ, "UPSTACK_LOG_LEVEL": os.environ.get("UPSTACK_LOG_LEVEL", "WARNING"), **(env or {})}
     out.pop("UPSTACK_DATABASE_URL", None)
     if code is not None:
         out["PYTHONPATH"] = f"{Path(code) / 'src'}{os.pathsep}{code}"

@@ -10,6 +10,7 @@ the server, as the notes' figures did.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -172,11 +173,17 @@ def main(args) -> int:
     data_dir = out / "data"
     say(f"bench http: {args.connections} connections, {args.seconds:g} s x {args.runs} run(s) each, load by {tool}; "
         f"output {out}")
-    runs: dict[str, list[dict]] = {"bare": [], "upstack": []}
-    with Server(data_dir, workers=1) as server:
+    names = ("bare", "upstack", "quiet") if args.quiet_server else ("bare", "upstack")
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    # The measured server logs as a user's does (INFO: one access line per request) and journals every request.
+    with Server(data_dir, workers=1, env={"UPSTACK_LOG_LEVEL": "INFO"}) as server, contextlib.ExitStack() as more:
         job_id = _one_job(server, data_dir)
         targets = {"upstack": (f"{server.url}/data/core/ups/export/jobs/{job_id}", HEADERS),
                    "bare": (None, {})}
+        if args.quiet_server:
+            quiet = more.enter_context(Server(data_dir, workers=0, env={"UPSTACK_JOURNAL_MAX_REQUESTS": "0",
+                                                                        "UPSTACK_LOG_LEVEL": "WARNING"}))
+            targets["quiet"] = (f"{quiet.url}/data/core/ups/export/jobs/{job_id}", HEADERS)
         db_path = data_dir / "upstack.db"
         with BareServer(db_path, out / "bare.log") as bare:
             targets["bare"] = (f"{bare.url}/jobs/{job_id}", {})
@@ -186,7 +193,7 @@ def main(args) -> int:
                     raise BenchFailure(f"{name}: GET {url} answered {r.status_code}: {r.text[:300]}")
                 load(url, headers, args.connections, 2)  # warm-up
             for k in range(args.runs):
-                order = ("bare", "upstack") if k % 2 == 0 else ("upstack", "bare")
+                order = names if k % 2 == 0 else names[::-1]
                 for name in order:
                     url, headers = targets[name]
                     r = load(url, headers, args.connections, args.seconds)
@@ -196,16 +203,20 @@ def main(args) -> int:
     summary = {name: {k: median(r[k] for r in rs) for k in ("req_per_s", "p50_ms", "p99_ms")}
                for name, rs in runs.items()}
     summary["ratio_req_per_s"] = round(summary["upstack"]["req_per_s"] / summary["bare"]["req_per_s"], 3)
+    if args.quiet_server:
+        summary["ratio_to_quiet"] = round(summary["upstack"]["req_per_s"] / summary["quiet"]["req_per_s"], 3)
     write_json(out / "result.json", {"tool": tool, "connections": args.connections, "seconds": args.seconds,
                                      "runs": runs, "summary": summary, "target": TARGET})
     say("")
-    for name in ("bare", "upstack"):
+    for name in names:
         s = summary[name]
         say(f"{name:8} median {s['req_per_s']:>9,.0f} req/s  p50 {s['p50_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms")
     u = summary["upstack"]
     ok = u["req_per_s"] >= TARGET["req_per_s"] and u["p99_ms"] <= TARGET["p99_ms"]
     say(f"upstack / bare = {summary['ratio_req_per_s']:.2f}; target >= {TARGET['req_per_s']:,} req/s and p99 <= "
         f"{TARGET['p99_ms']} ms: {'meets' if ok else 'MISSES'}")
+    if args.quiet_server:
+        say(f"upstack (journal + access log) / quiet (neither) = {summary['ratio_to_quiet']:.2f}")
     say(f"\nresult: {out / 'result.json'}")
     bad = sum(r["non_2xx"] for rs in runs.values() for r in rs)
     if bad:

@@ -87,8 +87,9 @@ def _wipe(url: str) -> None:
 @pytest.fixture
 def settings(database_url, tmp_path: Path) -> Settings:
     _wipe(database_url)
+    # TestClient addresses the app as http://testserver: a name the Host check must be told about.
     return Settings(data_dir=tmp_path / "data", database_url=database_url, worker_lease_seconds=5,
-                    worker_poll_seconds=0.05)
+                    worker_poll_seconds=0.05, allowed_hosts="testserver")
 
 
 @pytest.fixture

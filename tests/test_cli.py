@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import typer.main
 from sqlalchemy import create_engine, inspect
@@ -78,3 +82,62 @@ def test_invalid_option_values_are_refused():
     assert result.exit_code != 0
     result = runner.invoke(app, ["worker", "--concurrency", "0"], env=WIDE)
     assert result.exit_code != 0
+
+
+def test_version_prints_the_package_version():
+    import upstack
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"upstack {upstack.__version__}"
+
+
+UNREACHABLE = "postgresql+psycopg://someone:hunter2@127.0.0.1:1/nothing"
+
+
+def test_db_upgrade_with_an_unreachable_database_says_so_in_one_line(tmp_path):
+    result = runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path), "--database-url", UNREACHABLE])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert result.output.startswith("upstack: cannot connect to the database "
+                                    "postgresql+psycopg://someone:***@127.0.0.1:1/nothing: ")
+    assert "hunter2" not in result.output and "Traceback" not in result.output
+
+
+def test_db_upgrade_with_a_data_dir_under_a_file_says_so_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("UPSTACK_DATABASE_URL", raising=False)
+    (tmp_path / "file").write_text("not a directory")
+    result = runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path / "file" / "data")])
+    assert result.exit_code == 2, result.output
+    assert result.output == f"upstack: data dir {tmp_path / 'file' / 'data'} is not usable: Not a directory\n"
+
+
+def test_invalid_database_url_says_so_in_one_line(tmp_path):
+    result = runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path), "--database-url",
+                                 "nosuchdb://someone:hunter2@host/x"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("upstack: invalid database URL nosuchdb://someone:***@host/x: ")
+    assert "hunter2" not in result.output
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["serve", "--port", "1", "--database-url", UNREACHABLE],
+     "upstack: cannot connect to the database postgresql+psycopg://someone:***@127.0.0.1:1/nothing: "),
+    (["worker", "--database-url", UNREACHABLE],
+     "upstack: cannot connect to the database postgresql+psycopg://someone:***@127.0.0.1:1/nothing: "),
+    (["serve", "--port", "1", "--data-dir", "{file}/data"], "upstack: data dir {file}/data is not usable: "),
+], ids=["serve-database", "worker-database", "serve-data-dir"])
+def test_a_process_that_cannot_start_exits_2_with_one_line(tmp_path, args, expected):
+    """In a real process (serve and worker set up logging first): exit code 2, no traceback, the password
+    hidden, and nothing is served (port 1 would be refused anyway)."""
+    (tmp_path / "file").write_text("not a directory")
+    args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
+    if "--data-dir" not in args:
+        args += ["--data-dir", str(tmp_path / "data")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPSTACK_")}
+    done = subprocess.run([sys.executable, "-m", "upstack.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr
+    failures = [line for line in done.stderr.splitlines() if line.startswith("upstack:")]
+    assert len(failures) == 1 and failures[0].startswith(expected.replace("{file}", str(tmp_path / "file"))), done.stderr
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stderr

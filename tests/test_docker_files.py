@@ -107,7 +107,8 @@ def test_healthcheck_path_is_served_without_aep_headers(tmp_path):
     assert paths == {"/_upstack/health"}
     settings = Settings(data_dir=tmp_path)
     upgrade(settings.resolved_database_url)
-    with TestClient(create_app(settings)) as client:
+    # The image's probe asks http://127.0.0.1:<port>, so that is the Host the check sees.
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8080") as client:
         for path in paths:
             assert client.get(path).status_code == 200
 
@@ -136,7 +137,8 @@ def test_compose_production_shape():
     api = ours["api"]
     assert command_of(api)[:1] == ["serve"] and "--workers" in command_of(api)
     assert command_of(api)[command_of(api).index("--workers") + 1] == "0"
-    assert any(str(p).startswith("8080:") for p in api["ports"])
+    # Loopback only by default (permissive auth must not face the network): "127.0.0.1:8080:8080".
+    assert [str(p) for p in api["ports"]] == ["127.0.0.1:8080:8080"]
     assert api["depends_on"]["postgres"]["condition"] == "service_healthy"
 
     workers = {n: s for n, s in ours.items() if command_of(s)[:1] == ["worker"]}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from upstack import __version__
 from upstack.config import Settings
 
 app = typer.Typer(help="upstack: a local Adobe Experience Platform export loop (Catalog, Batch Ingestion, "
@@ -20,6 +23,22 @@ db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 log = logging.getLogger("upstack")
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"upstack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    # Only for --version: the app's own help text stays the one given to typer.Typer above.
+    pass
+
+
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Root of the SQLite file and the lake "
                                               "(UPSTACK_DATA_DIR, default ./.upstack).")]
 DbUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (UPSTACK_DATABASE_URL); "
@@ -27,28 +46,85 @@ DbUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy UR
 
 
 def _settings(**overrides) -> Settings:
-    base = Settings()
-    return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment with the given flags on top, validated as one (a flag gets the same
+    checks as its UPSTACK_* variable). A bad value stops the command with one line naming what is allowed."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = ".".join(str(p) for p in problem["loc"])
+            flag = f"--{name.replace('_', '-')}" if name in overrides else None
+            where = f"{flag} / UPSTACK_{name.upper()}" if flag else f"UPSTACK_{name.upper()}"
+            typer.echo(f"upstack: invalid setting {where}={problem.get('input')!r}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _shown_url(url: str) -> str:
+    """The database URL as a person may read it: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # unparsable: hide whatever sits between "user:" and "@"
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"upstack: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _data_dir_ready(data_dir: Path) -> None:
+    """Create the data dir and prove it writable, or stop with one line: a data dir under a file or on a
+    read-only disk would otherwise fail later, in a worker or a request, as a traceback."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        raise _fail(f"data dir {data_dir} is not usable: {exc.strerror or exc}") from None
+
+
+def _migrate(url: str, revision: str = "head") -> None:
+    """Apply migrations; a database that cannot be reached, opened or named stops the command with one line
+    (which URL, password hidden, and why) and exit code 2. A failing migration still shows its traceback."""
+    from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+
+    from upstack.storage.migrate import upgrade
+
+    try:
+        upgrade(url, revision)
+    except (OperationalError, InterfaceError) as exc:
+        text = str(exc.orig if exc.orig is not None else exc).strip()
+        reason = text.splitlines()[0] if text else type(exc.orig or exc).__name__
+        raise _fail(f"cannot connect to the database {_shown_url(url)}: {reason}") from None
+    except ArgumentError as exc:
+        raise _fail(f"invalid database URL {_shown_url(url)}: {str(exc).splitlines()[0]}") from None
 
 
 def _prepare(settings: Settings):
     from upstack import logs
     from upstack.api.context import AppContext
-    from upstack.storage.migrate import upgrade
 
     logs.setup(settings.log_level, settings.log_json)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    _data_dir_ready(settings.data_dir)
+    _migrate(settings.resolved_database_url)
     return AppContext.create(settings)
 
 
 def start_workers(ctx, count: int) -> list:
+    """`count` worker threads, plus the sweep of what crashed runs left (every process that writes to the lake
+    runs one, API-only servers included: their uploads leave temp files too)."""
     from upstack.worker.loop import Worker
+    from upstack.worker.sweep import Sweeper
 
     workers = [Worker(ctx) for _ in range(count)]
     for w in workers:
         w.start()
-    return workers
+    return [*workers, Sweeper(ctx, ctx.settings.sweep_interval_seconds).start()]
 
 
 @app.command()
@@ -110,11 +186,9 @@ def db_upgrade(
     database_url: DbUrl = None,
 ) -> None:
     """Apply Alembic migrations to the configured database."""
-    from upstack.storage.migrate import upgrade
-
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url, revision)
+    _data_dir_ready(settings.data_dir)
+    _migrate(settings.resolved_database_url, revision)
     typer.echo(f"database at {revision}: {settings.resolved_database_url.split('@')[-1]}")
 
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,17 @@ class Settings(BaseSettings):
         description="permissive: any non-empty bearer token and api key pass. strict: only tokens issued by "
         "POST /ims/token/v3 to a registered client, unexpired, whose client id equals x-api-key.",
     )
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that /_upstack/* (but health) requires in strict auth mode "
+        "(Authorization: Bearer <token>); without it, strict mode refuses every local control.",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="Extra Host header names the server answers, comma-separated (e.g. 'api,upstack.internal', "
+        "'*.corp.example'); '*' answers any. IP addresses, localhost, *.localhost and Adobe's API hosts are always allowed. Any "
+        "other name is refused, so a web page cannot reach the server through DNS rebinding.",
+    )
     ims_clients: str = Field(
         "",
         description="Registered IMS clients for strict mode: 'client_id:client_secret:org1|org2;...' "
@@ -35,11 +46,21 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=0, description="Worker threads embedded in `upstack serve` (0 = API only).")
     worker_lease_seconds: float = Field(30.0, gt=0, description="A claimed job is re-claimable this long after its last heartbeat.")
     worker_poll_seconds: float = Field(0.2, gt=0, description="How often an idle worker looks for work.")
+    sweep_interval_seconds: float = Field(60.0, gt=0, description="How often leftovers of crashed jobs and "
+                                          "uploads (staging, scratch and temp files) are swept; also at start.")
     job_max_attempts: int = Field(3, ge=1, description="Runs of a job before it is failed for good.")
+    journal_max_requests: int = Field(10_000, ge=0, description="Requests the request journal (GET "
+                                      "/_upstack/requests) keeps in memory, newest last; 0 turns it off.")
+    journal_max_body_bytes: int = Field(64 * 1024, ge=0, description="Bytes of each request body the journal "
+                                        "keeps (uploads are only counted).")
+    journal_max_bytes: int = Field(64 * 1024**2, gt=0, description="Memory the journal may use in all; the oldest "
+                                   "entries go first.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="Emit logs as JSON lines instead of console text.")
     max_upload_bytes: int = Field(1024**3, gt=0, description="Largest file accepted by one upload PUT.")
     max_body_bytes: int = Field(10 * 1024**2, gt=0, description="Largest JSON request body.")
+    request_idle_timeout_seconds: float = Field(60.0, gt=0, description="A request body (upload or JSON) that "
+                                                "sends nothing for this long is answered 408 and dropped.")
     max_json_depth: int = Field(64, ge=2, le=1000, description="Deepest nesting of objects and arrays in a JSON "
                                 "request body; deeper bodies are refused (400) before they are parsed.")
     max_record_depth: int = Field(32, ge=2, le=64, description="Deepest nesting of objects and arrays in one "

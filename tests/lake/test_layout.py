@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from upstack.lake import Lake, LakeError, TooLarge, UnsafePath, safe_segment, validate_upload_path
+from upstack.lake import (
+    Lake,
+    LakeError,
+    TooLarge,
+    UnsafePath,
+    owner_tag,
+    parse_owner_tag,
+    safe_segment,
+    validate_upload_path,
+)
 from upstack.lake import layout as layout_module
 
 ORG, SB, BATCH, DS = "ABC123@AdobeOrg", "prod", "01BATCH", "5f0000000000000000000001"
@@ -280,11 +289,54 @@ def test_discard_and_sweep_staging(lake: Lake) -> None:
     staging = stage(lake, {"part-00000.parquet": b"x"})
     lake.discard_staging(staging)
     assert not staging.exists()
+    # Unowned staging (older versions): removed by age only.
     old = stage(lake, {"part-00000.parquet": b"x"})
     fresh = stage(lake, {"part-00000.parquet": b"x"})
     os.utime(old, (1, 1))
-    assert lake.sweep_stale_staging(3600) == 1
+    assert len(lake.sweep(lambda tag: True, unowned_older_than_s=3600)) == 1
     assert not old.exists() and fresh.exists()
+
+
+def test_sweep_removes_what_dead_owners_left_and_nothing_of_live_ones(lake: Lake) -> None:
+    live_tag, dead_tag = owner_tag(7, 2), owner_tag(7, 1)
+    live_staging = lake.new_staging(BATCH, live_tag)
+    dead_staging = lake.new_staging(BATCH, dead_tag)
+    live_tmp, dead_tmp = lake.new_temp_dir(live_tag), lake.new_temp_dir(dead_tag)
+    (dead_staging / "part-00000.parquet").write_bytes(b"x" * 1000)
+    # An upload being received holds its temp file's lock; one whose writer died (kill -9) holds none.
+    writing = lake.begin_upload(ORG, SB, BATCH, DS, "a.json", max_bytes=100)
+    writing.write(b"{}")
+    orphan = lake.root / "tmp" / "upload-orphan"
+    orphan.write_bytes(b"half an upload")
+    renamed_away = lake.root / "tmp" / "removed-abc"
+    renamed_away.mkdir()
+    asked = []
+
+    def alive(tag: str) -> bool:
+        asked.append(parse_owner_tag(tag))
+        return tag == live_tag
+
+    removed = lake.sweep(alive, unowned_older_than_s=3600)
+    assert not dead_staging.exists() and not dead_tmp.exists() and not orphan.exists() and not renamed_away.exists()
+    assert live_staging.exists() and live_tmp.exists() and writing.tmp.exists()
+    assert len(removed) == 4 and set(asked) == {(7, 1), (7, 2)}
+    assert writing.commit().path.read_bytes() == b"{}"
+    assert lake.sweep(alive, unowned_older_than_s=3600) == []
+
+
+def test_pending_upload_is_invisible_until_committed(lake: Lake) -> None:
+    pending = lake.begin_upload(ORG, SB, BATCH, DS, "a.json", max_bytes=10)
+    pending.write(b"ab")
+    pending.write(b"cd")
+    assert lake.list_uploads(ORG, SB, BATCH) == [] and pending.size == 4
+    with pytest.raises(TooLarge):
+        pending.write(b"x" * 7)
+    pending.discard()
+    assert lake.list_uploads(ORG, SB, BATCH) == [] and not pending.tmp.exists()
+    with lake.begin_upload(ORG, SB, BATCH, DS, "a.json", max_bytes=10) as pending:
+        pending.write(b"abcd")
+        up = pending.commit()
+    assert [u.relpath for u in lake.list_uploads(ORG, SB, BATCH)] == ["a.json"] and up.size == 4
 
 
 def test_published_file_lookup_refuses_escapes(lake: Lake) -> None:

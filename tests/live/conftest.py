@@ -5,14 +5,11 @@ A failing test's report carries the tail of every running process's log.
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
 from tests.conftest import throwaway_postgres
-from tests.live.aep import aep_headers
-from tests.live.server import RUNNING, server_env, start_server
+from tests.live.server import RUNNING
 
 
 @pytest.hookimpl(wrapper=True)
@@ -25,23 +22,22 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    """`upstack serve` with one embedded worker and a fresh SQLite file; yields its base URL."""
-    data_dir = tmp_path_factory.mktemp("live-sqlite") / "data"
-    server, base = start_server("upstack-serve", data_dir, server_env(workers=1, worker_poll_seconds=0.1))
-    yield base
-    server.stop()
+def live_server(upstack_server):
+    """`upstack serve` with one embedded worker and a fresh SQLite file, from upstack's own pytest plugin
+    (upstack.testing: what client developers use); yields its base URL."""
+    return upstack_server.url
 
 
 @pytest.fixture
-def org() -> str:
-    """A tenant of its own for each test, so tests sharing one server never see each other's objects."""
-    return f"LIVE{uuid.uuid4().hex[:12].upper()}@AdobeOrg"
+def org(upstack) -> str:
+    """A tenant of its own for each test (the plugin's), so tests sharing one server never see each other's
+    objects."""
+    return upstack.org
 
 
 @pytest.fixture
-def api(live_server, org):
-    with httpx.Client(base_url=live_server, headers=aep_headers(org), timeout=30) as client:
+def api(upstack):
+    with httpx.Client(base_url=upstack.url, headers=upstack.headers, timeout=30) as client:
         yield client
 
 

@@ -171,8 +171,9 @@ def test_service_error_shapes(api):
     assert r.status_code == 400
 
 
-def test_sandbox_defaults_to_prod_and_tenants_are_isolated(live_server, api, org):
-    ds = create_dataset(api, "live tenancy")
+def test_sandbox_defaults_to_prod_and_tenants_are_isolated(live_server, org):
+    with httpx.Client(base_url=live_server, headers=aep_headers(org, "prod"), timeout=30) as prod:
+        ds = create_dataset(prod, "live tenancy")
     no_sandbox = {k: v for k, v in aep_headers(org).items() if k != "x-sandbox-name"}
     assert httpx.get(f"{live_server}{CATALOG}/dataSets/{ds}", headers=no_sandbox).status_code == 200
     other = aep_headers("SOMEONEELSE@AdobeOrg")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -41,6 +44,8 @@ class Cluster:
     base: str
     api: UpstackProcess
     workers: list[UpstackProcess]
+    data_dir: Path
+    env: dict[str, str]
 
     def health(self) -> dict:
         return health(self.base)
@@ -66,7 +71,7 @@ def cluster(empty_postgres_database, tmp_path_factory):
     api, base = start_server("upstack-api", data_dir, env, "--workers", "0")
     workers = [UpstackProcess(f"upstack-worker-{i}", ["worker", "--data-dir", str(data_dir)], env,
                               root / f"upstack-worker-{i}.log") for i in (1, 2)]
-    c = Cluster(base, api, workers)
+    c = Cluster(base, api, workers, data_dir, env)
     try:
         for w in workers:
             w.wait_until(lambda w=w: c.worker_rows().get(w.pid, {}).get("alive", False), 60, "registration")
@@ -173,3 +178,31 @@ def test_a_killed_workers_job_is_reclaimed_and_finishes_once(cluster, client):
         victim_row = cluster.worker_rows().get(victim.pid)
     assert victim_row is None or not victim_row["alive"]
     assert survivor.alive() and cluster.health()["liveWorkers"] == 1
+
+
+def test_export_job_creates_racing_on_two_api_processes_never_collide(cluster, client, org):
+    """Ids are numbered per tenant from one counter row: creates of one tenant racing on two API processes all
+    succeed, and the tenant's ids are exactly 1..N."""
+    second, second_base = start_server("upstack-api-2", cluster.data_dir, cluster.env, "--workers", "0")
+    try:
+        schema = {"name": "_xdm.context.profile"}
+        with httpx.Client(base_url=cluster.base, headers=aep_headers(f"OTHER{org}"), timeout=60) as other:
+            theirs = create_dataset(other, "another tenant's target", UNION_SCHEMA, profile=False)
+            r = other.post(f"{UPS}/export/jobs", json={"destination": {"datasetId": theirs}, "schema": schema})
+            assert r.status_code == 200 and r.json()["id"] == 1, r.text  # and it takes nothing from this tenant
+        target = create_dataset(client, "racing ids", UNION_SCHEMA, profile=False)
+        body = {"destination": {"datasetId": target}, "schema": schema}
+        threads, per_thread = 8, 3
+        barrier = threading.Barrier(threads)
+
+        def create(base: str) -> list[httpx.Response]:
+            with httpx.Client(base_url=base, headers=aep_headers(org), timeout=60) as c:
+                barrier.wait(30)
+                return [c.post(f"{UPS}/export/jobs", json=body) for _ in range(per_thread)]
+
+        with ThreadPoolExecutor(threads) as pool:
+            answers = [r for rs in pool.map(create, [cluster.base, second_base] * (threads // 2)) for r in rs]
+        assert [r.text for r in answers if r.status_code != 200] == []
+        assert sorted(r.json()["id"] for r in answers) == list(range(1, threads * per_thread + 1))
+    finally:
+        second.stop()

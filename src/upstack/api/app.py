@@ -15,14 +15,22 @@ from upstack.api.responses import Json
 from upstack.config import Settings
 from upstack.services import controls
 from upstack.services.ims import TokenChecker
+from upstack.services.journal import Journal
 
 # Routers in the order a reader meets the export loop.
 ROUTERS = ("ims", "admin", "catalog", "ingestion", "data_access", "merge_policies", "export_jobs", "entities")
 
 
-def _faults(ctx: AppContext):
-    with ctx.db.session() as s:
-        return controls.faults(s)
+def _fault_book(ctx: AppContext) -> controls.FaultBook:
+    def load():
+        with ctx.db.read_session() as s:
+            return controls._rules(s, controls.FAULTS_ROW, controls.FaultRule)
+
+    def take(fault_id: str):
+        with ctx.db.session() as s:
+            return controls.take_fault(s, fault_id)
+
+    return controls.FaultBook(load, take)
 
 
 def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
@@ -38,6 +46,11 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
         module = importlib.import_module(f"upstack.api.routers.{name}")
         app.include_router(module.router)
     app.add_middleware(FastPaths, db=ctx.db)  # inside the gateway: runs after its checks
-    app.add_middleware(GatewayMiddleware, settings=settings, token_checker=TokenChecker(ctx.db, settings),
-                       render_error=errors.render_for_scope, fault_source=lambda: _faults(ctx))
+    app.state.token_checker = TokenChecker(ctx.db, settings)  # the local reset empties its cache
+    app.state.faults = _fault_book(ctx)  # the controls routes invalidate it: a change holds for the next request
+    # The request journal of this process (GET /_upstack/requests): the gateway fills it, the admin router reads it.
+    app.state.journal = Journal(settings.journal_max_requests, settings.journal_max_body_bytes,
+                                settings.journal_max_bytes)
+    app.add_middleware(GatewayMiddleware, settings=settings, token_checker=app.state.token_checker,
+                       render_error=errors.render_for_scope, faults=app.state.faults, journal=app.state.journal)
     return app

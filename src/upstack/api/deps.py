@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
@@ -57,22 +58,39 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 LakeDep = Annotated[Lake, Depends(get_lake)]
 
 
-async def json_body(request: Request):
-    """The request's JSON body, parsed once; wrong media type is 415, malformed JSON the family's 400."""
-    import orjson
+async def read_body(request: Request) -> bytes:
+    """A small (JSON or form) body, whole; one that has not fully arrived within the idle timeout is a 408."""
+    from upstack.services.errors import RequestTimeout
 
-    from upstack.services.errors import MalformedJson, UnsupportedMediaType
+    timeout = request.app.state.ctx.settings.request_idle_timeout_seconds
+    try:
+        with anyio.fail_after(timeout):  # such a body is small (max_body_bytes): bound it whole
+            return await request.body()
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {timeout:g} s.") from None
+
+
+async def read_json(request: Request, *, required: bool = True):
+    """The request's JSON body, parsed once within the depth bound; wrong media type is 415, malformed or
+    too deep JSON the family's 400. With `required=False` an empty body is None."""
+    from upstack.api import jsonbody
+    from upstack.services.errors import UnsupportedMediaType
 
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await request.body()
-    if not raw.strip():
-        raise MalformedJson("Request body is empty; a JSON document is required.")
-    if ctype and not (ctype == "application/json" or ctype.endswith("+json")):
+    settings = request.app.state.ctx.settings
+    raw = await read_body(request)
+    if not required and not raw.strip():
+        return None
+    if raw.strip() and ctype and not (ctype == "application/json" or ctype.endswith("+json")):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got '{ctype}'.")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJson(f"Request body is not valid JSON: {exc}") from None
+    max_depth = settings.max_json_depth
+    if len(raw) <= jsonbody.INLINE_BYTES:
+        return jsonbody.parse(raw, max_depth)
+    return await anyio.to_thread.run_sync(jsonbody.parse, raw, max_depth)
+
+
+async def json_body(request: Request):
+    return await read_json(request)
 
 
 JsonBody = Annotated[object, Depends(json_body)]

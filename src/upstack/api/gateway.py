@@ -1,74 +1,169 @@
-"""The AEP gateway as ASGI middleware: request ids, required headers, auth, tenancy, body size and type."""
+"""The AEP gateway as ASGI middleware: request ids, Host and local-control protection, required headers,
+auth, tenancy, body size, injected faults, and the one catch for errors nothing else handled."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import secrets
 import time
 import uuid
+from fnmatch import fnmatchcase
+from urllib.parse import urlsplit
 
 import anyio
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from upstack.services.errors import GatewayError
+from upstack import logs
+from upstack.services.controls import fault_matches
+from upstack.services.errors import DomainError, GatewayError, Invalid, UnsupportedMediaType
 from upstack.services.tenancy import Tenant
 
 # Paths that need no AEP headers: the token endpoint and the local controls (CONTRACT §1, §10).
 OPEN_PREFIXES = ("/ims/", "/_upstack", "/docs", "/openapi.json", "/redoc")
+CONTROLS_PREFIX = "/_upstack"
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Body types a browser sends cross-site without a CORS preflight: a local control never accepts them.
+SIMPLE_BODY_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
+# A client's x-request-id is echoed in headers and logs: only a short token-like one is kept.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _journaled(path: str) -> bool:
+    return not path.startswith(("/_upstack", "/docs", "/openapi.json", "/redoc"))
+
+
+def _printable(text: str) -> str:
+    """A client's path in a log line: control characters escaped, so no request can forge a line."""
+    return _CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", text[:2000])
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, fault_source=None):
+    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, faults=None, journal=None):
         self.app = app
+        self.journal = journal  # services.journal.Journal, or None
         self.settings = settings
         self.check_token = token_checker  # (token, api_key, org) -> GatewayError | None, blocking (DB)
-        self.render_error = render_error  # (scope, exc, request_id) -> Response
-        self.fault_source = fault_source  # () -> list of injected faults, blocking (DB); cached 1 s
-        self._faults: list = []
-        self._faults_read = 0.0
+        self.render_error = render_error  # (scope, exc, request_id) -> Response; logs what it did not expect
+        self.faults = faults  # services.controls.FaultBook, or None
+        self.hosts = HostPolicy(settings.host, settings.allowed_hosts)
+        admin = settings.admin_token
+        self.admin_token = admin.get_secret_value() if admin is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        given_id = headers.get("x-request-id", "")
+        request_id = given_id if _REQUEST_ID.fullmatch(given_id) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        state["started"] = time.perf_counter()
+        began = state["started"] = time.perf_counter()
+        path, method = scope["path"], scope["method"]
+        # Every AEP request (the token endpoint included) is journaled; the local controls and docs are not.
+        entry = (self.journal.open(request_id, method, path, scope["query_string"].decode("latin-1"), headers)
+                 if self.journal is not None and self.journal.enabled and _journaled(path) else None)
+        if entry is not None:
+            entry.org = headers.get("x-gw-ims-org-id", "").strip() or None
+            entry.sandbox = (headers.get("x-sandbox-name", "").strip() or "prod") if entry.org else None
+            receive = self._tee(receive, entry)
+        status = 0
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+                if entry is not None:
+                    entry.status = status
+                    self.journal.add(entry)  # before the client can see the answer, so it finds the entry
             await send(message)
 
-        path = scope["path"]
         try:
-            if not path.startswith(OPEN_PREFIXES):
-                state["tenant"] = await self._check_headers(scope["method"], headers)
-            receive = self._limit_body(scope, headers, receive)
-            if not path.startswith("/_upstack"):
-                await self._inject_faults(scope["method"], path)
-        except (GatewayError, InjectedFault, BodyTooLarge) as exc:
-            await self.render_error(scope, exc, request_id)(scope, receive, send_with_id)
-            return
-        await self.app(scope, receive, send_with_id)
-
-    async def _inject_faults(self, method: str, path: str) -> None:
-        if self.fault_source is None:
-            return
-        if time.monotonic() - self._faults_read > 1.0:
-            self._faults = await anyio.to_thread.run_sync(self.fault_source)
-            self._faults_read = time.monotonic()
-        for fault in self._faults:
-            if fault.matches(method, path):
-                if fault.latency_ms:
-                    await anyio.sleep(fault.latency_ms / 1000)
-                if fault.status:
-                    raise InjectedFault(fault.status, fault.message)
+            try:
+                self._check_host(headers)
+                if path.startswith(CONTROLS_PREFIX):
+                    self._check_local_control(scope, headers)
+                elif not path.startswith(OPEN_PREFIXES):
+                    state["tenant"] = await self._check_headers(headers)
+                receive = self._limit_body(scope, headers, receive)
+                if not path.startswith(CONTROLS_PREFIX):
+                    tenant = state.get("tenant")
+                    await self._inject_faults(method, path, tenant.org if tenant else None,
+                                              tenant.sandbox if tenant else None)
+            except (GatewayError, InjectedFault, BodyTooLarge, DomainError) as exc:
+                await self.render_error(scope, exc, request_id)(scope, receive, send_with_id)
                 return
+            await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            return  # the client went away mid-request: there is no one to answer
+        except Exception as exc:  # noqa: BLE001 - the one place an error nothing else handled is answered
+            response = self.render_error(scope, exc, request_id)  # logs it once (api/errors.py)
+            if not status:
+                await response(scope, receive, send_with_id)
+            # Once the answer has started (a download cut half-way) there is nothing left to send: the
+            # connection ends short, which a client sees as an incomplete body.
+        finally:
+            duration_ms = round((time.perf_counter() - began) * 1000, 3)
+            if entry is not None:
+                entry.duration_ms = duration_ms
+            tenant = state.get("tenant")
+            logs.access(method, _printable(path), status or "-", duration_ms, request_id,
+                        f"{tenant.org}/{tenant.sandbox}" if tenant is not None else None)
 
-    async def _check_headers(self, method: str, headers: dict[str, str]) -> Tenant:
+    def _tee(self, receive: Receive, entry) -> Receive:
+        """Copy what the body brings into the journal entry, up to the journal's bound (uploads: counted only)."""
+        keep = 0 if entry.content_type == "application/octet-stream" else self.journal.max_body_bytes
+
+        async def teed() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                entry.body_size += len(chunk)
+                room = keep - len(entry.body)
+                if room > 0 and chunk:
+                    entry.body += chunk[:room]
+                if len(chunk) > max(room, 0):
+                    entry.body_truncated = entry.body_truncated or bool(keep)
+            return message
+
+        return teed
+
+    # -- checks, in the order they answer ---------------------------------------------------------------
+
+    def _check_host(self, headers: dict[str, str]) -> None:
+        host = headers.get("host", "")
+        if not self.hosts.allows(host):
+            raise GatewayError(403, "403025", f"Host '{host[:100]}' is not served here: add it to "
+                               "UPSTACK_ALLOWED_HOSTS to reach this server by that name.")
+
+    def _check_local_control(self, scope: Scope, headers: dict[str, str]) -> None:
+        """CONTRACT §10: a web page must not reach the local controls, and strict mode guards them."""
+        origin = headers.get("origin")
+        if origin is not None and not self.hosts.same_origin(origin, headers.get("host", "")):
+            raise GatewayError(403, "403026", "Cross-site requests to /_upstack are refused (Origin "
+                               f"'{origin[:100]}' is not this server).")
+        if scope["method"] != "GET" and scope["method"] != "HEAD":
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+            if ctype in SIMPLE_BODY_TYPES or (has_body and not ctype):
+                raise UnsupportedMediaType("Local controls take JSON bodies only: send Content-Type: "
+                                           f"application/json (got '{ctype or 'none'}').")
+        if self.settings.auth == "strict" and scope["path"].rstrip("/") != "/_upstack/health":
+            if self.admin_token is None:
+                raise GatewayError(403, "403027", "Local controls are off in strict auth mode until "
+                                   "UPSTACK_ADMIN_TOKEN is set.")
+            scheme, _, given = headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(),
+                                                                        self.admin_token.encode()):
+                raise GatewayError(401, "401013", "Local controls need Authorization: Bearer <admin token> "
+                                   "in strict auth mode.")
+
+    async def _check_headers(self, headers: dict[str, str]) -> Tenant:
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         token = token.strip()
@@ -85,6 +180,9 @@ class GatewayMiddleware:
         if not org:
             raise GatewayError(400, "400003", "Missing header")
         sandbox = headers.get("x-sandbox-name", "").strip() or "prod"
+        for name, value in (("x-gw-ims-org-id", org), ("x-sandbox-name", sandbox)):
+            if len(value) > 255 or _CONTROL_CHARS.search(value):
+                raise Invalid(f"Header {name} must be at most 255 characters without control characters.")
         return Tenant(org=org, sandbox=sandbox)
 
     def _limit_body(self, scope: Scope, headers: dict[str, str], receive: Receive) -> Receive:
@@ -109,6 +207,82 @@ class GatewayMiddleware:
             return message
 
         return limited
+
+    async def _inject_faults(self, method: str, path: str, org: str | None, sandbox: str | None) -> None:
+        book = self.faults
+        if book is None:
+            return
+        rules = book.cached() if book.is_fresh() else await anyio.to_thread.run_sync(book.current)
+        for rule in rules:
+            if not fault_matches(rule, method, path, org, sandbox):
+                continue
+            if rule.times is not None:
+                rule = await anyio.to_thread.run_sync(book.take, rule)
+                if rule is None:
+                    continue  # used up meanwhile: another rule may still match
+            if rule.latencyMs:
+                await anyio.sleep(rule.latencyMs / 1000)
+            if rule.status:
+                raise InjectedFault(rule.status, rule.message)
+            return
+
+
+class HostPolicy:
+    """Which Host names the server answers (DNS rebinding, CONTRACT §10).
+
+    A rebinding attack needs a domain name the attacker controls, so IP literals are always safe, as are
+    `localhost` and `*.localhost` (browsers resolve those to loopback themselves) and Adobe's own API hosts
+    (a developer may point them at upstack in /etc/hosts; no attacker can). Other names must be listed
+    (UPSTACK_ALLOWED_HOSTS, or the configured listen host when it is a name).
+    """
+
+    ALWAYS = frozenset({"localhost", "platform.adobe.io", "ims-na1.adobelogin.com"})
+
+    def __init__(self, listen_host: str, allowed: str):
+        names = {n.strip().lower() for n in allowed.split(",") if n.strip()}
+        if listen_host and not _is_ip(listen_host):
+            names.add(listen_host.lower())
+        self.any = "*" in names
+        self.names = names
+
+    def allows(self, host_header: str) -> bool:
+        if self.any or not host_header:  # no Host at all is HTTP/1.0 from a script, never a browser
+            return True
+        name = _host_name(host_header)
+        if name is None:
+            return False
+        if _is_ip(name) or name in self.ALWAYS or name.endswith(".localhost"):
+            return True
+        return any(fnmatchcase(name, pattern) for pattern in self.names)
+
+    def same_origin(self, origin: str, host_header: str) -> bool:
+        """Whether a browser's Origin is this server as the request addressed it."""
+        try:
+            parts = urlsplit(origin)
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return False  # "null" (sandboxed frames, file://) and anything odd
+        return parts.netloc.lower() == host_header.strip().lower() and self.allows(parts.netloc)
+
+
+def _host_name(host_header: str) -> str | None:
+    value = host_header.strip().lower()
+    if value.startswith("["):  # [::1]:8080
+        end = value.find("]")
+        return value[1:end] if end > 0 else None
+    name, _, port = value.partition(":")
+    if port and not port.isdigit():
+        return None
+    return name.rstrip(".") or None
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return True
+    except ValueError:
+        return False
 
 
 class BodyTooLarge(Exception):

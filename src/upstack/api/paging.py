@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,21 +13,36 @@ from upstack.services.errors import Invalid
 
 CATALOG_RESERVED = {"limit", "start", "orderBy", "orderby", "properties", "continuationToken"}
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+# Query integers become SQL parameters, which are 64-bit: a larger one fails in the driver (a 500). Paging values
+# are clamped into this range, which changes no answer: no count, offset, time or id comes near it.
+SQL_INT_MIN, SQL_INT_MAX = -(2**63), 2**63 - 1
+
+
+def _sql_int(value: int) -> int:
+    return max(SQL_INT_MIN, min(value, SQL_INT_MAX))
+
+
+def _whole(text: str) -> int:
+    """The value of ASCII digits (with a sign); past 30 digits every bound is passed anyway, and int() refuses
+    thousands of digits outright."""
+    return int(text) if len(text) <= 30 else (-(10**30) if text.startswith("-") else 10**30)
+
 
 def int_param(params: QueryParams, name: str, default: int, *, lo: int = 0, hi: int | None = None,
               clamp: bool = False) -> int:
     raw = params.getlist(name)
     if not raw:
         return default
-    try:
-        value = int(raw[-1])
-    except ValueError:
-        raise Invalid(f"Query parameter '{name}' must be an integer, got '{raw[-1]}'.") from None
+    text = raw[-1].strip()
+    if not _INTEGER.fullmatch(text):
+        raise Invalid(f"Query parameter '{name}' must be an integer, got '{raw[-1][:100]}'.")
+    value = _whole(text)
     if clamp:
         return max(lo, min(value, hi if hi is not None else value))
     if value < lo or (hi is not None and value > hi):
         bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise Invalid(f"Query parameter '{name}' must be {bound}, got {value}.")
+        raise Invalid(f"Query parameter '{name}' must be {bound}, got {text[:100]}.")
     return value
 
 
@@ -46,8 +63,7 @@ def catalog_page(params: QueryParams, items: Sequence[tuple[str, dict[str, Any]]
         direction, _, field = order.rpartition(":")
         if direction not in ("", "asc", "desc"):
             raise Invalid(f"orderBy must look like 'desc:created', got '{order}'.")
-        rows.sort(key=lambda r: (r.get(field) is None, r.get(field) if r.get(field) is not None else 0, r["id"]),
-                  reverse=direction == "desc")
+        rows.sort(key=lambda r: (*_json_order(r.get(field)), r["id"]), reverse=direction == "desc")
     page = rows[start:start + limit]
     props = [p.strip() for p in params.get("properties", "").split(",") if p.strip()]
     out = {}
@@ -55,6 +71,22 @@ def catalog_page(params: QueryParams, items: Sequence[tuple[str, dict[str, Any]]
         ident = row.pop("id")
         out[ident] = {k: v for k, v in row.items() if k in props} if props else row
     return out
+
+
+def _json_order(value: Any) -> tuple:
+    """A sort key for any JSON value: absent (None) last, then numbers, strings, booleans, then arrays and objects
+    by their canonical JSON text (keys sorted). Objects are ordered rather than refused: a client asking for
+    `orderBy=asc:tags` expects a stable order, as for any other property, and comparing an object with another
+    (or with a number, where a free-form property such as `description` mixes types) must not fail."""
+    if value is None:
+        return (True, 0, 0)
+    if isinstance(value, bool):
+        return (False, 2, int(value))
+    if isinstance(value, int | float):
+        return (False, 0, value)
+    if isinstance(value, str):
+        return (False, 1, value)
+    return (False, 3, json.dumps(value, sort_keys=True, ensure_ascii=False, default=str))
 
 
 # ---- Export jobs: cursor paging `{"records","page","link":{"next"}}` (CONTRACT §7) -------------------------
@@ -81,8 +113,8 @@ def parse_cursor_query(params: QueryParams) -> CursorQuery:
     """`limit` (default 20, clamped to 1..1000, never an error), `offset` (`<value>_<id>` cursor), `start`
     (rows to skip), `page` (1-based page number), `sort` (`field:asc|desc`, default `createdTime:desc`)."""
     limit = int_param(params, "limit", 20, lo=1, hi=EXPORT_MAX_LIMIT, clamp=True)
-    start = int_param(params, "start", 0, lo=0, clamp=True)
-    page = int_param(params, "page", 1, lo=1, clamp=True)
+    start = int_param(params, "start", 0, lo=0, hi=SQL_INT_MAX, clamp=True)
+    page = int_param(params, "page", 1, lo=1, hi=SQL_INT_MAX, clamp=True)
     raw_sort = (params.getlist("sort") or ["createdTime:desc"])[-1].strip()
     field, _, direction = raw_sort.partition(":")
     if field.startswith(("-", "+")) and not direction:  # "-updateTime" style
@@ -94,10 +126,11 @@ def parse_cursor_query(params: QueryParams) -> CursorQuery:
     raw_offset = (params.getlist("offset") or [""])[-1].strip()
     if raw_offset:
         value, sep, ident = raw_offset.partition("_")
-        if not sep or not value.lstrip("-").isdigit() or not ident.isdigit():
-            raise Invalid(f"'offset' must be the '<time>_<id>' cursor of a previous page, got '{raw_offset}'.")
-        after = (int(value), int(ident))
-    return CursorQuery(EXPORT_SORT_FIELDS[field], direction == "desc", after, start + (page - 1) * limit, limit)
+        if not sep or not re.fullmatch(r"-?[0-9]+", value) or not re.fullmatch(r"[0-9]+", ident):
+            raise Invalid(f"'offset' must be the '<time>_<id>' cursor of a previous page, got '{raw_offset[:100]}'.")
+        after = (_sql_int(_whole(value)), _sql_int(_whole(ident)))
+    skip = _sql_int(start + (page - 1) * limit)  # beyond the rows: an empty page
+    return CursorQuery(EXPORT_SORT_FIELDS[field], direction == "desc", after, skip, limit)
 
 
 def export_cursor_page(params: QueryParams, query: CursorQuery, rows: Sequence[tuple[int, int, dict[str, Any]]],

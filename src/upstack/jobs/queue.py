@@ -9,6 +9,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from upstack.jobs.states import QUEUE, transition
+from upstack.schemas.controls import PacingRule
 from upstack.storage import controls_repo, dialect
 from upstack.storage.models import Job
 
@@ -31,23 +32,35 @@ class Claimed:
 HELD_MS = 253_402_300_799_000  # 9999-12-31: a held job is due only when released
 
 
-def pacing_run_after(session: Session, t: int) -> int:
-    """When a new job may run under the local job pacing control (CONTRACT §10): now, after a delay, or held
-    until POST /_upstack/jobs/release."""
-    p = controls_repo.get(session, "jobPacing")
-    if not p or p.get("mode") == "immediate":
-        return t
-    if p["mode"] == "manual":
-        return HELD_MS
-    return t + int(float(p.get("delaySeconds", 0)) * 1000)
+PACING_ROW = "pacing"
+
+
+def pacing_rule(session: Session, org: str, sandbox: str) -> PacingRule:
+    """The job pacing of a tenant (CONTRACT §10): its own rule, else its org's, else the global one, else
+    immediate."""
+    rules = [PacingRule.model_validate(r) for r in (controls_repo.get(session, PACING_ROW) or {}).get("rules", [])]
+    covering = [r for r in rules if r.covers(org, sandbox)]
+    return max(covering, key=lambda r: r.specificity) if covering else PacingRule()
 
 
 def enqueue(session: Session, kind: str, subject_id: str, org: str, sandbox: str, *, max_attempts: int = 3,
             delay_ms: int | None = None) -> Job:
+    """A new job. Unless `delay_ms` says when, the tenant's pacing does: now, after a delay, held at NEW (due
+    only when released) or held once it runs (`hold`, checked by the handler)."""
     t = now_ms()
-    run_after = pacing_run_after(session, t) if delay_ms is None else t + delay_ms
+    hold = None
+    if delay_ms is not None:
+        run_after = t + delay_ms
+    else:
+        pacing = pacing_rule(session, org, sandbox)
+        run_after = t + int(pacing.delaySeconds * 1000) if pacing.mode == "delay" else t
+        if pacing.mode == "manual":
+            if pacing.holdAt == "NEW":
+                run_after = HELD_MS
+            else:
+                hold = "PROCESSING"
     job = Job(kind=kind, subject_id=subject_id, org=org, sandbox=sandbox, status="queued", attempts=0,
-              max_attempts=max_attempts, run_after_ms=run_after, created_ms=t, updated_ms=t)
+              max_attempts=max_attempts, run_after_ms=run_after, created_ms=t, updated_ms=t, hold=hold)
     session.add(job)
     session.flush()
     return job
@@ -140,14 +153,54 @@ def give_up_exhausted(session: Session) -> list[Job]:
     return done
 
 
-def release_held(session: Session, kind: str | None = None, subject_id: str | None = None) -> int:
-    """Make held jobs (manual pacing) due now. Returns how many were released."""
-    q = update(Job).where(Job.status == "queued", Job.run_after_ms >= HELD_MS)
+def live_runs(session: Session, runs: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which (job id, attempt) runs still hold their lease: running, that attempt, lease not expired. A run
+    not in the answer is dead (crashed, re-claimed, finished), and its files may be swept."""
+    if not runs:
+        return set()
+    t = now_ms()
+    rows = session.execute(select(Job.id, Job.attempts).where(
+        Job.id.in_({job_id for job_id, _ in runs}), Job.status == "running", Job.lease_expires_ms > t)).all()
+    return {(row.id, row.attempts) for row in rows} & set(runs)
+
+
+def release_held(session: Session, kind: str | None = None, subject_id: str | None = None, *,
+                 org: str | None = None, sandbox: str | None = None) -> int:
+    """Let held jobs go on: those held at NEW become due now, those held at PROCESSING run on. Returns how many
+    were released. A subject id is unique only within its tenant (export job ids are numbered per tenant):
+    `org` and `sandbox` narrow it to one."""
+    if not dialect.storable(kind or "", subject_id or "", org or "", sandbox or ""):
+        return 0  # names no job could have
+    conditions = []
     if kind:
-        q = q.where(Job.kind == kind)
+        conditions.append(Job.kind == kind)
     if subject_id:
-        q = q.where(Job.subject_id == subject_id)
-    return session.execute(q.values(run_after_ms=now_ms()).execution_options(synchronize_session=False)).rowcount
+        conditions.append(Job.subject_id == subject_id)
+    if org:
+        conditions.append(Job.org == org)
+    if sandbox:
+        conditions.append(Job.sandbox == sandbox)
+    at_new = update(Job).where(Job.status == "queued", Job.run_after_ms >= HELD_MS, *conditions)
+    released = session.execute(at_new.values(run_after_ms=now_ms()).execution_options(synchronize_session=False))
+    at_processing = update(Job).where(Job.status.in_(("queued", "running")), Job.hold.is_not(None), *conditions)
+    held = session.execute(at_processing.values(hold=None).execution_options(synchronize_session=False))
+    return released.rowcount + held.rowcount
+
+
+def is_held(session: Session, job_id: int) -> bool:
+    return session.scalar(select(Job.hold).where(Job.id == job_id)) is not None
+
+
+def pending(session: Session, org: str | None = None, sandbox: str | None = None) -> tuple[int, int]:
+    """(jobs queued or running that will finish by themselves, jobs held until released) of a tenant or all."""
+    q = select(Job.run_after_ms, Job.hold).where(Job.status.in_(("queued", "running")))
+    if org:
+        q = q.where(Job.org == org)
+    if sandbox:
+        q = q.where(Job.sandbox == sandbox)
+    rows = session.execute(q).all()
+    held = sum(1 for r in rows if r.run_after_ms >= HELD_MS or r.hold is not None)
+    return len(rows) - held, held
 
 
 def backoff_ms(attempt: int) -> int:

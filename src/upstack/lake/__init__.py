@@ -1,7 +1,16 @@
 """The data lake: where uploaded files land, how they become validated Parquet, and how batches are published."""
 
-from upstack.lake.errors import LakeError, RefusedFile, TooLarge, UnreadableFile, UnsafePath
-from upstack.lake.layout import Lake, PublishedFile, UploadedFile, safe_segment, validate_upload_path
+from upstack.lake.errors import LakeError, RefusedFile, TooLarge, UnreadableFile, UnsafePath, is_disk_full
+from upstack.lake.layout import (
+    Lake,
+    PendingUpload,
+    PublishedFile,
+    UploadedFile,
+    owner_tag,
+    parse_owner_tag,
+    safe_segment,
+    validate_upload_path,
+)
 from upstack.lake.parquet import read_preview, schema_of, write_table
 from upstack.lake.records import Converted, convert_file
 from upstack.lake.rows import (
@@ -23,6 +32,7 @@ __all__ = [
     "SYSTEM_TYPE",
     "Converted",
     "Lake",
+    "PendingUpload",
     "LakeError",
     "PublishedFile",
     "RefusedFile",
@@ -32,6 +42,9 @@ __all__ = [
     "UnsafePath",
     "UploadedFile",
     "convert_file",
+    "is_disk_full",
+    "owner_tag",
+    "parse_owner_tag",
     "read_preview",
     "safe_segment",
     "schema_of",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class LakeError(Exception):
     """Base class of everything `upstack.lake` raises on purpose."""
@@ -35,3 +37,8 @@ class RefusedFile(LakeError):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """The file system under the lake has no space (or quota) left: the request is fine, the machine is not."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

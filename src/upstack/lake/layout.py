@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import os
 import re
@@ -27,7 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 from urllib.parse import unquote
@@ -46,6 +47,21 @@ _SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # C0 and C1 control characters (NUL included): never meaningful in a file name, often an attack.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DRIVE = re.compile(r"[A-Za-z]:")
+UPLOAD_PREFIX = "upload-"
+_REMOVED, _REPLACED = "removed-", "replaced-"
+_DOOMED_PREFIXES = (_REMOVED, _REPLACED)
+# "j<job id>a<attempt>.": the job run that owns a staging or scratch directory.
+_OWNER = re.compile(r"^(j\d+a\d+)\.")
+
+
+def owner_tag(job_id: int, attempt: int) -> str:
+    """The name prefix of a job run's staging and scratch directories (parsed back by the sweep)."""
+    return f"j{job_id}a{attempt}"
+
+
+def parse_owner_tag(tag: str) -> tuple[int, int]:
+    job, _, attempt = tag[1:].partition("a")
+    return int(job), int(attempt)
 
 
 class UploadedFile(NamedTuple):
@@ -60,6 +76,69 @@ class PublishedFile(NamedTuple):
     name: str
     size: int
     path: Path
+
+
+class PendingUpload:
+    """An upload being received into a locked temp file, not yet part of its batch (see `Lake.begin_upload`)."""
+
+    def __init__(self, dataset_id: str, relpath: str, tmp: Path, dest: Path, lock_fd: int, out: BinaryIO,
+                 max_bytes: int):
+        self.dataset_id, self.relpath, self.tmp, self.dest = dataset_id, relpath, tmp, dest
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._out: BinaryIO | None = out
+        self._fd: int | None = lock_fd
+
+    def write(self, chunk: bytes) -> None:
+        if self.size + len(chunk) > self.max_bytes:
+            raise TooLarge(self.max_bytes)
+        assert self._out is not None, "write after finish"
+        self._out.write(chunk)
+        self.size += len(chunk)
+
+    def finish(self) -> None:
+        """Every byte on disk (a crash after the commit must not publish a short file)."""
+        if self._out is not None:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+            self._out = None
+
+    def commit(self) -> UploadedFile:
+        """Rename the finished upload into its batch (replacing an earlier upload of the same path)."""
+        self.finish()
+        try:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.tmp, self.dest)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            self.discard()
+            raise UnsafePath(f"'{self.relpath}' conflicts with another file of this batch") from None
+        except BaseException:
+            self.discard()
+            raise
+        self._release()
+        return UploadedFile(self.dataset_id, self.relpath, self.size, self.dest)
+
+    def discard(self) -> None:
+        if self._out is not None:
+            try:
+                self._out.close()
+            except OSError:  # a full disk may refuse the last flush too
+                pass
+            self._out = None
+        self.tmp.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # also drops the flock
+            self._fd = None
+
+    def __enter__(self) -> PendingUpload:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()  # after commit() the temp file is gone already: this only releases the lock
 
 
 def safe_segment(name: str) -> str:
@@ -151,32 +230,33 @@ class Lake:
         max_bytes: int,
     ) -> UploadedFile:
         """Store one uploaded file whole: a re-PUT of the same path replaces it, an oversize one leaves nothing."""
-        rel = validate_upload_path(relpath)
-        dest = self.upload_path(org, sandbox, batch, dataset, rel)
         if isinstance(data, bytes | bytearray | memoryview) and len(data) > max_bytes:
             raise TooLarge(max_bytes)
+        with self.begin_upload(org, sandbox, batch, dataset, relpath, max_bytes=max_bytes) as pending:
+            for chunk in _chunks(data):
+                pending.write(chunk)
+            return pending.commit()
+
+    def begin_upload(self, org: str, sandbox: str, batch: str, dataset: str, relpath: str, *,
+                     max_bytes: int) -> PendingUpload:
+        """Start receiving an upload beside the data, not in place: nothing is visible until `commit()` renames
+        it into the batch, so the caller decides (under the batch's lock) whether it still belongs there.
+
+        While pending, the temp file is held under an exclusive `flock`: the sweep removes only temp uploads
+        whose writer is gone (the lock dies with its process), never one being written.
+        """
+        rel = validate_upload_path(relpath)
+        dest = self.upload_path(org, sandbox, batch, dataset, rel)
         self._tmp.mkdir(parents=True, exist_ok=True)
-        # Written beside the data, not in place: a reader (or a crash) never sees a partial upload.
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix=UPLOAD_PREFIX)
         try:
-            size = 0
-            with os.fdopen(fd, "wb") as out:
-                for chunk in _chunks(data):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise TooLarge(max_bytes)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            try:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp_name, dest)
-            except (FileExistsError, NotADirectoryError, IsADirectoryError):
-                raise UnsafePath(f"'{rel}' conflicts with another file of this batch") from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            out = os.fdopen(os.dup(fd), "wb")
         except BaseException:
+            os.close(fd)
             Path(tmp_name).unlink(missing_ok=True)
             raise
-        return UploadedFile(dataset, rel, size, dest)
+        return PendingUpload(dataset, rel, Path(tmp_name), dest, fd, out, max_bytes)
 
     def list_uploads(self, org: str, sandbox: str, batch: str) -> list[UploadedFile]:
         base = self._batch_uploads(org, sandbox, batch)
@@ -198,11 +278,26 @@ class Lake:
 
     # -- staging and publishing ----------------------------------------------------------------------
 
-    def new_staging(self, batch_id: str) -> Path:
+    def new_staging(self, batch_id: str, owner: str | None = None) -> Path:
+        """A private directory for a job's output. `owner` (see `owner_tag`) names the job run it belongs
+        to, so the sweep can tell a live job's staging from a dead one's."""
         self._staging.mkdir(parents=True, exist_ok=True)
-        path = self._staging / f"{safe_segment(batch_id)}.{secrets.token_hex(8)}"
+        prefix = f"{owner}." if owner else ""
+        path = self._staging / f"{prefix}{safe_segment(batch_id)}.{secrets.token_hex(8)}"
         path.mkdir()
         return path
+
+    def new_temp_dir(self, owner: str) -> Path:
+        """Scratch space of one job run (the merge's spill files, DuckDB's temp files), swept like staging."""
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        path = self._tmp / f"{owner}.{secrets.token_hex(8)}"
+        path.mkdir()
+        return path
+
+    def remove_temp_dir(self, path: Path) -> None:
+        path = Path(path)
+        if path.parent.resolve() == self._tmp.resolve():
+            shutil.rmtree(path, ignore_errors=True)
 
     def publish(
         self, staging_dir: Path, org: str, sandbox: str, dataset: str, batch: str, file_id: str
@@ -229,19 +324,35 @@ class Lake:
     def discard_staging(self, path: Path) -> None:
         shutil.rmtree(self._own_staging(path), ignore_errors=True)
 
-    def sweep_stale_staging(self, older_than_s: float) -> int:
-        """Delete staging dirs and temp files of jobs that died; keep `older_than_s` above any job's lease."""
-        cutoff = time.time() - older_than_s
-        removed = 0
+    def sweep(self, owner_alive: Callable[[str], bool], *, unowned_older_than_s: float) -> list[str]:
+        """Remove what crashed processes left in staging and tmp; returns the names removed.
+
+        - job staging and scratch dirs (`owner_tag` names): removed when `owner_alive(tag)` says that job run
+          no longer holds its lease;
+        - temp uploads: removed when no process holds their lock (the writer died);
+        - trees renamed away for deletion: removed (they are garbage by construction);
+        - anything else (written by an older version): removed once older than `unowned_older_than_s`.
+        """
+        removed = []
+        cutoff = time.time() - unowned_older_than_s
         for parent in (self._staging, self._tmp):
             for entry in _entries(parent):
-                try:
-                    if entry.lstat().st_mtime >= cutoff:
+                name = entry.name
+                owner = _OWNER.match(name)
+                if owner is not None:
+                    doomed = not owner_alive(owner.group(1))
+                elif name.startswith(UPLOAD_PREFIX):
+                    doomed = not _locked(entry)
+                elif name.startswith(_DOOMED_PREFIXES):
+                    doomed = True
+                else:
+                    try:
+                        doomed = entry.lstat().st_mtime < cutoff
+                    except FileNotFoundError:
                         continue
-                except FileNotFoundError:
-                    continue
-                _delete(entry)
-                removed += 1
+                if doomed:
+                    _delete(entry)
+                    removed.append(f"{parent.name}/{name}")
         return removed
 
     # -- published files -----------------------------------------------------------------------------
@@ -405,7 +516,7 @@ class Lake:
                 return
         # No atomic exchange here: for a moment the file id is absent, never half-written.
         self._tmp.mkdir(parents=True, exist_ok=True)
-        old = self._tmp / f"replaced-{secrets.token_hex(8)}"
+        old = self._tmp / f"{_REPLACED}{secrets.token_hex(8)}"
         os.rename(target, old)
         os.rename(new, target)
         shutil.rmtree(old, ignore_errors=True)
@@ -413,7 +524,7 @@ class Lake:
     def _remove_tree(self, path: Path) -> bool:
         # Renamed away first so readers see the whole tree or nothing while the slow delete runs.
         self._tmp.mkdir(parents=True, exist_ok=True)
-        doomed = self._tmp / f"removed-{secrets.token_hex(8)}"
+        doomed = self._tmp / f"{_REMOVED}{secrets.token_hex(8)}"
         try:
             os.rename(path, doomed)
         except FileNotFoundError:
@@ -441,6 +552,21 @@ def _entries(directory: Path) -> list[Path]:
 
 def _subdirs(directory: Path) -> list[Path]:
     return [p for p in _entries(directory) if p.is_dir()]
+
+
+def _locked(path: Path) -> bool:
+    """Whether another open file description holds an flock on `path` (its writer is alive)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (FileNotFoundError, IsADirectoryError):
+        return True  # gone already, or not ours to judge
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock we may have taken
+    return False
 
 
 def _delete(path: Path) -> None:

@@ -63,7 +63,7 @@ def profile_merge_sql(leaf_columns: list[str] = (), table: str = "fragments") ->
     """One GROUP BY per profile: its fragment count, last ingest, representative node and sources, plus the
     winner of each leaf in `leaf_columns` (see leaf_winners_sql).
 
-    Portable rules (see PERFORMANCE-NOTES): a precomputed BIGINT rank, array_distinct(array_agg(...)) for the
+    Portable rules: a precomputed BIGINT rank, array_distinct(array_agg(...)) for the
     source list, and no FILTER clause: DuckDB's cost grows with the square of the FILTERed aggregates of one
     query, so a NULL ordering key (which max_by and max skip on both engines) does the filtering instead.
     """

@@ -108,7 +108,9 @@ def upload_chunk(ctx: AppContext, tenant: Tenant, dataset_id: str, chunk: Chunk,
     name = f"{chunk.kind}-{chunk.dataset:02d}-{chunk.start:012d}.parquet"
     with ctx.db.session() as s:
         b, rel = ingestion.check_upload(s, tenant, batch_id, dataset_id, name)
-    ingestion.store_upload(ctx.lake, b, rel, memoryview(data), ctx.settings.max_upload_bytes)
+    pending = ingestion.receive_upload(ctx.lake, b, rel, memoryview(data), ctx.settings.max_upload_bytes)
+    with pending, ctx.db.session() as s:
+        ingestion.accept_upload(s, tenant, batch_id, pending)
     return batch_id
 
 

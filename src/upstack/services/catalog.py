@@ -18,6 +18,7 @@ from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch, Dataset
 
 UNION_SCHEMA = "https://ns.adobe.com/xdm/context/profile__union"
+MAX_NAME = Dataset.name.type.length  # the column's size
 EDITABLE = ("name", "description", "schemaRef", "tags", "fileDescription", "classification", "namespace")
 
 
@@ -54,6 +55,8 @@ def _check_body(body: dict[str, Any], *, require_name: bool) -> None:
         raise Invalid("Dataset 'name' is required and must be a non-empty string.")
     if "name" in body and not isinstance(body["name"], str):
         raise Invalid("Dataset 'name' must be a string.")
+    if len(body.get("name") or "") > MAX_NAME:  # PostgreSQL refuses a longer one (a 500); SQLite would keep it
+        raise Invalid(f"Dataset 'name' must be at most {MAX_NAME} characters.")
     ref = body.get("schemaRef")
     if ref is not None and (not isinstance(ref, dict) or not isinstance(ref.get("id", ""), str)
                             or not isinstance(ref.get("contentType", ""), str)):

@@ -32,7 +32,7 @@ from upstack.profiles import (
 )
 from upstack.services import merge_policies, profile_inputs, profile_snapshots
 from upstack.services.errors import Invalid, NotFound, Unprocessable
-from upstack.services.export_jobs import parse_fields, policy_spec
+from upstack.services.export_jobs import MAX_TIME_MS, MIN_TIME_MS, parse_fields, policy_spec
 from upstack.services.tenancy import Tenant
 
 PATH = "/data/core/ups/access/entities"
@@ -66,13 +66,16 @@ def _required(params: Mapping[str, str], *names: str) -> list[str]:
 
 
 def _int(params: Mapping[str, str], name: str) -> int | None:
+    """A number (epoch ms, or a count) as a whole number clamped to the years 1..9999: beyond them no event can
+    fall, and the engine's 64-bit arithmetic on such a bound overflows. NaN and infinities are 400."""
     raw = (params.get(name) or "").strip()
     if not raw:
         return None
     try:
-        return int(float(raw))
-    except ValueError:
-        raise Invalid(f"Query parameter '{name}' must be a number of epoch milliseconds, got '{raw}'.") from None
+        value = int(float(raw))
+    except (ValueError, OverflowError):
+        raise Invalid(f"Query parameter '{name}' must be a number of epoch milliseconds, got '{raw[:100]}'.") from None
+    return max(MIN_TIME_MS, min(value, MAX_TIME_MS))
 
 
 def plan(s: Session, lake: Lake, t: Tenant, params: Mapping[str, str]) -> Lookup:

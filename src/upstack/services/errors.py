@@ -47,6 +47,12 @@ class Unprocessable(DomainError):
     code = "UPAPI-113437-422"
 
 
+class RequestTimeout(DomainError):
+    status = 408
+    title = "RequestTimeoutError"
+    code = "UPAPI-113408-408"
+
+
 class TooLarge(DomainError):
     status = 413
     title = "PayloadTooLargeError"
@@ -67,3 +73,19 @@ class GatewayError(Exception):
         self.status = status
         self.error_code = error_code
         self.message = message
+
+
+class Unavailable(DomainError):
+    """The database cannot be reached right now; the request may be retried (503 + Retry-After)."""
+
+    status = 503
+    title = "ServiceUnavailableError"
+    code = "UPAPI-113503-503"
+
+
+class InsufficientStorage(DomainError):
+    """The data directory is full; nothing of the request was kept (507)."""
+
+    status = 507
+    title = "InsufficientStorageError"
+    code = "UPAPI-113507-507"

@@ -64,16 +64,29 @@ def parse_fields(value: Any, what: str) -> tuple[str, ...]:
     return parts
 
 
+# Epoch ms of the first and last moments of years 1 and 9999: a number outside names no date the engine can
+# compare with (it overflows there), so it is refused like any other malformed timestamp.
+MIN_TIME_MS = int(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
+MAX_TIME_MS = int(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
+
+
+def _in_time_range(ms: int | float, value: Any, what: str) -> int:
+    if not MIN_TIME_MS <= ms <= MAX_TIME_MS:
+        raise Invalid(f"'{what}' must be a timestamp between the years 1 and 9999, got {repr(value)[:100]}.")
+    return int(ms)
+
+
 def parse_time_ms(value: Any, what: str) -> int:
     """RFC 3339 text (a space instead of 'T' and a missing offset, read as UTC, tolerated) or epoch ms."""
     if isinstance(value, bool):
         raise Invalid(f"'{what}' must be an RFC 3339 timestamp or epoch milliseconds, got {value!r}.")
     if isinstance(value, int | float):
-        return int(value)
+        return _in_time_range(value, value, what)
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
-            return int(text)
+        if text.isascii() and text.isdigit():
+            # More than 19 digits is past every date (and int() refuses thousands of digits outright).
+            return _in_time_range(int(text) if len(text) <= 19 else MAX_TIME_MS + 1, value, what)
         try:
             stamp = datetime.fromisoformat(text)
         except ValueError:
@@ -152,11 +165,7 @@ def _policy_ref(value: Any) -> tuple[str, int | None]:
     if not isinstance(ref.get("id"), str) or not ref["id"]:
         raise Invalid("'mergePolicy.id' must be a non-empty string.")
     version = ref.get("version")
-    if version is not None:
-        if isinstance(version, bool) or not isinstance(version, int | float) or version != int(version) or version < 1:
-            raise Invalid(f"'mergePolicy.version' must be a positive integer, got {version!r}.")
-        version = int(version)
-    return ref["id"], version
+    return ref["id"], None if version is None else merge_policies.parse_version(version, "mergePolicy.version")
 
 
 def _target_dataset(s: Session, t: Tenant, dest: dict) -> Dataset:
@@ -252,7 +261,9 @@ def create_job(s: Session, t: Tenant, body: Any, request_id: str, *, max_attempt
     """The job (NEW), its Catalog batch(es) (loading) and the queued work, in the caller's one transaction."""
     req, ds = parse_request(s, t, body)
     at = now_ms()
-    job = ExportJob(org=t.org, sandbox=t.sandbox, status="NEW", request=req, request_id=request_id[:64],
+    # Taken after validation: the tenant's counter row stays locked until commit, so keep that stretch short.
+    job_id = repo.next_export_job_id(s, t)
+    job = ExportJob(org=t.org, sandbox=t.sandbox, id=job_id, status="NEW", request=req, request_id=request_id[:64],
                     dataset_id=ds.id, batch_id="", merge_policy_id=req["mergePolicy"]["id"],
                     merge_policy_version=req["mergePolicy"]["version"], creation_ms=at, update_ms=at,
                     cancel_requested=False, metrics={"totalTime": {"startTimeInMs": at}}, errors=[],
@@ -310,9 +321,9 @@ def cancel_job(s: Session, t: Tenant, job_id: str) -> None:
     job = get_job(s, t, job_id)
     if job.status in FINISHED:
         return
-    repo.request_cancel(s, job.id, now_ms())
+    repo.request_cancel(s, t, job.id, now_ms())
     if job.status == "NEW":
-        fail_job(s, job.id, [CANCELLED], from_states=("NEW",))
+        fail_job(s, t, job.id, [CANCELLED], from_states=("NEW",))
 
 
 # ---- state changes (the worker's and the API's) --------------------------------------------------------
@@ -328,26 +339,27 @@ def _last_batch(s: Session, job: ExportJob, batch_ids: Sequence[str], status: st
                                             new_batch=new)
 
 
-def start_job(s: Session, job_id: int) -> ExportJob | None:
+def start_job(s: Session, t: Tenant, job_id: int) -> ExportJob | None:
     """Move a job to PROCESSING (a re-claimed PROCESSING job restarts) and its batches to processing.
     None when there is nothing to run: finished, gone, or cancelled (then failed here)."""
-    job = repo.get_export_job_any_tenant(s, job_id)
+    job = repo.get_export_job(s, t, job_id, fresh=True)
     if job is None or job.status in FINISHED:
         return None
     if job.cancel_requested:
-        fail_job(s, job.id, [CANCELLED])
+        fail_job(s, t, job.id, [CANCELLED])
         return None
     at = now_ms()
     if job.status == "NEW":
-        if not transition(s, ExportJob, EXPORT, job.id, "PROCESSING", from_states=("NEW",), update_ms=at):
+        if not transition(s, ExportJob, EXPORT, job.id, "PROCESSING", from_states=("NEW",), where=repo.in_tenant(t),
+                          update_ms=at):
             return None
-    batches = repo.export_batches(s, job.id)
+    batches = repo.export_batches(s, t, job.id)
     for b in batches:
         transition(s, Batch, BATCH, b.id, "processing", from_states=("loading", "processing"), updated_ms=at,
                    started_ms=at)
     _last_batch(s, job, [b.id for b in batches], "processing")
     s.flush()
-    return repo.get_export_job_any_tenant(s, job_id)
+    return repo.get_export_job(s, t, job_id, fresh=True)
 
 
 @dataclass(frozen=True)
@@ -361,16 +373,16 @@ class BatchOutput:
     records_read: int
 
 
-def finish_job(s: Session, job_id: int, outputs: Sequence[BatchOutput], *, metrics: dict,
+def finish_job(s: Session, t: Tenant, job_id: int, outputs: Sequence[BatchOutput], *, metrics: dict,
                compute_gateway: dict) -> bool:
     """Everything a success makes visible, at once: file rows, batches `success`, job SUCCEEDED. False
     (and nothing changed) when a cancel arrived first, so the caller can withdraw the published files."""
-    job = repo.get_export_job_any_tenant(s, job_id)
+    job = repo.get_export_job(s, t, job_id, fresh=True)
     at = now_ms()
     full = dict(job.metrics, **metrics)
     full["totalTime"] = _timing(job.creation_ms, at)
     if not transition(s, ExportJob, EXPORT, job_id, "SUCCEEDED", from_states=("PROCESSING",),
-                      where=(ExportJob.cancel_requested.is_(False),), update_ms=at, metrics=full,
+                      where=(*repo.in_tenant(t), ExportJob.cancel_requested.is_(False)), update_ms=at, metrics=full,
                       compute_gateway=compute_gateway, errors=[]):
         return False
     for out in outputs:
@@ -383,20 +395,20 @@ def finish_job(s: Session, job_id: int, outputs: Sequence[BatchOutput], *, metri
     return True
 
 
-def fail_job(s: Session, job_id: int, errors: list[dict], *, from_states: tuple[str, ...] | None = None,
+def fail_job(s: Session, t: Tenant, job_id: int, errors: list[dict], *, from_states: tuple[str, ...] | None = None,
              metrics: dict | None = None) -> bool:
     """FAILED with `errors` (batches failed too); False when the job had already finished."""
-    job = repo.get_export_job_any_tenant(s, job_id)
+    job = repo.get_export_job(s, t, job_id, fresh=True)
     if job is None:
         return False
     at = now_ms()
     metrics = dict(job.metrics, **(metrics or {}))
     metrics["totalTime"] = _timing(job.creation_ms, at)
-    if not transition(s, ExportJob, EXPORT, job_id, "FAILED", from_states=from_states, update_ms=at, errors=errors,
-                      metrics=metrics):
+    if not transition(s, ExportJob, EXPORT, job_id, "FAILED", from_states=from_states, where=repo.in_tenant(t),
+                      update_ms=at, errors=errors, metrics=metrics):
         return False
     batch_errors = [{"code": e["code"], "description": e["msg"], "rows": []} for e in errors]
-    batches = repo.export_batches(s, job_id)
+    batches = repo.export_batches(s, t, job_id)
     for b in batches:
         transition(s, Batch, BATCH, b.id, "failed", updated_ms=at, completed_ms=at, errors=batch_errors)
     _last_batch(s, job, [b.id for b in batches], "failed")
@@ -404,13 +416,13 @@ def fail_job(s: Session, job_id: int, errors: list[dict], *, from_states: tuple[
     return True
 
 
-def is_cancel_requested(s: Session, job_id: int) -> bool:
-    return repo.is_cancel_requested(s, job_id)
+def is_cancel_requested(s: Session, t: Tenant, job_id: int) -> bool:
+    return repo.is_cancel_requested(s, t, job_id)
 
 
-def batch_ids(s: Session, job_id: int) -> list[tuple[str, str]]:
+def batch_ids(s: Session, t: Tenant, job_id: int) -> list[tuple[str, str]]:
     """(dataset id, batch id) of every batch the job writes."""
-    return [(b.dataset_id, b.id) for b in repo.export_batches(s, job_id)]
+    return [(b.dataset_id, b.id) for b in repo.export_batches(s, t, job_id)]
 
 
 # ---- the AEP view --------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from upstack.jobs.states import BATCH, transition
 from upstack.lake import (
     Bounds,
     Lake,
+    PendingUpload,
     RefusedFile,
     UnreadableFile,
     UnsafePath,
@@ -125,19 +125,81 @@ def check_upload(s: Session, t: Tenant, batch_id: str, dataset_id: str, file_pat
         raise Invalid(f"Batch {b.id} was created by an export job; files cannot be uploaded into it.")
     if b.dataset_id != dataset_id:
         raise Invalid(f"Batch {b.id} was created for dataset {b.dataset_id}, not {dataset_id}.")
-    if b.status != "loading":
-        raise Invalid(f"Batch {b.id} is '{b.status}': files can be uploaded only while it is 'loading'.")
+    _require_loading(b)
     return b, rel
 
 
-def store_upload(lake: Lake, b: Batch, rel: str, data: Iterable[bytes], max_bytes: int) -> UploadedFile:
-    """Write one upload whole (a re-upload of the same path replaces it); oversize ones leave nothing behind."""
+def _require_loading(b: Batch) -> None:
+    if b.status != "loading":
+        raise Invalid(f"Batch {b.id} is '{b.status}': files can be uploaded only while it is 'loading'.")
+
+
+class Upload:
+    """An upload being received, chunk by chunk, into a locked temp file; nothing of it is visible until
+    `accept_upload`. For a large-file part, `expected` is the length its Content-Range announces."""
+
+    def __init__(self, pending: PendingUpload, expected: int | None = None):
+        self.pending = pending
+        self.expected = expected
+        self._part = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._part += len(chunk)
+        if self.expected is not None and self._part > self.expected:
+            raise Invalid(f"The part is longer than its Content-Range ({self.expected} bytes).")
+        try:
+            self.pending.write(chunk)
+        except LakeTooLarge as exc:
+            raise TooLarge(f"File '{self.pending.relpath}' is larger than the upload limit of {exc.max_bytes} "
+                           "bytes.") from None
+
+    def finish(self) -> None:
+        if self.expected is not None and self._part != self.expected:
+            raise Invalid(f"The part has {self._part} bytes but its Content-Range announces {self.expected}.")
+        self.pending.finish()
+
+    def discard(self) -> None:
+        self.pending.discard()
+
+
+def begin_upload(lake: Lake, b: Batch, rel: str, max_bytes: int) -> Upload:
     try:
-        return lake.write_upload(b.org, b.sandbox, b.id, b.dataset_id, rel, data, max_bytes=max_bytes)
-    except LakeTooLarge as exc:
-        raise TooLarge(f"File '{rel}' is larger than the upload limit of {exc.max_bytes} bytes.") from None
+        return Upload(lake.begin_upload(b.org, b.sandbox, b.id, b.dataset_id, rel, max_bytes=max_bytes))
     except UnsafePath as exc:
         raise Invalid(f"Invalid file path '{rel}': {exc}.") from None
+
+
+def receive_upload(lake: Lake, b: Batch, rel: str, data: bytes | memoryview | Iterable[bytes],
+                   max_bytes: int) -> PendingUpload:
+    """Receive one upload whole, beside the batch (nothing visible yet); oversize ones leave nothing behind."""
+    upload = begin_upload(lake, b, rel, max_bytes)
+    try:
+        for chunk in [data] if isinstance(data, bytes | bytearray | memoryview) else data:
+            upload.write(chunk)
+        upload.finish()
+    except BaseException:
+        upload.discard()
+        raise
+    return upload.pending
+
+
+def accept_upload(s: Session, t: Tenant, batch_id: str, pending: PendingUpload) -> UploadedFile:
+    """Make a received upload part of its batch, under the batch's row lock: COMPLETE and ABORT take the
+    same lock, so an upload lands before them (and is ingested) or is refused after them (and dropped).
+    A 200 therefore always means the bytes are part of the batch (CONTRACT §4)."""
+    b = repo.lock_batch(s, t, batch_id)
+    if b is None:
+        pending.discard()
+        raise NotFound("Batch not found.")
+    try:
+        _require_loading(b)
+    except Invalid:
+        pending.discard()
+        raise
+    try:
+        return pending.commit()
+    except UnsafePath as exc:
+        raise Invalid(f"Invalid file path '{pending.relpath}': {exc}.") from None
 
 
 # Large files (> 256 MB in AEP) arrive as INITIALIZE, PATCH parts with Content-Range, COMPLETE. The lake
@@ -147,12 +209,9 @@ _CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*")
 _COPY_CHUNK = 1 << 20
 
 
-def initialize_large_file(lake: Lake, b: Batch, rel: str, max_bytes: int) -> UploadedFile:
-    return store_upload(lake, b, rel, [], max_bytes)
-
-
-def append_part(lake: Lake, b: Batch, rel: str, content_range: str | None, data: Iterable[bytes],
-                max_bytes: int) -> UploadedFile:
+def begin_part(lake: Lake, b: Batch, rel: str, content_range: str | None, max_bytes: int) -> Upload:
+    """A part of a large file: the new file is what was received before the part's first byte, then the
+    part (written by the caller). Parts in order cost a copy each; a retried part replaces its range."""
     match = _CONTENT_RANGE.fullmatch(content_range or "")
     if match is None:
         raise Invalid("Header 'Content-Range: bytes <first>-<last>/<total>' is required for a file part.")
@@ -166,7 +225,15 @@ def append_part(lake: Lake, b: Batch, rel: str, content_range: str | None, data:
     if first > received:
         raise Invalid(f"The part starts at byte {first} but only {received} bytes of '{rel}' were received; "
                       "send parts in order.")
-    return store_upload(lake, b, rel, chain(_prefix(path, first), _exactly(data, last - first + 1)), max_bytes)
+    upload = begin_upload(lake, b, rel, max_bytes)
+    try:
+        for chunk in _prefix(path, first):
+            upload.pending.write(chunk)  # bytes received before, not the part's own
+    except BaseException:
+        upload.discard()
+        raise
+    upload.expected = last - first + 1
+    return upload
 
 
 def _prefix(path: Path, length: int) -> Iterator[bytes]:
@@ -177,18 +244,6 @@ def _prefix(path: Path, length: int) -> Iterator[bytes]:
                 return
             length -= len(chunk)
             yield chunk
-
-
-def _exactly(data: Iterable[bytes], expected: int) -> Iterator[bytes]:
-    # Raised inside the lake's writer, so a part of the wrong length leaves the file as it was.
-    seen = 0
-    for chunk in data:
-        seen += len(chunk)
-        if seen > expected:
-            raise Invalid(f"The part is longer than its Content-Range ({expected} bytes).")
-        yield chunk
-    if seen != expected:
-        raise Invalid(f"The part has {seen} bytes but its Content-Range announces {expected}.")
 
 
 def complete_large_file(lake: Lake, b: Batch, rel: str) -> int:

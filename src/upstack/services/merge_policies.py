@@ -73,6 +73,17 @@ def ensure_tenant(s: Session, t: Tenant, *, lock: bool = False) -> None:
 
 # ---- validation ----------------------------------------------------------------------------------------
 
+MAX_VERSION = 2**31 - 1  # versions are INTEGER columns: a larger number names no version, and overflows the driver
+
+
+def parse_version(value: Any, what: str) -> int:
+    """A version as JSON carries it: a positive integer (1.0 counts as 1) of at most MAX_VERSION, else 400."""
+    whole = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+    if not whole or not 1 <= value <= MAX_VERSION:
+        raise Invalid(f"'{what}' must be a positive integer of at most {MAX_VERSION}, got {repr(value)[:100]}.")
+    return int(value)
+
+
 def _object(value: Any, what: str) -> dict:
     if not isinstance(value, dict):
         raise Invalid(f"'{what}' must be an object.")
@@ -137,6 +148,8 @@ def _parse_full(s: Session, t: Tenant, body: Any, *, current: MergePolicy | None
     """A POST or PUT body -> (stored body without id, default, isActiveOnEdge). Absent flags and name keep
     their current values on PUT (a client that GETs, edits and PUTs may drop them)."""
     body = _object(body, "body")
+    if body.get("version") is not None:
+        parse_version(body["version"], "version")  # read-only: an echo of what a GET answered is ignored
     missing = [k for k in ("attributeMerge", "identityGraph", "schema") if k not in body]
     if missing:
         raise Invalid(f"Merge policy is missing required field(s): {', '.join(missing)}.")

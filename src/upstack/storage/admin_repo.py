@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from upstack.storage.dialect import storable
 from upstack.storage.models import (
     Batch,
     Dataset,
@@ -24,6 +25,9 @@ TENANT_TABLES = (DatasetFile, Batch, Dataset, Job, ExportJob, MergePolicy, Merge
 
 
 def wipe(s: Session, org: str | None, sandbox: str | None) -> None:
+    if not storable(org or "", sandbox or ""):
+        return  # no tenant can have that name: nothing to wipe
+
     def scoped(model):
         q = delete(model)
         if org is not None:
@@ -49,6 +53,8 @@ def workers(s: Session) -> Sequence[Worker]:
 
 def sandboxes_of(s: Session, org: str) -> set[str]:
     found: set[str] = set()
+    if not storable(org):
+        return found
     for model in (Dataset, Batch, Tenant, ExportJob):
         found.update(s.scalars(select(model.sandbox).where(model.org == org).distinct()).all())
     return found

@@ -8,10 +8,15 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from upstack.services.tenancy import Tenant
+from upstack.storage.dialect import storable
 from upstack.storage.models import Batch, Dataset, DatasetFile, FailedRow
+
+# Lookups by a client's id answer None for an id no row can have (`storable`), on both databases alike.
 
 
 def get_dataset(s: Session, t: Tenant, dataset_id: str) -> Dataset | None:
+    if not storable(dataset_id):
+        return None
     return s.scalar(select(Dataset).where(Dataset.id == dataset_id, Dataset.org == t.org, Dataset.sandbox == t.sandbox))
 
 
@@ -27,7 +32,16 @@ def profile_datasets(s: Session, t: Tenant) -> Sequence[Dataset]:
 
 
 def get_batch(s: Session, t: Tenant, batch_id: str) -> Batch | None:
+    if not storable(batch_id):
+        return None
     return s.scalar(select(Batch).where(Batch.id == batch_id, Batch.org == t.org, Batch.sandbox == t.sandbox))
+
+
+def lock_batch(s: Session, t: Tenant, batch_id: str) -> Batch | None:
+    """The batch with its row locked until the transaction ends (SQLite: the writer lock is held already),
+    so a state move of the batch (COMPLETE, ABORT) waits for whatever this transaction decides."""
+    return s.scalar(select(Batch).where(Batch.id == batch_id, Batch.org == t.org, Batch.sandbox == t.sandbox)
+                    .with_for_update().execution_options(populate_existing=True))
 
 
 def get_batch_any_tenant(s: Session, batch_id: str) -> Batch | None:
@@ -73,6 +87,8 @@ def files_of_batch(s: Session, t: Tenant, batch_id: str) -> Sequence[DatasetFile
 
 
 def get_file(s: Session, t: Tenant, file_id: str) -> DatasetFile | None:
+    if not storable(file_id):
+        return None
     return s.scalar(select(DatasetFile).where(DatasetFile.id == file_id, DatasetFile.org == t.org,
                                               DatasetFile.sandbox == t.sandbox))
 

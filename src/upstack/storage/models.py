@@ -58,10 +58,11 @@ class Batch(Base):
     records_written: Mapped[int] = mapped_column(BigInteger, default=0)
     records_failed: Mapped[int] = mapped_column(BigInteger, default=0)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    export_job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    export_job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # an id within the batch's tenant
     __table_args__ = (
         Index("ix_batches_tenant_created", "org", "sandbox", "created_ms"),
         Index("ix_batches_dataset", "dataset_id"),
+        Index("ix_batches_export_job", "org", "sandbox", "export_job_id"),
     )
 
 
@@ -97,8 +98,8 @@ class Job(Base):
 
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(32))  # ingest | export
-    subject_id: Mapped[str] = mapped_column(String(64))  # batch id or export job id
+    kind: Mapped[str] = mapped_column(String(32))  # ingest | export | snapshot
+    subject_id: Mapped[str] = mapped_column(String(64))  # batch id, export job id (within org/sandbox) or policy id
     org: Mapped[str] = mapped_column(String(255))
     sandbox: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))  # queued | running | succeeded | failed
@@ -110,6 +111,8 @@ class Job(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # "PROCESSING" while manual pacing holds the running job at that point (CONTRACT §10); NULL otherwise.
+    hold: Mapped[str | None] = mapped_column(String(16), nullable=True)
     __table_args__ = (Index("ix_jobs_claim", "status", "run_after_ms"), Index("ix_jobs_subject", "kind", "subject_id"))
 
 
@@ -125,10 +128,13 @@ class Worker(Base):
 
 
 class ExportJob(Base):
+    """Keyed by tenant and id: ids count 1, 2, 3 ... in each tenant (`ExportJobCounter`), so one tenant's ids say
+    nothing of another's activity, and the same id in two tenants names two jobs."""
+
     __tablename__ = "export_jobs"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    org: Mapped[str] = mapped_column(String(255))
-    sandbox: Mapped[str] = mapped_column(String(255))
+    org: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sandbox: Mapped[str] = mapped_column(String(255), primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     status: Mapped[str] = mapped_column(String(16))  # NEW | PROCESSING | SUCCEEDED | FAILED
     request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the normalised create body
     request_id: Mapped[str] = mapped_column(String(64))
@@ -144,6 +150,15 @@ class ExportJob(Base):
     compute_gateway: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     destination_batches: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     __table_args__ = (Index("ix_export_jobs_tenant_created", "org", "sandbox", "creation_ms", "id"),)
+
+
+class ExportJobCounter(Base):
+    """The last export job id each tenant was given; a create takes the next in its own transaction."""
+
+    __tablename__ = "export_job_counters"
+    org: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sandbox: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger)
 
 
 class MergePolicy(Base):

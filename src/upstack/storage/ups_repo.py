@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from upstack.services.tenancy import Tenant
+from upstack.storage.dialect import storable
 from upstack.storage.models import Batch, ExportJob, MergePolicy, MergePolicyVersion
 from upstack.storage.models import Tenant as TenantRow
 
@@ -37,12 +38,18 @@ def lock_tenant(s: Session, t: Tenant) -> None:
 
 
 # ---- merge policies ------------------------------------------------------------------------------------
+# Lookups by a client's id answer None for an id no row can have (`storable`), on both databases alike.
+
 def get_policy(s: Session, t: Tenant, rid: str) -> MergePolicy | None:
+    if not storable(rid):
+        return None
     return s.scalar(select(MergePolicy).where(MergePolicy.id == rid, MergePolicy.org == t.org,
                                               MergePolicy.sandbox == t.sandbox, MergePolicy.deleted.is_(False)))
 
 
 def get_policy_including_deleted(s: Session, t: Tenant, rid: str) -> MergePolicy | None:
+    if not storable(rid):
+        return None
     return s.scalar(select(MergePolicy).where(MergePolicy.id == rid, MergePolicy.org == t.org,
                                               MergePolicy.sandbox == t.sandbox))
 
@@ -85,26 +92,44 @@ def add_version(s: Session, t: Tenant, policy_id: str, version: int, body: dict)
 
 
 def get_version(s: Session, t: Tenant, policy_id: str, version: int) -> MergePolicyVersion | None:
+    if not storable(policy_id):
+        return None
     return s.get(MergePolicyVersion, (t.org, t.sandbox, policy_id, version))
 
 
 # ---- export jobs ---------------------------------------------------------------------------------------
+# Ids are numbered per tenant, so every query names the tenant along with the id.
 
-def get_export_job(s: Session, t: Tenant, job_id: int) -> ExportJob | None:
-    return s.scalar(select(ExportJob).where(ExportJob.id == job_id, ExportJob.org == t.org,
-                                            ExportJob.sandbox == t.sandbox))
-
-
-def get_export_job_any_tenant(s: Session, job_id: int) -> ExportJob | None:
-    return s.get(ExportJob, job_id, populate_existing=True)
-
-
-def is_cancel_requested(s: Session, job_id: int) -> bool:
-    return bool(s.scalar(select(ExportJob.cancel_requested).where(ExportJob.id == job_id)))
+# One statement takes the next id: it creates the tenant's counter at 1 or adds 1 to it, and the row lock it takes
+# lasts until the creating transaction commits, so concurrent creates of one tenant (threads, processes) queue
+# on that row instead of colliding; an upsert never fails on the key under READ COMMITTED. SQLite and PostgreSQL
+# both take this text (SQLite serialises writers anyway).
+_NEXT_JOB_ID = text(
+    "INSERT INTO export_job_counters (org, sandbox, last_id) VALUES (:org, :sandbox, 1) "
+    "ON CONFLICT (org, sandbox) DO UPDATE SET last_id = export_job_counters.last_id + 1 "
+    "RETURNING last_id")
 
 
-def request_cancel(s: Session, job_id: int, now_ms: int) -> None:
-    s.execute(update(ExportJob).where(ExportJob.id == job_id, ExportJob.status.in_(("NEW", "PROCESSING")))
+def next_export_job_id(s: Session, t: Tenant) -> int:
+    return s.execute(_NEXT_JOB_ID, {"org": t.org, "sandbox": t.sandbox}).scalar_one()
+
+
+def in_tenant(t: Tenant) -> tuple:
+    """The WHERE terms that scope an export job id to its tenant (also for `jobs.states.transition`)."""
+    return ExportJob.org == t.org, ExportJob.sandbox == t.sandbox
+
+
+def get_export_job(s: Session, t: Tenant, job_id: int, *, fresh: bool = False) -> ExportJob | None:
+    """`fresh` re-reads a row this session may already hold (after a Core UPDATE changed it)."""
+    return s.get(ExportJob, (t.org, t.sandbox, job_id), populate_existing=fresh)
+
+
+def is_cancel_requested(s: Session, t: Tenant, job_id: int) -> bool:
+    return bool(s.scalar(select(ExportJob.cancel_requested).where(ExportJob.id == job_id, *in_tenant(t))))
+
+
+def request_cancel(s: Session, t: Tenant, job_id: int, now_ms: int) -> None:
+    s.execute(update(ExportJob).where(ExportJob.id == job_id, *in_tenant(t), ExportJob.status.in_(("NEW", "PROCESSING")))
               .values(cancel_requested=True, update_ms=now_ms).execution_options(synchronize_session=False))
 
 
@@ -113,9 +138,9 @@ SORT_COLUMNS = {"createdTime": ExportJob.creation_ms, "updateTime": ExportJob.up
 
 def page_export_jobs(s: Session, t: Tenant, *, sort_field: str, descending: bool, after: tuple[int, int] | None,
                      skip: int, limit: int, statuses: Sequence[str]) -> Sequence[ExportJob]:
-    """Keyset page over (sort column, id): rows strictly after `after` in the sort order."""
+    """Keyset page over (sort column, id) within the tenant: rows strictly after `after` in the sort order."""
     col = SORT_COLUMNS[sort_field]
-    q = select(ExportJob).where(ExportJob.org == t.org, ExportJob.sandbox == t.sandbox)
+    q = select(ExportJob).where(*in_tenant(t))
     if statuses:
         q = q.where(ExportJob.status.in_(tuple(statuses)))
     if after is not None:
@@ -128,6 +153,7 @@ def page_export_jobs(s: Session, t: Tenant, *, sort_field: str, descending: bool
     return s.scalars(q.order_by(*order).offset(skip).limit(limit)).all()
 
 
-def export_batches(s: Session, job_id: int) -> Sequence[Batch]:
-    return s.scalars(select(Batch).where(Batch.export_job_id == job_id, Batch.origin == "export")
+def export_batches(s: Session, t: Tenant, job_id: int) -> Sequence[Batch]:
+    return s.scalars(select(Batch).where(Batch.org == t.org, Batch.sandbox == t.sandbox, Batch.export_job_id == job_id,
+                                         Batch.origin == "export")
                      .order_by(Batch.created_ms, Batch.id)).all()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from upstack.api.context import AppContext
+from upstack.jobs import queue
 from upstack.jobs.queue import Claimed
+from upstack.lake import owner_tag
 
 
 class JobLost(Exception):
@@ -29,6 +33,24 @@ class JobContext:
     job: Claimed
     worker_id: str
     lost: threading.Event = field(default_factory=threading.Event)
+    _temp: Path | None = None
+
+    @property
+    def owner(self) -> str:
+        """This run's tag on its staging and scratch directories: the sweep keeps them while its lease lives."""
+        return owner_tag(self.job.id, self.job.attempts)
+
+    @property
+    def temp_dir(self) -> str:
+        """Scratch space of this run (spill files, DuckDB temp files), removed when the run ends."""
+        if self._temp is None:
+            self._temp = self.app.lake.new_temp_dir(self.owner)
+        return str(self._temp)
+
+    def cleanup(self) -> None:
+        if self._temp is not None:
+            self.app.lake.remove_temp_dir(self._temp)
+            self._temp = None
 
     @property
     def is_last_attempt(self) -> bool:
@@ -38,6 +60,18 @@ class JobContext:
         """Call between steps of long work."""
         if self.lost.is_set():
             raise JobLost(f"job {self.job.id} lease lost")
+
+    def wait_while_held(self, check: Callable[[], None] | None = None, poll_s: float = 0.05) -> None:
+        """Manual pacing may hold a running job (at PROCESSING, CONTRACT §10) until it is released: wait here,
+        still noticing a lost lease and, through `check`, a cancel."""
+        while True:
+            with self.app.db.read_session() as s:
+                if not queue.is_held(s, self.job.id):
+                    return
+            self.checkpoint()
+            if check is not None:
+                check()
+            self.lost.wait(poll_s)
 
 
 class Handler(Protocol):

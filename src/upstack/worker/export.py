@@ -48,8 +48,8 @@ class CancelCheck:
     """The engine's should_cancel: renews nothing but notices a lost lease at once (jc.checkpoint) and reads
     `cancel_requested` at most every `interval` seconds (the first call always reads)."""
 
-    def __init__(self, jc: JobContext, job_id: int, interval: float = 0.5):
-        self.jc, self.job_id, self.interval = jc, job_id, interval
+    def __init__(self, jc: JobContext, tenant: Tenant, job_id: int, interval: float = 0.5):
+        self.jc, self.tenant, self.job_id, self.interval = jc, tenant, job_id, interval
         self._last = float("-inf")
 
     def __call__(self) -> bool:
@@ -59,7 +59,7 @@ class CancelCheck:
             return False
         self._last = now
         with self.jc.app.db.session() as s:
-            return export_jobs.is_cancel_requested(s, self.job_id)
+            return export_jobs.is_cancel_requested(s, self.tenant, self.job_id)
 
     def check(self) -> None:
         if self():
@@ -82,7 +82,8 @@ class _Output:
     """The Parquet files of one run, per target batch: written part by part into a staging directory each,
     published (one rename per batch) only once every part is in."""
 
-    def __init__(self, targets: list[tuple[str, object]]):
+    def __init__(self, targets: list[tuple[str, object]], owner: str):
+        self.owner = owner  # the job run's tag: the sweep leaves a live run's staging alone
         self.staging: dict[str, Path] = {}
         self.files: dict[str, int] = {b: 0 for b, _ in targets}
         self.rows_of: dict[str, int] = {b: 0 for b, _ in targets}
@@ -98,7 +99,7 @@ class _Output:
         if table.num_rows == 0 and (self.files[batch_id] or not last):
             return
         if batch_id not in self.staging:
-            self.staging[batch_id] = app.lake.new_staging(batch_id)
+            self.staging[batch_id] = app.lake.new_staging(batch_id, self.owner)
         prefix = "part" if part.parts == 1 else f"part-{part.part:05d}"
         paths = write_table(table, self.staging[batch_id],
                             max_rows_per_file=app.settings.export_rows_per_file, prefix=prefix)
@@ -133,24 +134,26 @@ class ExportHandler:
 
     def run(self, jc: JobContext) -> None:
         app = jc.app
-        job_id = int(jc.job.subject_id)
+        # An export job id means something only within its tenant, which the queue row carries.
+        tenant, job_id = Tenant(jc.job.org, jc.job.sandbox), int(jc.job.subject_id)
         started = time.perf_counter()
-        plan, inputs = self._prepare(app, job_id)
+        plan, inputs = self._prepare(app, tenant, job_id)
         if plan is None:
             return
-        checker = CancelCheck(jc, job_id, self.cancel_poll_seconds)
+        checker = CancelCheck(jc, tenant, job_id, self.cancel_poll_seconds)
         phase = "reading and merging profiles"
         extra: dict = {}
-        out = _Output(plan.targets)
+        out = _Output(plan.targets, jc.owner)
         published: list[BatchOutput] = []
         try:
+            jc.wait_while_held(checker.check)  # PROCESSING, until a test releases it (manual pacing)
             query = export_jobs.export_query(plan.request)
             spec = export_jobs.policy_spec(plan.policy_body)
             merge_start = now_ms()
             # Parts keep memory bounded on big lakes: each is written as soon as it is merged. closing()
             # lets the engine drop its temp files at once when we stop early (cancel, error).
             parts = iter_merge_profiles(inputs, spec, query, should_cancel=checker,
-                                        temp_dir=str(app.settings.data_dir / "tmp"),
+                                        temp_dir=jc.temp_dir,
                                         memory_limit=app.settings.engine_memory_limit,
                                         engine=app.settings.engine, spark_master=app.settings.spark_master)
             with closing(parts):
@@ -182,16 +185,16 @@ class ExportHandler:
             gateway = {"exportJob": str(uuid.uuid4()), "pushJob": str(uuid.uuid4())}
             phase = "recording the result"
             with app.db.session() as s:
-                done = export_jobs.finish_job(s, job_id, published, metrics=metrics, compute_gateway=gateway)
+                done = export_jobs.finish_job(s, tenant, job_id, published, metrics=metrics, compute_gateway=gateway)
             if not done:  # a cancel (or a give-up elsewhere) won the race with our last transaction
                 raise ExportCancelled("export cancelled after publishing")
         except ExportCancelled:
             out.discard(app)
             self._withdraw(app, plan, published)
             with app.db.session() as s:
-                if not export_jobs.is_cancel_requested(s, job_id):
+                if not export_jobs.is_cancel_requested(s, tenant, job_id):
                     raise JobLost(f"export job {job_id} finished elsewhere") from None
-                export_jobs.fail_job(s, job_id, [CANCELLED], metrics=extra)
+                export_jobs.fail_job(s, tenant, job_id, [CANCELLED], metrics=extra)
             log.info("export job %s: cancelled while %s", job_id, phase)
             raise PermanentFailure(CANCELLED["code"], CANCELLED["msg"]) from None
         except TRANSIENT as exc:
@@ -199,38 +202,37 @@ class ExportHandler:
             self._withdraw(app, plan, published)
             if not jc.is_last_attempt:
                 raise  # the loop retries with backoff
-            self._fail(app, job_id, exc, phase, extra)
+            self._fail(app, tenant, job_id, exc, phase, extra)
         except BaseException as exc:
             out.discard(app)
             if not isinstance(exc, Exception) or isinstance(exc, JobLost | PermanentFailure):
                 raise
             # deterministic: bad data, an engine error
             self._withdraw(app, plan, published)
-            self._fail(app, job_id, exc, phase, extra)
+            self._fail(app, tenant, job_id, exc, phase, extra)
         log.info("export job %s: SUCCEEDED in %.3fs", job_id, time.perf_counter() - started)
 
     def give_up(self, app: AppContext, job: Claimed, code: str, message: str) -> None:
-        job_id = int(job.subject_id)
+        tenant, job_id = Tenant(job.org, job.sandbox), int(job.subject_id)
         with app.db.session() as s:
-            export_jobs.fail_job(s, job_id, [{"code": code, "msg": message, "callStack": ""}])
-            batches = export_jobs.batch_ids(s, job_id)
+            export_jobs.fail_job(s, tenant, job_id, [{"code": code, "msg": message, "callStack": ""}])
+            batches = export_jobs.batch_ids(s, tenant, job_id)
         # A worker that died after publishing leaves files with no Catalog row: withdraw them.
         for dataset_id, batch_id in batches:
             app.lake.remove_batch(job.org, job.sandbox, dataset_id, batch_id)
 
     # -- steps -----------------------------------------------------------------------------------------
 
-    def _prepare(self, app: AppContext, job_id: int):
+    def _prepare(self, app: AppContext, tenant: Tenant, job_id: int):
         t0 = time.perf_counter()
         with app.db.session() as s:
-            job = export_jobs.start_job(s, job_id)
+            job = export_jobs.start_job(s, tenant, job_id)
             if job is None:
                 log.info("export job %s: nothing to run (finished, cancelled or gone)", job_id)
                 return None, []
-            tenant = Tenant(job.org, job.sandbox)
             body = merge_policies.version_body(s, tenant, job.merge_policy_id, job.merge_policy_version)
             if body is None:
-                export_jobs.fail_job(s, job_id, [{
+                export_jobs.fail_job(s, tenant, job_id, [{
                     "code": "EXPORT-MERGE-POLICY-MISSING", "callStack": "",
                     "msg": f"Merge policy {job.merge_policy_id} version {job.merge_policy_version} no longer exists"}])
                 raise PermanentFailure("EXPORT-MERGE-POLICY-MISSING", "merge policy version is gone")
@@ -251,11 +253,11 @@ class ExportHandler:
         for out in published:
             app.lake.remove_batch(plan.tenant.org, plan.tenant.sandbox, plan.dataset_id, out.batch_id)
 
-    def _fail(self, app: AppContext, job_id: int, exc: BaseException, phase: str, extra: dict) -> None:
+    def _fail(self, app: AppContext, tenant: Tenant, job_id: int, exc: BaseException, phase: str, extra: dict) -> None:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         error = {"code": "EXPORT-FAILED", "msg": f"Export failed while {phase}: {type(exc).__name__}: {detail}",
                  "callStack": call_stack(exc)}
         log.warning("export job %s: FAILED while %s", job_id, phase, exc_info=exc)
         with app.db.session() as s:
-            export_jobs.fail_job(s, job_id, [error], metrics=extra)
+            export_jobs.fail_job(s, tenant, job_id, [error], metrics=extra)
         raise PermanentFailure(error["code"], error["msg"]) from exc

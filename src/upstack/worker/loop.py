@@ -15,6 +15,7 @@ from sqlalchemy import update
 from upstack.api.context import AppContext
 from upstack.jobs import queue
 from upstack.services import controls
+from upstack.storage import dialect
 from upstack.storage.models import Worker as WorkerRow
 from upstack.worker.base import Handler, JobContext, JobLost, PermanentFailure
 
@@ -55,14 +56,24 @@ class Worker:
 
     def run_forever(self) -> None:
         poll = self.ctx.settings.worker_poll_seconds
+        outage = 0  # consecutive polls that found the database unreachable
         while not self.stop_event.is_set():
             try:
                 worked = self.run_once()
-            except Exception:  # a database hiccup must not kill the worker; it retries on the next poll
-                log.exception("worker %s: loop error", self.id)
+            except Exception as exc:  # a database hiccup must not kill the worker; it retries on the next poll
                 worked = False
+                if not dialect.is_unavailable(exc):
+                    log.exception("worker %s: loop error", self.id)
+                elif outage == 0:
+                    # One line per outage, not a traceback per poll; polls back off to at most 5 s meanwhile.
+                    log.warning("worker %s: database unavailable (%s); waiting for it", self.id, type(exc).__name__)
+                outage += dialect.is_unavailable(exc)
+            else:
+                if outage:
+                    log.info("worker %s: database reachable again", self.id)
+                outage = 0
             if not worked:
-                self.stop_event.wait(poll)
+                self.stop_event.wait(min(5.0, poll * 2 ** min(outage, 5)) if outage else poll)
 
     # -- one job ----------------------------------------------------------------------------------------
     def run_once(self) -> bool:
@@ -86,7 +97,7 @@ class Worker:
         beat.start()
         try:
             with self.ctx.db.session() as s:
-                forced = controls.take_forced_failure(s, claimed.kind)
+                forced = controls.take_forced_failure(s, claimed.kind, claimed.org, claimed.sandbox)
             if forced is not None:
                 raise PermanentFailure(*forced)
             handler.run(jc)
@@ -114,6 +125,7 @@ class Worker:
         finally:
             done.set()
             beat.join(5)
+            jc.cleanup()
         with self.ctx.db.session() as s:
             s.execute(update(WorkerRow).where(WorkerRow.id == self.id)
                       .values(current_job_id=None, jobs_done=WorkerRow.jobs_done + 1))
@@ -129,8 +141,9 @@ class Worker:
                         jc.lost.set()
                         return
                     s.execute(update(WorkerRow).where(WorkerRow.id == self.id).values(heartbeat_ms=queue.now_ms()))
-            except Exception:
-                log.warning("job %s: heartbeat failed; will retry", jc.job.id, exc_info=True)
+            except Exception as exc:
+                log.warning("job %s: heartbeat failed; will retry", jc.job.id,
+                            exc_info=None if dialect.is_unavailable(exc) else exc)
 
     def _give_up_subject(self, kind: str, job, code: str, message: str) -> None:
         handler = self.handlers.get(kind)

@@ -42,16 +42,16 @@ class SnapshotHandler:
             app.lake.prune_snapshots(t.org, t.sandbox, policy_id, keep=key.name)
             log.info("snapshot %s of policy %s: already built", key.name, policy_id)
             return
-        staging = app.lake.new_staging(f"snapshot-{policy_id}")
+        staging = app.lake.new_staging(f"snapshot-{policy_id}", jc.owner)
         published = False
-        writer = SnapshotWriter(staging, temp_dir=str(app.settings.data_dir / "tmp"),
+        writer = SnapshotWriter(staging, temp_dir=jc.temp_dir,
                                 memory_limit=sort_memory_limit(app.settings.engine_memory_limit))
         try:
             # The export's own rows (every profile, empty ones included): a lookup answered from the snapshot
             # is the lookup the engine would answer. Parts keep memory bounded; each is written at once.
             parts = iter_merge_profiles(inputs, policy_spec(body), ExportQuery(fields=None, empty_profiles=True),
                                         should_cancel=lambda: jc.checkpoint() or False,
-                                        temp_dir=str(app.settings.data_dir / "tmp"),
+                                        temp_dir=jc.temp_dir,
                                         memory_limit=app.settings.engine_memory_limit,
                                         engine=app.settings.engine, spark_master=app.settings.spark_master)
             excluded = 0

@@ -7,20 +7,22 @@ it as soon as it is too large.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
-import anyio.from_thread
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import ClientDisconnect
 
 from upstack.api.deps import ContextDep, JsonBody, LakeDep, SessionDep, SettingsDep, TenantDep
+from upstack.api.gateway import BodyTooLarge
 from upstack.api.paging import int_param
 from upstack.api.responses import Json
 from upstack.api.views import batch_view
+from upstack.lake import UploadedFile
 from upstack.services import ingestion
-from upstack.services.errors import Invalid, UnsupportedMediaType
+from upstack.services.errors import Invalid, RequestTimeout, UnsupportedMediaType
 
 
 class _AnyPath(Convertor):
@@ -76,8 +78,7 @@ async def upload_file(batch_id: str, dataset_id: str, file_path: str, request: R
                       t: TenantDep):
     _require_octet_stream(request)
     b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
-    await anyio.to_thread.run_sync(
-        lambda: ingestion.store_upload(ctx.lake, b, rel, _body_chunks(request), ctx.settings.max_upload_bytes))
+    await _store(ctx, t, b, request, lambda: ingestion.begin_upload(ctx.lake, b, rel, ctx.settings.max_upload_bytes))
     return Response(status_code=200)
 
 
@@ -88,21 +89,22 @@ async def upload_part(batch_id: str, dataset_id: str, file_path: str, request: R
     _require_octet_stream(request)
     b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
     content_range = request.headers.get("content-range")
-    stored = await anyio.to_thread.run_sync(lambda: ingestion.append_part(
-        ctx.lake, b, rel, content_range, _body_chunks(request), ctx.settings.max_upload_bytes))
+    stored = await _store(ctx, t, b, request, lambda: ingestion.begin_part(
+        ctx.lake, b, rel, content_range, ctx.settings.max_upload_bytes))
     return Json({"name": rel, "sizeInBytes": stored.size})
 
 
 @imports.post(FILE_ROUTE)
-def large_file_action(batch_id: str, dataset_id: str, file_path: str, request: Request, s: SessionDep,
-                      t: TenantDep, lake: LakeDep, settings: SettingsDep):
+async def large_file_action(batch_id: str, dataset_id: str, file_path: str, request: Request, ctx: ContextDep,
+                            t: TenantDep):
     """Large file uploads: ?action=INITIALIZE starts (or restarts) a file, ?action=COMPLETE ends it."""
-    b, rel = ingestion.check_upload(s, t, batch_id, dataset_id, file_path)
+    b, rel = await _checked(ctx, t, batch_id, dataset_id, file_path)
     action = (request.query_params.get("action") or "").upper()
     if action == "INITIALIZE":
-        size = ingestion.initialize_large_file(lake, b, rel, settings.max_upload_bytes).size
+        size = (await _store(ctx, t, b, request, lambda: ingestion.begin_upload(
+            ctx.lake, b, rel, ctx.settings.max_upload_bytes), read_body=False)).size
     elif action == "COMPLETE":
-        size = ingestion.complete_large_file(lake, b, rel)
+        size = ingestion.complete_large_file(ctx.lake, b, rel)
     else:
         raise Invalid(f"Unknown file action '{request.query_params.get('action') or ''}': use INITIALIZE or COMPLETE.")
     return Json({"name": rel, "sizeInBytes": size})
@@ -144,19 +146,78 @@ async def _checked(ctx, t, batch_id: str, dataset_id: str, file_path: str):
     return await run_in_threadpool(check)
 
 
-def _body_chunks(request: Request) -> Iterator[bytes]:
-    """The request body as a blocking iterator, for code running in a worker thread (anyio.to_thread)."""
-    stream = request.stream().__aiter__()
+# The body is read on the event loop and written in pieces of about this size, each a short hop to a worker
+# thread: a slow client holds no thread (40 of them serve every synchronous route), only a coroutine.
+_WRITE_BYTES = 1 << 20
 
-    async def next_chunk() -> bytes | None:
+
+async def _store(ctx, t, b, request: Request, begin: Callable[[], ingestion.Upload], *,
+                 read_body: bool = True) -> UploadedFile:
+    """Receive an upload into a locked temp file, then accept it into its batch in a short transaction of
+    its own. Whatever fails, nothing half-written stays and the client gets an answer."""
+    upload = await anyio.to_thread.run_sync(begin)
+    body = _Body(request, ctx.settings.request_idle_timeout_seconds)
+    try:
+        if read_body:
+            pending: list[bytes] = []
+            size = 0
+            async for chunk in body.chunks():
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= _WRITE_BYTES:
+                    await anyio.to_thread.run_sync(upload.write, b"".join(pending))
+                    pending, size = [], 0
+            if pending:
+                await anyio.to_thread.run_sync(upload.write, b"".join(pending))
+
+        def finish_and_accept() -> UploadedFile:
+            upload.finish()
+            with ctx.db.session() as s:
+                return ingestion.accept_upload(s, t, b.id, upload.pending)
+
+        return await run_in_threadpool(finish_and_accept)
+    except BaseException as exc:
+        await anyio.to_thread.run_sync(upload.discard)
+        if isinstance(exc, Exception) and not isinstance(exc, BodyTooLarge | RequestTimeout | ClientDisconnect):
+            # The client may still be sending: read the rest so it sees our answer, not a reset connection.
+            await body.drain()
+        raise
+
+
+class _Body:
+    """The request body, chunk by chunk, each one awaited at most `idle_s` seconds (a stalled client gets a
+    408 instead of holding the request open forever); and a drain for when we stop reading early."""
+
+    def __init__(self, request: Request, idle_s: float):
+        self.request = request
+        self.idle_s = idle_s
+        self.finished = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.finished:
+            chunk = await self._next()
+            if chunk:
+                yield chunk
+
+    async def _next(self) -> bytes:
         try:
-            return await stream.__anext__()
-        except StopAsyncIteration:
-            return None
+            with anyio.fail_after(self.idle_s):
+                message = await self.request.receive()
+        except TimeoutError:
+            raise RequestTimeout(f"No part of the request body arrived for {self.idle_s:g} s.") from None
+        if message["type"] == "http.disconnect":
+            self.finished = True
+            raise ClientDisconnect()
+        if not message.get("more_body", False):
+            self.finished = True
+        return message.get("body", b"")
 
-    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-        if chunk:
-            yield chunk
+    async def drain(self) -> None:
+        try:
+            while not self.finished:
+                await self._next()
+        except (RequestTimeout, ClientDisconnect, BodyTooLarge):
+            pass
 
 
 # The app mounts one `router` per module: the import API, plus Catalog's batch creation, which opens the same
