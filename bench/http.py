@@ -175,13 +175,15 @@ def main(args) -> int:
         f"output {out}")
     names = ("bare", "upstack", "quiet") if args.quiet_server else ("bare", "upstack")
     runs: dict[str, list[dict]] = {name: [] for name in names}
-    # The measured server logs as a user's does (INFO: one access line per request) and journals every request.
+    with Server(data_dir, workers=1) as setup:  # the lake and the job; every job done before measuring starts
+        job_id = _one_job(setup, data_dir)
+    # The measured server logs as a user's does (INFO: one access line per request) and journals every request;
+    # with --quiet-server a second one of the same shape journals nothing and logs at WARNING. Both start fresh.
     with Server(data_dir, workers=1, env={"UPSTACK_LOG_LEVEL": "INFO"}) as server, contextlib.ExitStack() as more:
-        job_id = _one_job(server, data_dir)
         targets = {"upstack": (f"{server.url}/data/core/ups/export/jobs/{job_id}", HEADERS),
                    "bare": (None, {})}
         if args.quiet_server:
-            quiet = more.enter_context(Server(data_dir, workers=0, env={"UPSTACK_JOURNAL_MAX_REQUESTS": "0",
+            quiet = more.enter_context(Server(data_dir, workers=1, env={"UPSTACK_JOURNAL_MAX_REQUESTS": "0",
                                                                         "UPSTACK_LOG_LEVEL": "WARNING"}))
             targets["quiet"] = (f"{quiet.url}/data/core/ups/export/jobs/{job_id}", HEADERS)
         db_path = data_dir / "upstack.db"

@@ -4,10 +4,10 @@ auth, tenancy, body size, injected faults, and the one catch for errors nothing 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 import secrets
 import time
-import uuid
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
@@ -29,6 +29,15 @@ SIMPLE_BODY_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipa
 # A client's x-request-id is echoed in headers and logs: only a short token-like one is kept.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+_ID_PREFIX = secrets.token_hex(8)  # this process's; ids are unique across processes and restarts
+_ID_COUNTER = itertools.count()
+
+
+def _new_request_id() -> str:
+    """32 hex characters like a UUID's, without a system call per request: a random prefix and a counter."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def _journaled(path: str) -> bool:
@@ -58,18 +67,21 @@ class GatewayMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         given_id = headers.get("x-request-id", "")
-        request_id = given_id if _REQUEST_ID.fullmatch(given_id) else uuid.uuid4().hex
+        request_id = given_id if given_id and _REQUEST_ID.fullmatch(given_id) else _new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         began = state["started"] = time.perf_counter()
         path, method = scope["path"], scope["method"]
         # Every AEP request (the token endpoint included) is journaled; the local controls and docs are not.
-        entry = (self.journal.open(request_id, method, path, scope["query_string"].decode("latin-1"), headers)
+        entry = (self.journal.open(request_id, method, path, scope["query_string"].decode("latin-1"),
+                                   scope["headers"])
                  if self.journal is not None and self.journal.enabled and _journaled(path) else None)
         if entry is not None:
             entry.org = headers.get("x-gw-ims-org-id", "").strip() or None
             entry.sandbox = (headers.get("x-sandbox-name", "").strip() or "prod") if entry.org else None
-            receive = self._tee(receive, entry)
+            if method in BODY_METHODS:
+                entry.content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+                receive = self._tee(receive, entry)
         status = 0
 
         async def send_with_id(message: Message) -> None:
@@ -79,8 +91,7 @@ class GatewayMiddleware:
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
                 if entry is not None:
-                    entry.status = status
-                    self.journal.add(entry)  # before the client can see the answer, so it finds the entry
+                    self.journal.add(entry, status)
             await send(message)
 
         try:
@@ -109,8 +120,6 @@ class GatewayMiddleware:
             # connection ends short, which a client sees as an incomplete body.
         finally:
             duration_ms = round((time.perf_counter() - began) * 1000, 3)
-            if entry is not None:
-                entry.duration_ms = duration_ms
             tenant = state.get("tenant")
             logs.access(method, _printable(path), status or "-", duration_ms, request_id,
                         f"{tenant.org}/{tenant.sandbox}" if tenant is not None else None)
@@ -244,8 +253,17 @@ class HostPolicy:
             names.add(listen_host.lower())
         self.any = "*" in names
         self.names = names
+        self._seen: dict[str, bool] = {}
 
     def allows(self, host_header: str) -> bool:
+        known = self._seen.get(host_header)
+        if known is None:
+            known = self._allows(host_header)
+            if len(self._seen) < 1024:  # clients use a handful of names; a flood of new ones is just not cached
+                self._seen[host_header] = known
+        return known
+
+    def _allows(self, host_header: str) -> bool:
         if self.any or not host_header:  # no Host at all is HTTP/1.0 from a script, never a browser
             return True
         name = _host_name(host_header)

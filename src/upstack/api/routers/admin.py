@@ -183,7 +183,7 @@ def list_requests(request: Request):
     `next` of the previous page)."""
     q, limit = journal.parse_query(request.query_params)
     found, more = request.app.state.journal.find(q, limit)
-    return Json({"requests": [e.view() for e in found],
+    return Json({"requests": [journal.view(e) for e in found],
                  "meta": {"count": len(found), "next": found[-1].id if more else None}})
 
 
