@@ -375,5 +375,5 @@ def test_access_lines_carry_the_request_id_and_never_a_forged_line(client, log_l
     client.get(DATASETS, headers={"x-request-id": "acc-2"})
     lines = [rec for rec in log_lines() if rec.get("logger") == "upstack.access"]
     assert [rec["request_id"] for rec in lines] == ["acc-1", "acc-2"]
-    assert lines[0]["status"] == 404 and "\\x0a" in lines[0]["event"] and lines[1]["status"] == 200
+    assert lines[0]["status"] == 404 and "x\\nforged" in lines[0]["event"] and lines[1]["status"] == 200
     assert lines[1]["tenant"] == f"{HEADERS['x-gw-ims-org-id']}/prod" and lines[1]["duration_ms"] > 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.conftest import HEADERS
 from tests.ingest_helpers import CATALOG, IMPORT, OCTET
-from upstack.services.journal import Journal, Query, view
+from upstack.services.journal import BodyCopy, Journal, Query, view
 
 DATASETS = f"{CATALOG}/dataSets"
 JOBS = "/data/core/ups/export/jobs"
@@ -88,9 +90,8 @@ def test_bodies_and_entries_are_bounded(ctx):
 def test_memory_bound_drops_the_oldest():
     j = Journal(max_requests=1000, max_body_bytes=100_000, max_bytes=10_000)
     for i in range(20):
-        e = j.open(f"r{i}", "POST", "/x", "", [])
-        e.body = b"x" * 3000
-        j.add(e, 200)
+        j.record(f"r{i}", time.perf_counter(), "POST", "/x", b"", [], None, {}, BodyCopy("text/plain", b"x" * 3000),
+                 200)
     entries, _ = j.find(Query(), 100)
     assert [e.request_id for e in entries] == ["r18", "r19"]
 
@@ -99,8 +100,8 @@ def test_journaled_records_cost_the_garbage_collector_nothing():
     import gc
 
     j = Journal(max_requests=1000, max_body_bytes=100, max_bytes=10**8)
-    e = j.open("r", "GET", "/x", "a=1", [(b"host", b"h"), (b"authorization", b"Bearer t")])
-    j.add(e, 200)
+    j.record("r", time.perf_counter(), "GET", "/x", b"a=1", [(b"host", b"h"), (b"authorization", b"Bearer t")],
+             None, {}, None, 200)
     gc.collect()  # a tuple of scalars only is untracked at the first pass
     (held,) = j._entries
     assert not gc.is_tracked(held)

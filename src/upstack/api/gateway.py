@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from upstack import logs
 from upstack.services.controls import fault_matches
 from upstack.services.errors import DomainError, GatewayError, Invalid, UnsupportedMediaType
+from upstack.services.journal import BodyCopy
 from upstack.services.tenancy import Tenant
 
 # Paths that need no AEP headers: the token endpoint and the local controls (CONTRACT §1, §10).
@@ -44,9 +45,6 @@ def _journaled(path: str) -> bool:
     return not path.startswith(("/_upstack", "/docs", "/openapi.json", "/redoc"))
 
 
-def _printable(text: str) -> str:
-    """A client's path in a log line: control characters escaped, so no request can forge a line."""
-    return _CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", text[:2000])
 
 
 class GatewayMiddleware:
@@ -73,15 +71,11 @@ class GatewayMiddleware:
         began = state["started"] = time.perf_counter()
         path, method = scope["path"], scope["method"]
         # Every AEP request (the token endpoint included) is journaled; the local controls and docs are not.
-        entry = (self.journal.open(request_id, method, path, scope["query_string"].decode("latin-1"),
-                                   scope["headers"])
-                 if self.journal is not None and self.journal.enabled and _journaled(path) else None)
-        if entry is not None:
-            entry.org = headers.get("x-gw-ims-org-id", "").strip() or None
-            entry.sandbox = (headers.get("x-sandbox-name", "").strip() or "prod") if entry.org else None
-            if method in BODY_METHODS:
-                entry.content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-                receive = self._tee(receive, entry)
+        journal = self.journal if self.journal is not None and self.journal.enabled and _journaled(path) else None
+        copy = None
+        if journal is not None and method in BODY_METHODS:
+            copy = BodyCopy(headers.get("content-type", "").split(";")[0].strip().lower())
+            receive = self._tee(receive, copy)
         status = 0
 
         async def send_with_id(message: Message) -> None:
@@ -90,8 +84,9 @@ class GatewayMiddleware:
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
-                if entry is not None:
-                    self.journal.add(entry, status)
+                if journal is not None:  # before the client can see the answer, so a test asking next finds it
+                    journal.record(request_id, began, method, path, scope["query_string"], scope["headers"],
+                                   state.get("tenant"), headers, copy, status)
             await send(message)
 
         try:
@@ -119,13 +114,10 @@ class GatewayMiddleware:
             # Once the answer has started (a download cut half-way) there is nothing left to send: the
             # connection ends short, which a client sees as an incomplete body.
         finally:
-            duration_ms = round((time.perf_counter() - began) * 1000, 3)
-            tenant = state.get("tenant")
-            logs.access(method, _printable(path), status or "-", duration_ms, request_id,
-                        f"{tenant.org}/{tenant.sandbox}" if tenant is not None else None)
+            logs.access(method, path, status or "-", began, request_id, state.get("tenant"))
 
-    def _tee(self, receive: Receive, entry) -> Receive:
-        """Copy what the body brings into the journal entry, up to the journal's bound (uploads: counted only)."""
+    def _tee(self, receive: Receive, entry: BodyCopy) -> Receive:
+        """Copy what the body brings for the journal, up to the journal's bound (uploads: counted only)."""
         keep = 0 if entry.content_type == "application/octet-stream" else self.journal.max_body_bytes
 
         async def teed() -> Message:

@@ -23,19 +23,10 @@ MAX_PAGE = 1000
 
 
 @dataclass(slots=True)
-class Entry:
-    """A request being answered: what the gateway gathers until the answer starts (status, time to it)."""
+class BodyCopy:
+    """What a request's body brought, as the gateway copies it for the journal (up to the journal's bound)."""
 
-    request_id: str
-    logged_ms: int
-    started: float  # perf_counter at arrival
-    method: str
-    path: str
-    query: str
-    raw_headers: list
-    org: str | None = None
-    sandbox: str | None = None
-    content_type: str = ""
+    content_type: str
     body: bytes = b""
     body_size: int = 0
     body_truncated: bool = False
@@ -53,7 +44,7 @@ class Record(NamedTuple):
     logged_ms: int
     method: str
     path: str
-    query: str
+    query: bytes
     headers: bytes  # "name: value" lines as received
     org: str | None
     sandbox: str | None
@@ -65,9 +56,13 @@ class Record(NamedTuple):
     duration_ms: float  # until the answer started
 
 
+_BODY = Record._fields.index("body")
+_NO_BODY = BodyCopy("")
+
+
 def view(r: Record) -> dict[str, Any]:
     return {"id": r.id, "requestId": r.request_id, "loggedDate": r.logged_ms, "method": r.method, "path": r.path,
-            "query": r.query, "tenant": {"org": r.org, "sandbox": r.sandbox} if r.org is not None else None,
+            "query": r.query.decode("latin-1"), "tenant": {"org": r.org, "sandbox": r.sandbox} if r.org is not None else None,
             "headers": redact_headers(_header_dict(r.headers)),
             "body": _body_view(r), "bodySize": r.body_size, "bodyTruncated": r.body_truncated, "status": r.status,
             "durationMs": r.duration_ms}
@@ -167,23 +162,27 @@ class Journal:
     def enabled(self) -> bool:
         return self.max_requests > 0
 
-    def open(self, request_id: str, method: str, path: str, query: str, raw_headers: list) -> Entry:
-        return Entry(request_id, int(time.time() * 1000), time.perf_counter(), method, path, query, raw_headers)
-
-    def add(self, entry: Entry, status: int) -> None:
-        """Journal the request as its answer starts: before the client can see the answer, so a test that asks
-        right after finds it."""
-        duration_ms = round((time.perf_counter() - entry.started) * 1000, 3)
-        headers = b"\n".join(k + b": " + v for k, v in entry.raw_headers)  # one bytes object, not N tuples
-        cost = ENTRY_OVERHEAD_BYTES + len(entry.body)
+    def record(self, request_id: str, began: float, method: str, path: str, query: bytes, raw_headers: list,
+               tenant, headers: dict[str, str], copy: BodyCopy | None, status: int) -> None:
+        """Journal a request as its answer starts (`began`: its perf_counter at arrival). Called on the event
+        loop for every AEP request, so it does only what cannot wait: the rest happens when a test reads."""
+        now = time.perf_counter()
+        if tenant is not None:
+            org, sandbox = tenant.org, tenant.sandbox
+        else:  # refused before its tenant was known: what it said it was, for the filters
+            org = headers.get("x-gw-ims-org-id", "").strip() or None
+            sandbox = (headers.get("x-sandbox-name", "").strip() or "prod") if org else None
+        if copy is None:
+            copy = _NO_BODY
+        logged_ms, duration_ms = int((time.time() - (now - began)) * 1000), round((now - began) * 1000, 3)
+        joined = b"\n".join([k + b": " + v for k, v in raw_headers])  # one bytes object, not N tuples
         with self._lock:
-            self._entries.append((next(self._ids), entry.request_id, entry.logged_ms, entry.method, entry.path,
-                                  entry.query, headers, entry.org, entry.sandbox, entry.content_type, entry.body,
-                                  entry.body_size, entry.body_truncated, status, duration_ms))
-            self._bytes += cost
-            while self._entries and (len(self._entries) > self.max_requests or self._bytes > self.max_bytes):
-                old = Record._make(self._entries.popleft())
-                self._bytes -= ENTRY_OVERHEAD_BYTES + len(old.body)
+            self._entries.append((next(self._ids), request_id, logged_ms, method, path, query, joined, org, sandbox,
+                                  copy.content_type, copy.body, copy.body_size, copy.body_truncated, status,
+                                  duration_ms))
+            self._bytes += ENTRY_OVERHEAD_BYTES + len(copy.body)
+            while len(self._entries) > self.max_requests or self._bytes > self.max_bytes:
+                self._bytes -= ENTRY_OVERHEAD_BYTES + len(self._entries.popleft()[_BODY])
 
     def _snapshot(self) -> list[Record]:
         with self._lock:
@@ -207,5 +206,5 @@ class Journal:
             kept = deque(t for t in self._entries if not q.matches(Record._make(t)))
             removed = len(self._entries) - len(kept)
             self._entries = kept
-            self._bytes = sum(ENTRY_OVERHEAD_BYTES + len(Record._make(t).body) for t in kept)
+            self._bytes = sum(ENTRY_OVERHEAD_BYTES + len(t[_BODY]) for t in kept)
         return removed
