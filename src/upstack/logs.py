@@ -22,7 +22,6 @@ import sys
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -33,6 +32,7 @@ MAX_LINE_CHARS = 2_000
 QUEUE_RECORDS = 10_000
 ACCESS_FLUSH_SECONDS = 0.1
 ACCESS_LINES = 50_000  # lines waiting for the log thread at most; the oldest go first past it
+ACCESS_SLICE = 128  # lines the log thread renders while holding the GIL, before it lets the event loop run
 REDACTED = "[redacted]"
 
 # Keys whose values are secrets wherever they appear (event dict keys, header names, form fields, JSON members).
@@ -113,17 +113,15 @@ _ACCESS_LINE = "%s.%06dZ [info     ] %s %s %s %.1fms [" + ACCESS_LOGGER + "] req
 
 class _AccessRenderer:
     """Renders access lines in structlog's layout, directly: there is one per request, and structlog's processor
-    chain costs ~20x more. One %-format per line: each f-string piece and float format costs a microsecond on
-    a slow machine, and this runs on the event loop for every request (bench http: the access line was 9% of
-    the GET route's time before it was one format)."""
+    chain costs ~20x more. Runs on the log thread, from what `access` queued; one %-format per line."""
 
     def __init__(self, as_json: bool):
         self.as_json = as_json
         self._second, self._prefix = -1, ""
 
-    def __call__(self, method: str, path: str, status: int | str, elapsed_s: float, request_id: str,
-                 tenant: str | None) -> str:
-        created = time.time()
+    def __call__(self, ended: float, began: float, method: str, path: str, status: int | str, request_id: str,
+                 tenant) -> str:
+        created = _EPOCH_OFFSET + ended
         second = int(created)
         if second != self._second:
             self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
@@ -135,15 +133,20 @@ class _AccessRenderer:
         if "bearer" in lowered or "secret" in lowered or "token" in lowered or "key" in lowered or \
                 "password" in lowered or "upstack." in lowered:
             path = redact(path)
+        tenant = f"{tenant.org}/{tenant.sandbox}" if tenant is not None else None
         if self.as_json:
-            duration_ms = round(elapsed_s * 1000, 3)
+            duration_ms = round((ended - began) * 1000, 3)
             return orjson.dumps({"event": f"{method} {path} {status} {duration_ms:.1f}ms", "request_id": request_id,
                                  "status": status, "duration_ms": duration_ms, "tenant": tenant,
                                  "logger": ACCESS_LOGGER, "level": "info",
                                  "timestamp": f"{self._prefix}.{int((created - second) * 1e6):06d}Z"}).decode()
-        line = _ACCESS_LINE % (self._prefix, (created - second) * 1e6, method, path, status, elapsed_s * 1000,
+        line = _ACCESS_LINE % (self._prefix, (created - second) * 1e6, method, path, status, (ended - began) * 1000,
                                request_id)
         return line + " tenant=" + tenant if tenant else line
+
+
+# time.time() - time.perf_counter(): a perf_counter reading as wall-clock time, for the lines' timestamps.
+_EPOCH_OFFSET = time.time() - time.perf_counter()
 
 
 class _BatchedStreamHandler(logging.StreamHandler):
@@ -167,9 +170,10 @@ class _Listener(logging.handlers.QueueListener):
     """The log thread: records from the queue one by one, access lines (rendered already) in batches from their
     deque (drained at least every `ACCESS_FLUSH_SECONDS`), one write for each batch."""
 
-    def __init__(self, records: queue.Queue, handler: _BatchedStreamHandler):
+    def __init__(self, records: queue.Queue, handler: _BatchedStreamHandler, render_access: _AccessRenderer):
         super().__init__(records, handler, respect_handler_level=False)
-        self.access_lines: deque[str] = deque(maxlen=ACCESS_LINES)
+        self.access_lines: deque[tuple] = deque(maxlen=ACCESS_LINES)  # what `access` queued, to render
+        self.render_access = render_access
 
     def dequeue(self, block: bool):
         while True:
@@ -185,20 +189,24 @@ class _Listener(logging.handlers.QueueListener):
         self.queue.put(self._sentinel)  # blocking: the thread is draining, a full queue must not lose the stop
 
     def _write_access_lines(self) -> None:
-        lines = self.access_lines
-        if not lines:
-            return
-        rendered = []
+        """Render what `access` queued and write it, `ACCESS_SLICE` lines at a time: each slice holds the GIL for
+        well under a millisecond, and its write (or a zero sleep) gives it back to the event loop. Rendering a
+        whole batch at once held the GIL for milliseconds and doubled the requests' p99; rendering on the event
+        loop cost each request ~10 us (the same work in a tight loop here costs a third of that)."""
+        lines, render = self.access_lines, self.render_access
+        stream = self.handlers[0].stream
         while lines:
+            rendered = []
+            for _ in range(ACCESS_SLICE):
+                try:
+                    rendered.append(render(*lines.popleft()))
+                except IndexError:
+                    break
             try:
-                rendered.append(lines.popleft())
-            except IndexError:
-                break
-        handler = self.handlers[0]
-        try:
-            handler.stream.write("\n".join(rendered) + "\n")
-        except Exception:  # noqa: BLE001 - logging must never raise
-            pass
+                stream.write("\n".join(rendered) + "\n")
+            except Exception:  # noqa: BLE001 - logging must never raise
+                return
+            time.sleep(0)
 
 
 class _DroppingQueueHandler(logging.handlers.QueueHandler):
@@ -223,23 +231,20 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
 
 _listener: logging.handlers.QueueListener | None = None
 _access_lines: deque | None = None
-_render_access: Callable[..., str] = str
 
 
 def access(method: str, path: str, status: int | str, began: float, request_id: str, tenant) -> None:
     """One access line per request (CONTRACT §10). Off when logs are above INFO or not set up (tests in process).
 
-    Rendered here (a few microseconds) and appended to a deque (thread-safe; the oldest lines go first if the
-    log thread falls behind), which the log thread joins and writes in batches: writing releases the GIL.
-    Rendering the batches on that thread instead held the GIL for milliseconds at a time, and p99 doubled."""
+    The request path only queues the values (a deque append: thread-safe, and the oldest go first if the log
+    thread falls behind); the log thread renders and writes them (`_Listener._write_access_lines`)."""
     lines = _access_lines
     if lines is not None:
-        lines.append(_render_access(method, path, status, time.perf_counter() - began, request_id,
-                                    tenant.org + "/" + tenant.sandbox if tenant is not None else None))
+        lines.append((time.perf_counter(), began, method, path, status, request_id, tenant))
 
 
 def setup(level: str = "INFO", as_json: bool = False, stream=None) -> None:
-    global _listener, _access_lines, _render_access
+    global _listener, _access_lines
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
@@ -257,8 +262,7 @@ def setup(level: str = "INFO", as_json: bool = False, stream=None) -> None:
     if _listener is not None:
         _listener.stop()
     records: queue.Queue = queue.Queue(QUEUE_RECORDS)
-    _render_access = _AccessRenderer(as_json)
-    _listener = _Listener(records, handler)
+    _listener = _Listener(records, handler, _AccessRenderer(as_json))
     _listener.start()
     _access_lines = _listener.access_lines if logging.getLevelName(level.upper()) <= logging.INFO else None
     root = logging.getLogger()
