@@ -147,11 +147,14 @@ class RssSampler:
     kill_above_mb: float | None = None  # a watchdog: SIGKILL the tree above this, so a runaway can't OOM the box
     samples: list[float] = field(default_factory=list)
     killed_at_mb: float | None = None
+    killed_after: float | None = None  # seconds from __enter__ to the kill
+    _started: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def __enter__(self) -> RssSampler:
         reset_peak(self.pid)
+        self._started = time.monotonic()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -161,7 +164,7 @@ class RssSampler:
             now = rss_mb(self.pid)
             self.samples.append(now)
             if self.kill_above_mb is not None and now > self.kill_above_mb and self.killed_at_mb is None:
-                self.killed_at_mb = now
+                self.killed_at_mb, self.killed_after = now, time.monotonic() - self._started
                 for p in reversed(process_tree(self.pid)):
                     try:
                         os.kill(p, signal.SIGKILL)

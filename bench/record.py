@@ -31,13 +31,10 @@ import orjson
 
 from bench.common import (
     PROFILE_SCHEMA,
+    RssSampler,
     Server,
     WorkerProcess,
     check,
-    peak_rss_mb,
-    process_tree,
-    reset_peak,
-    rss_mb,
     run_dir,
     say,
     write_json,
@@ -61,46 +58,6 @@ def wide_record(fields: int, shape: str) -> dict:
                                             for g in range(min(GROUPS, n))}}
 
 
-class Watch:
-    """Samples a process tree's RSS every 50 ms and kills it above a limit; `hwm` is its peak (VmHWM, reset at
-    the start)."""
-
-    def __init__(self, pid: int, kill_above_mb: float):
-        self.pid, self.kill_above_mb = pid, kill_above_mb
-        self.samples: list[tuple[float, float]] = []
-        self.killed_at: float | None = None
-        self.started = time.monotonic()
-        self.killed_after: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Watch:
-        reset_peak(self.pid)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        import os
-        import signal
-
-        while not self._stop.wait(0.05):
-            now = rss_mb(self.pid)
-            self.samples.append((time.monotonic(), now))
-            if now > self.kill_above_mb and self.killed_at is None:
-                self.killed_at = now
-                self.killed_after = time.monotonic() - self.started
-                for p in reversed(process_tree(self.pid)):
-                    try:
-                        os.kill(p, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.hwm = peak_rss_mb(self.pid)
-
-
 def _busy_jobs(data_dir: Path) -> int:
     db = sqlite3.connect(f"file:{data_dir / 'upstack.db'}?mode=ro", uri=True, timeout=30)
     try:
@@ -109,7 +66,7 @@ def _busy_jobs(data_dir: Path) -> int:
         db.close()
 
 
-def _until(done, timeout: float, watch: Watch, alive=lambda: True) -> Any:
+def _until(done, timeout: float, watch: RssSampler, alive=lambda: True) -> Any:
     """Poll `done()` until it returns something truthy; None when the watch killed the process, `alive()` says it
     died, or time ran out."""
     deadline = time.monotonic() + timeout
@@ -117,7 +74,7 @@ def _until(done, timeout: float, watch: Watch, alive=lambda: True) -> Any:
         value = done()
         if value:
             return value
-        if watch.killed_at is not None or not alive() or time.monotonic() > deadline:
+        if watch.killed_at_mb is not None or not alive() or time.monotonic() > deadline:
             return None
         time.sleep(0.05)
 
@@ -127,8 +84,8 @@ def _stage(seconds: float | None, peak: float, status: str = "", **extra) -> dic
             **extra}
 
 
-def _failed(watch: Watch, timeout: float) -> str:
-    if watch.killed_at is not None:
+def _failed(watch: RssSampler, timeout: float) -> str:
+    if watch.killed_at_mb is not None:
         return f"killed above {watch.kill_above_mb:,.0f} MB after {watch.killed_after:.0f} s"
     return f"timeout {timeout:.0f} s"
 
@@ -137,16 +94,16 @@ def _job_stage(worker: WorkerProcess, args, start_job, finished) -> dict:
     """Start a job (start_job()), wait for finished() to return its end state, and measure the worker meanwhile."""
     if worker.proc.poll() is not None:
         return _stage(None, 0.0, "not run: the worker was killed")
-    with Watch(worker.pid, args.kill_above_mb) as watch:
+    with RssSampler(worker.pid, kill_above_mb=args.kill_above_mb) as watch:
         start = time.monotonic()
         start_job()
         state = _until(finished, args.timeout, watch, alive=lambda: worker.proc.poll() is None)
         seconds = time.monotonic() - start
     if state is None:
-        if watch.killed_at is None and worker.proc.poll() is not None:
-            return _stage(None, watch.hwm, "the worker died")
-        return _stage(None, watch.hwm, _failed(watch, args.timeout))
-    return _stage(seconds, watch.hwm, **state)
+        if watch.killed_at_mb is None and worker.proc.poll() is not None:
+            return _stage(None, watch.peak_mb, "the worker died")
+        return _stage(None, watch.peak_mb, _failed(watch, args.timeout))
+    return _stage(seconds, watch.peak_mb, **state)
 
 
 def _ingest(c, worker: WorkerProcess, dataset: str, body: bytes, args) -> dict:
@@ -206,17 +163,17 @@ def _server_call(server: Server, args, call) -> dict:
         except Exception as exc:  # noqa: BLE001 - a killed server or a timeout is a figure, not a crash
             result["error"] = f"{type(exc).__name__}: {exc}"
 
-    with Watch(server.pid, args.kill_above_mb) as watch:
+    with RssSampler(server.pid, kill_above_mb=args.kill_above_mb) as watch:
         start = time.monotonic()
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         thread.join(args.timeout)
         seconds = time.monotonic() - start
     if "response" not in result:
-        status = _failed(watch, args.timeout) if watch.killed_at or thread.is_alive() else result.get("error", "?")
-        return _stage(None, watch.hwm, status)
+        status = _failed(watch, args.timeout) if watch.killed_at_mb is not None or thread.is_alive() else result.get("error", "?")
+        return _stage(None, watch.peak_mb, status)
     r = result["response"]
-    return _stage(seconds, watch.hwm, str(r.status_code), bytes=len(r.content))
+    return _stage(seconds, watch.peak_mb, str(r.status_code), bytes=len(r.content))
 
 
 def main(args) -> int:
