@@ -101,6 +101,24 @@ def test_malformed_json_and_wrong_content_type(client):
     r = client.post("/data/foundation/catalog/dataSets", content=b"name=x",
                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 415
+    r = client.post("/data/foundation/catalog/dataSets", content=b'{"name": "x"}',
+                    headers={"Content-Type": "application/xml"})
+    assert r.status_code == 415 and r.json()["title"] == "UnsupportedMediaTypeError"
+
+
+def test_json_body_as_text_plain_or_without_content_type(client):
+    """CONTRACT §1: every JSON endpoint reads text/plain or an absent Content-Type as JSON."""
+    for headers in ({"Content-Type": "text/plain"}, {}):
+        r = client.post("/data/foundation/catalog/dataSets", content=b'{"name": "plain"}', headers=headers)
+        assert r.status_code == 201, r.text
+        ds = r.json()[0].split("/")[-1]
+        r = client.patch(f"/data/foundation/catalog/dataSets/{ds}", content=b'{"description": "d"}', headers=headers)
+        assert r.status_code == 200, r.text
+        r = client.post("/data/foundation/import/batches", headers=headers,
+                        content=b'{"datasetId": "%s", "inputFormat": {"format": "json"}}' % ds.encode())
+        assert r.status_code == 201, r.text
+        r = client.post("/data/foundation/catalog/dataSets", content=b"{not json", headers=headers)
+        assert r.status_code == 400 and r.json()["type"] == "/placeholder/type/uri"
 
 
 def test_trailing_slash_and_unknown_route(client):

@@ -208,3 +208,35 @@ def test_each_tenant_has_its_own_default_policy_under_the_same_id(client):
     assert theirs.json()["name"] != "mine"
     dev = client.get(f"{MP}/timestampOrdered-none-mp", headers=dict(HEADERS, **{"x-sandbox-name": "dev"}))
     assert dev.json()["version"] == 1
+
+
+def test_json_body_without_application_json(client):
+    """CONTRACT §1: Adobe's samples send the JSON body with no Content-Type (some clients say text/plain);
+    both are read as JSON on all four calls that take one, any other type is 415."""
+    import json
+
+    ds = dataset(client)
+    for ctype in (None, "text/plain", "text/plain; charset=utf-8"):
+        headers = {"Content-Type": ctype} if ctype else {}
+        r = client.post(MP, content=json.dumps(body()).encode(), headers=headers)
+        if ctype is None:
+            assert "content-type" not in r.request.headers
+        assert r.status_code == 200, r.text
+        p = r.json()
+        replaced = dict(p, attributeMerge={"type": "dataSetPrecedence", "order": [ds]})
+        r = client.put(f"{MP}/{p['id']}", content=json.dumps(replaced).encode(), headers=headers)
+        assert r.status_code == 200 and r.json()["version"] == 2, r.text
+        r = client.patch(f"{MP}/{p['id']}", headers=headers,
+                         content=json.dumps({"op": "add", "path": "/name", "value": "renamed"}).encode())
+        assert r.status_code == 200 and r.json()["name"] == "renamed", r.text
+        r = client.post(f"{MP}/bulk-get", content=json.dumps({"ids": [{"id": p["id"]}]}).encode(), headers=headers)
+        assert r.status_code == 207 and r.json()["results"][p["id"]]["version"] == 3, r.text
+        assert client.delete(f"{MP}/{p['id']}").status_code == 200
+
+    r = client.post(MP, content=json.dumps(body()).encode(), headers={"Content-Type": "application/xml"})
+    assert_ups_error(r, 415, "UPAPI-113438-415")
+    r = client.post(MP, content=b"{nope", headers={"Content-Type": "text/plain"})
+    assert_ups_error(r, 400, "UPLIB-101206-500")
+    r = client.post(MP, content=b"{nope")
+    assert_ups_error(r, 400, "UPLIB-101206-500")
+    assert client.get(MP).json()["_page"]["totalCount"] == 1

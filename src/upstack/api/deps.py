@@ -70,9 +70,16 @@ async def read_body(request: Request) -> bytes:
         raise RequestTimeout(f"The request body did not arrive within {timeout:g} s.") from None
 
 
+JSON_BODY_TYPES = ("application/json", "text/plain")
+
+
 async def read_json(request: Request, *, required: bool = True):
     """The request's JSON body, parsed once within the depth bound; wrong media type is 415, malformed or
-    too deep JSON the family's 400. With `required=False` an empty body is None."""
+    too deep JSON the family's 400. With `required=False` an empty body is None.
+
+    CONTRACT §1: the body is JSON when its Content-Type is application/json (or +json), text/plain or absent,
+    as Adobe's own samples send it without one; any other type is 415. The /_upstack controls refuse
+    text/plain and absent types before this (the gateway's local-control check), as CSRF protection."""
     from upstack.api import jsonbody
     from upstack.services.errors import UnsupportedMediaType
 
@@ -81,7 +88,7 @@ async def read_json(request: Request, *, required: bool = True):
     raw = await read_body(request)
     if not required and not raw.strip():
         return None
-    if raw.strip() and ctype and not (ctype == "application/json" or ctype.endswith("+json")):
+    if raw.strip() and ctype and not (ctype in JSON_BODY_TYPES or ctype.endswith("+json")):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got '{ctype}'.")
     max_depth = settings.max_json_depth
     if len(raw) <= jsonbody.INLINE_BYTES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from upstack.services.tenancy import sandbox_id
 from upstack.storage.models import Batch, Dataset
 
 
@@ -12,7 +13,7 @@ def dataset_view(ds: Dataset) -> dict[str, Any]:
     view: dict[str, Any] = {
         "name": ds.name,
         "imsOrg": ds.org,
-        "sandboxId": ds.sandbox,
+        "sandboxId": sandbox_id(ds.org, ds.sandbox),
         "sandbox": ds.sandbox,
         "version": ds.version,
         "created": ds.created_ms,
@@ -39,6 +40,7 @@ def batch_view(b: Batch) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": b.id,
         "imsOrg": b.org,
+        "sandboxId": sandbox_id(b.org, b.sandbox),
         "sandbox": b.sandbox,
         "status": b.status,
         "created": b.created_ms,

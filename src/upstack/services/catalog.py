@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from upstack.lake import Lake
+from upstack.schemas.catalog import check_dataset
 from upstack.services.errors import Invalid, NotFound
 from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo as repo
@@ -64,6 +65,7 @@ def _check_body(body: dict[str, Any], *, require_name: bool) -> None:
     for key in ("tags", "fileDescription", "classification"):
         if key in body and body[key] is not None and not isinstance(body[key], dict):
             raise Invalid(f"'{key}' must be an object.")
+    check_dataset(body)  # the spec's enums (fileDescription.format, .charset)
     tags = body.get("tags") or {}
     for k, v in tags.items():
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):

@@ -33,6 +33,7 @@ from upstack.lake import (
 )
 from upstack.lake import TooLarge as LakeTooLarge
 from upstack.lake.records import convert_file
+from upstack.schemas.catalog import check_catalog_batch
 from upstack.services.catalog import get_batch, now_ms
 from upstack.services.errors import Invalid, NotFound, TooLarge
 from upstack.services.tenancy import Tenant
@@ -78,6 +79,7 @@ def create_catalog_batch(s: Session, t: Tenant, body: Any) -> Batch:
     defaults to the dataset's `fileDescription.format` (parquet unless it says json)."""
     if not isinstance(body, dict):
         raise Invalid("Request body must be a JSON object naming the batch's dataset.")
+    check_catalog_batch(body)  # the spec's enums (status, inputFormat.charset, relatedObjects[].type)
     dataset_id = body.get("datasetId", body.get("dataSetId"))
     related = body.get("relatedObjects")
     if dataset_id is None and isinstance(related, list):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from upstack.services.errors import Invalid, NotFound
-from upstack.services.tenancy import Tenant
+from upstack.services.tenancy import Tenant, sandbox_view
 from upstack.storage import catalog_repo
 from upstack.storage import ups_repo as repo
 from upstack.storage.models import MergePolicy
@@ -31,20 +31,13 @@ def _now_ms() -> int:
 
 # ---- views ---------------------------------------------------------------------------------------------
 
-def sandbox_view(sandbox: str) -> dict[str, Any]:
-    # AEP sandboxes have a uuid; ours is derived from the name so it is stable across restarts.
-    production = sandbox == "prod"
-    return {"sandboxId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"upstack:sandbox:{sandbox}")), "sandboxName": sandbox,
-            "type": "production" if production else "development", "default": production}
-
-
 def policy_view(p: MergePolicy) -> dict[str, Any]:
     body = p.body
     return {
         "id": body["id"],
         "name": body["name"],
         "imsOrgId": p.org,
-        "sandbox": sandbox_view(p.sandbox),
+        "sandbox": sandbox_view(p.org, p.sandbox),
         "schema": body["schema"],
         "version": p.version,
         "identityGraph": body["identityGraph"],
