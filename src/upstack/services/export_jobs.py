@@ -18,7 +18,7 @@ from upstack.jobs.states import BATCH, EXPORT, transition
 from upstack.profiles import ExportQuery, MergePolicySpec, SegmentFilter
 from upstack.services import merge_policies
 from upstack.services.errors import Invalid, NotFound
-from upstack.services.tenancy import Tenant, sandbox_view
+from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo
 from upstack.storage import ups_repo as repo
 from upstack.storage.models import Batch, Dataset, DatasetFile, ExportJob
@@ -451,7 +451,6 @@ def job_view(job: ExportJob) -> dict[str, Any]:
         "destination": dest,
         "updateTime": job.update_ms,
         "imsOrgId": job.org,
-        "sandbox": sandbox_view(job.org, job.sandbox),
         "creationTime": job.creation_ms,
     })
     return view
