@@ -59,6 +59,9 @@ class Batch(Base):
     records_failed: Mapped[int] = mapped_column(BigInteger, default=0)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
     export_job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # an id within the batch's tenant
+    # What a client set through Catalog's batch writes and the server only keeps and shows: externalId, tags,
+    # replay, availableDates, size.
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     __table_args__ = (
         Index("ix_batches_tenant_created", "org", "sandbox", "created_ms"),
         Index("ix_batches_dataset", "dataset_id"),
