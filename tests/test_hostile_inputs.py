@@ -255,7 +255,7 @@ def test_ids_actions_and_query_strings_survive_hostile_values(client, world, dat
                                        "schema.name", "mergePolicyId", "path", "nrow", "format", "default"]))
     method, path = data.draw(st.sampled_from([
         ("GET", f"{CATALOG}/dataSets"), ("GET", f"{CATALOG}/batches"), ("GET", f"{UPS}/export/jobs"),
-        ("GET", f"{UPS}/config/mergePolicies"), ("GET", f"{UPS}/access/entities"),
+        ("GET", f"{UPS}/config/mergePolicies"), ("GET", f"{UPS}/access/entities"), ("DELETE", f"{UPS}/access/entities"),
         ("GET", f"/data/foundation/export/batches/{world.batch}/files"),
         ("POST", PATHS["batch action"](world)), ("GET", f"{CATALOG}/dataSets/{{}}"),
         ("GET", f"{CATALOG}/batches/{{}}"), ("DELETE", f"{CATALOG}/batches/{{}}"),
