@@ -166,12 +166,19 @@ def bodies(w: World) -> dict[str, tuple[str, str, object]]:
                       "fromIngestTimestamp": "2018-01-01T00:00:00Z", "emptyProfiles": False}}
     dataset = {"name": "d", "description": "x", "schemaRef": {"id": PROFILE_SCHEMA, "contentType": "application/json"},
                "tags": {"unifiedProfile": ["enabled:true"]}, "fileDescription": {"format": "parquet"}}
+    catalog_batch = {"status": "loading", "relatedObjects": [{"type": "dataSet", "id": w.profile_ds, "tag": "input"}],
+                     "inputFormat": {"format": "json", "isMultiLineJson": False, "charset": "UTF-8"},
+                     "externalId": "e", "tags": {"a": ["b"]}, "replay": {"predecessors": [w.batch], "reason": "r"},
+                     "availableDates": {"startDate": 1, "endDate": 2}, "size": 1, "started": 1, "errors": []}
     return {
         "create dataset": ("POST", f"{CATALOG}/dataSets", dataset),
         "patch dataset": ("PATCH", f"{CATALOG}/dataSets/{w.profile_ds}", {"name": "n", "tags": {"a": ["b"]}}),
         "put dataset": ("PUT", f"{CATALOG}/dataSets/{w.profile_ds}", dataset),
         "create catalog batch": ("POST", f"{CATALOG}/batches", {"datasetId": w.profile_ds,
                                                                 "relatedObjects": [{"type": "dataSet", "id": w.profile_ds}]}),
+        "create catalog batch with id": ("POST", f"{CATALOG}/batches/hostile-batch-1", catalog_batch),
+        "put catalog batch": ("PUT", f"{CATALOG}/batches/{w.batch}", catalog_batch),
+        "patch catalog batch": ("PATCH", f"{CATALOG}/batches/{w.batch}", {"tags": {"a": ["b"]}, "status": "loading"}),
         "create import batch": ("POST", f"{IMPORT}/batches", {"datasetId": w.profile_ds,
                                                               "inputFormat": {"format": "json", "isMultiLineJson": False}}),
         "create merge policy": ("POST", f"{UPS}/config/mergePolicies", POLICY),
@@ -208,7 +215,8 @@ def healthy(client) -> None:
 HYPOTHESIS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                              HealthCheck.data_too_large])
-ENDPOINTS = ["create dataset", "patch dataset", "put dataset", "create catalog batch", "create import batch",
+ENDPOINTS = ["create dataset", "patch dataset", "put dataset", "create catalog batch", "create catalog batch with id",
+             "put catalog batch", "patch catalog batch", "create import batch",
              "create merge policy", "put merge policy", "patch merge policy", "bulk-get merge policies",
              "create export job", "controls", "release jobs", "reset one tenant"]
 
@@ -247,10 +255,11 @@ def test_ids_actions_and_query_strings_survive_hostile_values(client, world, dat
                                        "schema.name", "mergePolicyId", "path", "nrow", "format", "default"]))
     method, path = data.draw(st.sampled_from([
         ("GET", f"{CATALOG}/dataSets"), ("GET", f"{CATALOG}/batches"), ("GET", f"{UPS}/export/jobs"),
-        ("GET", f"{UPS}/config/mergePolicies"), ("GET", f"{UPS}/access/entities"),
+        ("GET", f"{UPS}/config/mergePolicies"), ("GET", f"{UPS}/access/entities"), ("DELETE", f"{UPS}/access/entities"),
         ("GET", f"/data/foundation/export/batches/{world.batch}/files"),
         ("POST", PATHS["batch action"](world)), ("GET", f"{CATALOG}/dataSets/{{}}"),
-        ("GET", f"{CATALOG}/batches/{{}}"), ("GET", f"{UPS}/export/jobs/{{}}"), ("DELETE", f"{UPS}/export/jobs/{{}}"),
+        ("GET", f"{CATALOG}/batches/{{}}"), ("DELETE", f"{CATALOG}/batches/{{}}"),
+        ("GET", f"{UPS}/export/jobs/{{}}"), ("DELETE", f"{UPS}/export/jobs/{{}}"),
         ("GET", f"{UPS}/config/mergePolicies/{{}}"), ("GET", "/data/foundation/export/files/{}"),
         ("GET", "/data/foundation/export/datasets/{}/preview"), ("GET", f"{IMPORT}/batches/{world.batch}/datasets/{{}}/preview"),
     ]))

@@ -65,6 +65,11 @@ def batch_view(b: Batch) -> dict[str, Any]:
     if b.completed_ms is not None:
         view["completed"] = b.completed_ms
         view["metrics"]["endTime"] = b.completed_ms
+    attributes = b.attributes or {}
+    for key in ("externalId", "replay", "availableDates", "size"):
+        if key in attributes:
+            view[key] = attributes[key]
+    view["tags"] = dict(attributes.get("tags") or {})
     if b.export_job_id is not None:
-        view["tags"] = {"exportJobId": [str(b.export_job_id)]}
+        view["tags"]["exportJobId"] = [str(b.export_job_id)]
     return view

@@ -30,7 +30,7 @@ from upstack.profiles import (
     merge_profiles,
     profile_events,
 )
-from upstack.services import merge_policies, profile_inputs, profile_snapshots
+from upstack.services import merge_policies, profile_deletions, profile_inputs, profile_snapshots
 from upstack.services.errors import Invalid, NotFound, Unprocessable
 from upstack.services.export_jobs import MAX_TIME_MS, MIN_TIME_MS, parse_fields, policy_spec
 from upstack.services.tenancy import Tenant
@@ -54,6 +54,7 @@ class Lookup:
     events: bool
     params: dict[str, str]
     snapshot: Path | None = None  # the policy's current profile snapshot, when built
+    deletions: profile_deletions.Deletions = profile_deletions.NONE  # deleted profiles, left out
 
 
 # ---- parameters ----------------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ def plan(s: Session, lake: Lake, t: Tenant, params: Mapping[str, str]) -> Lookup
     public_id, version, body = merge_policies.resolve_lookup_version(s, t, policy_id)
     snapshot = None if events else _current_snapshot(s, lake, t, public_id, version)
     return Lookup(profile_inputs.dataset_inputs(s, lake, t), policy_spec(body), (ns, ident_id), fields, events,
-                  params, snapshot)
+                  params, snapshot, profile_deletions.load(s, t))
 
 
 def _current_snapshot(s: Session, lake: Lake, t: Tenant, policy_id: str | None, version: int | None) -> Path | None:
@@ -140,7 +141,8 @@ def plan_many(s: Session, lake: Lake, t: Tenant, body: Any) -> list[Lookup]:
     public_id, version, policy = merge_policies.resolve_lookup_version(s, t, policy_id or None)
     snapshot = _current_snapshot(s, lake, t, public_id, version)
     inputs = profile_inputs.dataset_inputs(s, lake, t)
-    return [Lookup(inputs, policy_spec(policy), pair, fields, False, {}, snapshot) for pair in pairs]
+    deletions = profile_deletions.load(s, t)
+    return [Lookup(inputs, policy_spec(policy), pair, fields, False, {}, snapshot, deletions) for pair in pairs]
 
 
 def profiles(lookups: list[Lookup]) -> dict[str, Any]:
@@ -191,10 +193,14 @@ def profile(lookup: Lookup) -> dict[str, Any]:
                                                                         fields=lookup.fields))
     except ComponentTooLarge as exc:
         raise Unprocessable(f"The identity graph of {ns}:{ident} is too large to merge: {exc}.") from None
-    if result.profiles.num_rows == 0:
+    profiles, metas = result.profiles, result.meta
+    deleted = profile_deletions.deleted_mask(lookup.deletions, lookup.spec.identity_graph, profiles, metas)
+    if deleted is not None:
+        profiles, metas = profiles.filter(pa.array(~deleted)), metas.filter(pa.array(~deleted))
+    if profiles.num_rows == 0:
         raise NotFound(f"No profile found for identity '{ident}' in namespace '{ns}'.")
     out = {}
-    for meta, entity in zip(result.meta.to_pylist(), result.profiles.to_pylist(), strict=True):
+    for meta, entity in zip(metas.to_pylist(), profiles.to_pylist(), strict=True):
         out[meta["profile_id"]] = {"entityId": meta["entity_id"], "sources": list(meta["sources"] or []),
                                    "entity": json_safe(entity), "lastModifiedAt": _iso(meta["last_modified_ms"])}
     return out
@@ -215,6 +221,9 @@ def _from_snapshot(lookup: Lookup) -> dict[str, Any] | None:
         return None
     if row is None:
         return None
+    if profile_deletions.hides(lookup.deletions, lookup.spec.identity_graph, lookup.identity, row.entity,
+                               row.last_modified_ms):
+        raise NotFound(f"No profile found for identity '{ident}' in namespace '{ns}'.")
     return {row.profile_id: _snapshot_view(row, ident, lookup.fields)}
 
 
@@ -304,3 +313,27 @@ def _fetch(lookup: Lookup, start_ms: int | None, end_ms: int | None, limit: int,
         rows = read(2**62)
     at = next((i for i, r in enumerate(rows) if r["entity_id"] == cursor), 0)
     return rows[at:at + limit + 1]
+
+
+# ---- delete --------------------------------------------------------------------------------------------
+
+def plan_delete(s: Session, lake: Lake, t: Tenant, params: Mapping[str, str]) -> Lookup:
+    """DELETE ?schema.name=_xdm.context.profile&entityId&entityIdNS: 400 for missing or other parameters; the
+    lookup that tells whether the identity has a profile (`delete`)."""
+    (schema,) = _required(params, "schema.name")
+    if schema != PROFILE:
+        raise Invalid(f"'schema.name' must be '{PROFILE}' to delete a profile, got '{schema}'.")
+    ident_id, ns = _required(params, "entityId", "entityIdNS")
+    query = {"schema.name": PROFILE, "entityId": ident_id, "entityIdNS": ns}
+    if (params.get("mergePolicyId") or "").strip():
+        query["mergePolicyId"] = params["mergePolicyId"]
+    return plan(s, lake, t, query)
+
+
+def check_deletable(lookup: Lookup) -> None:
+    """404 when the identity has no profile (or it is deleted already); a graph too large to merge is still
+    a profile that can be deleted."""
+    try:
+        profile(lookup)
+    except Unprocessable:
+        pass

@@ -33,7 +33,6 @@ from upstack.lake import (
 )
 from upstack.lake import TooLarge as LakeTooLarge
 from upstack.lake.records import convert_file
-from upstack.schemas.catalog import check_catalog_batch
 from upstack.services.catalog import get_batch, now_ms
 from upstack.services.errors import Invalid, NotFound, TooLarge
 from upstack.services.tenancy import Tenant
@@ -74,24 +73,20 @@ def create_batch(s: Session, t: Tenant, body: Any) -> Batch:
     return _new_batch(s, t, body.get("datasetId", body.get("dataSetId")), _input_format(body.get("inputFormat")))
 
 
-def create_catalog_batch(s: Session, t: Tenant, body: Any) -> Batch:
-    """Catalog's older way to open a batch: the dataset may be named in `relatedObjects`, and `inputFormat`
-    defaults to the dataset's `fileDescription.format` (parquet unless it says json)."""
-    if not isinstance(body, dict):
-        raise Invalid("Request body must be a JSON object naming the batch's dataset.")
-    check_catalog_batch(body)  # the spec's enums (status, inputFormat.charset, relatedObjects[].type)
-    dataset_id = body.get("datasetId", body.get("dataSetId"))
-    related = body.get("relatedObjects")
-    if dataset_id is None and isinstance(related, list):
-        dataset_id = next((o.get("id") for o in related if isinstance(o, dict) and o.get("type") == "dataSet"), None)
-    if body.get("inputFormat") is not None:
-        return _new_batch(s, t, dataset_id, _input_format(body["inputFormat"]))
+def open_catalog_batch(s: Session, t: Tenant, dataset_id: Any, input_format: dict[str, Any] | None, *,
+                       batch_id: str | None = None) -> Batch:
+    """Catalog's way to open a batch (`upstack.services.batches`): `inputFormat` defaults to the dataset's
+    `fileDescription.format` (parquet unless it says json)."""
+    if input_format is not None:
+        return _new_batch(s, t, dataset_id, input_format, batch_id=batch_id)
     ds = repo.get_dataset(s, t, dataset_id) if isinstance(dataset_id, str) else None
     declared = str(((ds.body or {}).get("fileDescription") or {}).get("format", "")).lower() if ds else ""
-    return _new_batch(s, t, dataset_id, _input_format({"format": "json" if declared == "json" else "parquet"}))
+    return _new_batch(s, t, dataset_id, _input_format({"format": "json" if declared == "json" else "parquet"}),
+                      batch_id=batch_id)
 
 
-def _new_batch(s: Session, t: Tenant, dataset_id: Any, input_format: dict[str, Any]) -> Batch:
+def _new_batch(s: Session, t: Tenant, dataset_id: Any, input_format: dict[str, Any], *,
+               batch_id: str | None = None) -> Batch:
     if not isinstance(dataset_id, str) or not dataset_id.strip():
         raise Invalid("'datasetId' is required and must be a non-empty string.")
     ds = repo.get_dataset(s, t, dataset_id.strip())
@@ -100,7 +95,7 @@ def _new_batch(s: Session, t: Tenant, dataset_id: Any, input_format: dict[str, A
     if ds.kind == "export":
         raise Invalid(f"DataSet '{ds.id}' is an export target (profile__union schema); it cannot be ingested into.")
     t_ms = now_ms()
-    b = Batch(id=new_batch_id(), org=t.org, sandbox=t.sandbox, dataset_id=ds.id, origin="ingestion",
+    b = Batch(id=batch_id or new_batch_id(), org=t.org, sandbox=t.sandbox, dataset_id=ds.id, origin="ingestion",
               status="loading", input_format=input_format, created_ms=t_ms, updated_ms=t_ms,
               records_read=0, records_written=0, records_failed=0, errors=[])
     s.add(b)

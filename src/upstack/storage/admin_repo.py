@@ -17,11 +17,12 @@ from upstack.storage.models import (
     Job,
     MergePolicy,
     MergePolicyVersion,
+    ProfileDeletion,
     Tenant,
     Worker,
 )
 
-TENANT_TABLES = (DatasetFile, Batch, Dataset, Job, ExportJob, MergePolicy, MergePolicyVersion, Tenant)
+TENANT_TABLES = (DatasetFile, Batch, Dataset, Job, ExportJob, MergePolicy, MergePolicyVersion, ProfileDeletion, Tenant)
 
 
 def wipe(s: Session, org: str | None, sandbox: str | None) -> None:

@@ -59,6 +59,9 @@ class Batch(Base):
     records_failed: Mapped[int] = mapped_column(BigInteger, default=0)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
     export_job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # an id within the batch's tenant
+    # What a client set through Catalog's batch writes and the server only keeps and shows: externalId, tags,
+    # replay, availableDates, size.
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     __table_args__ = (
         Index("ix_batches_tenant_created", "org", "sandbox", "created_ms"),
         Index("ix_batches_dataset", "dataset_id"),
@@ -211,3 +214,18 @@ class Control(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProfileDeletion(Base):
+    """A profile deleted through `DELETE /access/entities`: lookups and exports leave out the profile of this
+    identity (under pdg its whole graph) while all its fragments are older than `deleted_ms`; the lake keeps
+    the records. Deleting again adds a row (the newest counts)."""
+
+    __tablename__ = "profile_deletions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    org: Mapped[str] = mapped_column(String(255))
+    sandbox: Mapped[str] = mapped_column(String(255))
+    namespace: Mapped[str] = mapped_column(Text)
+    identity: Mapped[str] = mapped_column(Text)
+    deleted_ms: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_profile_deletions_tenant", "org", "sandbox"),)

@@ -17,7 +17,7 @@ from upstack.api.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.lake.parquet import write_table
 from upstack.profiles import ExportCancelled, MergeResultPart, iter_merge_profiles, split_by_segment
-from upstack.services import export_jobs, merge_policies, profile_inputs
+from upstack.services import export_jobs, merge_policies, profile_deletions, profile_inputs
 from upstack.services.export_jobs import CANCELLED, BatchOutput
 from upstack.services.tenancy import Tenant
 from upstack.worker.base import JobContext, JobLost, PermanentFailure
@@ -149,6 +149,8 @@ class ExportHandler:
             jc.wait_while_held(checker.check)  # PROCESSING, until a test releases it (manual pacing)
             query = export_jobs.export_query(plan.request)
             spec = export_jobs.policy_spec(plan.policy_body)
+            with app.db.read_session() as s:
+                deletions = profile_deletions.load(s, tenant)  # usually none: then parts pass untouched
             merge_start = now_ms()
             # Parts keep memory bounded on big lakes: each is written as soon as it is merged. closing()
             # lets the engine drop its temp files at once when we stop early (cancel, error).
@@ -158,6 +160,7 @@ class ExportHandler:
                                         engine=app.settings.engine, spark_master=app.settings.spark_master)
             with closing(parts):
                 for part in parts:
+                    part = profile_deletions.drop_deleted(part, deletions, spec.identity_graph)  # noqa: PLW2901
                     extra["profileExportTime"] = timing(merge_start, now_ms())
                     phase = "writing Parquet files"
                     for batch_id, seg in plan.targets:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from upstack.api.deps import JsonBody, LakeDep, ReadSessionDep, SessionDep, TenantDep
+from upstack.api.deps import JsonBody, LakeDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
 from upstack.api.paging import catalog_page
 from upstack.api.responses import Json
 from upstack.api.views import batch_view, dataset_view
-from upstack.services import catalog
+from upstack.services import batches, catalog
 from upstack.services.errors import Invalid
 from upstack.storage import catalog_repo
 
@@ -80,6 +80,40 @@ def _batch_filters(rows, filters):
 def get_batch(batch_id: str, s: ReadSessionDep, t: TenantDep):
     b = catalog.get_batch(s, t, batch_id)
     return Json({b.id: batch_view(b)})
+
+
+def _batch_created(batch_id: str) -> Json:
+    return Json([f"@/batches/{batch_id}"], status_code=201,
+                headers={"Location": f"/data/foundation/catalog/batches/{batch_id}"})
+
+
+@router.post("/batches", status_code=201)
+@router.post("/batches/", status_code=201, include_in_schema=False)
+def create_batch(body: JsonBody, s: SessionDep, t: TenantDep):
+    return _batch_created(batches.create(s, t, body).id)
+
+
+@router.post("/batches/{batch_id}", status_code=201)
+def create_batch_with_id(batch_id: str, body: JsonBody, s: SessionDep, t: TenantDep):
+    return _batch_created(batches.create(s, t, body, batch_id=batch_id).id)
+
+
+@router.put("/batches/{batch_id}")
+def put_batch(batch_id: str, body: JsonBody, s: SessionDep, t: TenantDep, lake: LakeDep, settings: SettingsDep):
+    b = batches.update(s, t, lake, settings, batch_id, body, replace=True)
+    return Json([f"@/batches/{b.id}"])
+
+
+@router.patch("/batches/{batch_id}")
+def patch_batch(batch_id: str, body: JsonBody, s: SessionDep, t: TenantDep, lake: LakeDep, settings: SettingsDep):
+    b = batches.update(s, t, lake, settings, batch_id, body, replace=False)
+    return Json([f"@/batches/{b.id}"])
+
+
+@router.delete("/batches/{batch_id}")
+def delete_batch(batch_id: str, s: SessionDep, t: TenantDep, lake: LakeDep):
+    batches.delete(s, t, lake, batch_id)
+    return Json([f"@/batches/{batch_id}"])
 
 
 @router.head("/dataSets/{dataset_id}", include_in_schema=False)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from upstack.api.deps import ContextDep, JsonBody, TenantDep
 from upstack.api.responses import Json
-from upstack.services import entities
+from upstack.services import entities, profile_deletions
 
 router = APIRouter(prefix=entities.PATH, tags=["entities"])
 
@@ -25,3 +25,17 @@ def post_entities(body: JsonBody, ctx: ContextDep, t: TenantDep):
     with ctx.db.session() as s:
         lookups = entities.plan_many(s, ctx.lake, t, body)
     return Json(entities.profiles(lookups))
+
+
+@router.delete("")
+@router.delete("/", include_in_schema=False)
+def delete_entity(request: Request, ctx: ContextDep, t: TenantDep):
+    """Deletes the profile of an identity (CONTRACT §9): planned and checked like a lookup, then recorded; the
+    data lake keeps the records."""
+    with ctx.db.session() as s:
+        lookup = entities.plan_delete(s, ctx.lake, t, request.query_params)
+    entities.check_deletable(lookup)
+    ns, ident = lookup.identity
+    with ctx.db.session() as s:
+        profile_deletions.record(s, t, ns, ident)
+    return Response(status_code=202)

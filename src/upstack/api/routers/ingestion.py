@@ -41,7 +41,6 @@ class _AnyPath(Convertor):
 register_url_convertor("anypath", _AnyPath())
 
 imports = APIRouter(prefix="/data/foundation/import", tags=["batch ingestion"])
-catalog_batches = APIRouter(prefix="/data/foundation/catalog", tags=["catalog"])
 
 PREVIEW_ROWS = 10
 FILE_ROUTE = "/batches/{batch_id}/datasets/{dataset_id}/files/{file_path:anypath}"
@@ -121,13 +120,6 @@ def upload_status(batch_id: str, dataset_id: str, file_path: str, s: SessionDep,
     if size:
         headers["Range"] = f"bytes=0-{size - 1}"  # what a large file upload has received so far
     return Response(status_code=200, headers=headers)
-
-
-@catalog_batches.post("/batches", status_code=201)
-@catalog_batches.post("/batches/", status_code=201, include_in_schema=False)
-def create_catalog_batch(body: JsonBody, s: SessionDep, t: TenantDep):
-    b = ingestion.create_catalog_batch(s, t, body)
-    return Json([f"@/batches/{b.id}"], status_code=201, headers={"Location": f"/data/foundation/catalog/batches/{b.id}"})
 
 
 def _require_octet_stream(request: Request) -> None:
@@ -220,8 +212,6 @@ class _Body:
             pass
 
 
-# The app mounts one `router` per module: the import API, plus Catalog's batch creation, which opens the same
-# kind of batch.
+# The app mounts one `router` per module (Catalog's batch writes are in routers/catalog.py).
 router = APIRouter()
 router.include_router(imports)
-router.include_router(catalog_batches)
