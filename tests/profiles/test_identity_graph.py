@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.profiles.lakes import PDG, export, ids, rows
-from upstack.profiles import ComponentTooLarge, MergePolicySpec
+from upstack.profiles import ComponentTooLarge, MergePolicySpec, profile_events
 
 JAN1 = 1_704_067_200_000
 DAY = 86_400_000
@@ -155,3 +155,17 @@ def test_identities_of_unlisted_datasets_count_toward_the_component_limit(lake):
     assert result.profiles.num_rows == 0 and result.excluded_components == 1
     with pytest.raises(ComponentTooLarge):
         export(lake, LOYALTY_ONLY, identity=("ECID", "big00"))
+
+
+def test_events_reach_a_profile_through_an_unlisted_dataset(lake):
+    # The web event names only ECID w1, which only crm (unlisted) joins to loyalty's CRMID c9.
+    lake.batch("crm", [{"identityMap": ids(("CRMID", "c9"), ("ECID", "w1"), primary="c9")}], ingest=JAN1)
+    lake.batch("loyalty", [{"identityMap": ids(("CRMID", "c9")), "loyalty": {"tier": "gold"}}], ingest=JAN1)
+    lake.events("clicks", [{"_id": "ev1", "timestamp": "2024-01-03T10:00:00Z", "identityMap": ids(("ECID", "w1"))}],
+                ingest=JAN1 + DAY)
+
+    [profile] = rows(export(lake, LOYALTY_ONLY, include_events=True, event_fields=("_id",)))
+    assert [e["_id"] for e in profile["eventList"]] == ["ev1"]
+    assert sorted(profile["identityMap"]) == ["CRMID", "ECID"]
+    listed = profile_events(lake.inputs(), LOYALTY_ONLY, ("CRMID", "c9"), fields=("_id",))
+    assert listed.column("entity_id").to_pylist() == ["ev1"]

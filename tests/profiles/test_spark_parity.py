@@ -88,6 +88,7 @@ REPLAYED = [
     test_identity_graph.test_identity_map_keeps_authenticated_state_of_the_newest_record,
     test_identity_graph.test_pdg_links_through_a_dataset_the_precedence_order_leaves_out,
     test_identity_graph.test_identities_of_unlisted_datasets_count_toward_the_component_limit,
+    test_identity_graph.test_events_reach_a_profile_through_an_unlisted_dataset,
     test_events.test_event_list_is_projected_and_ordered_by_timestamp_then_id,
     test_schema_drift.test_int_and_string_for_one_path_become_strings,
 ]
