@@ -168,6 +168,44 @@ def test_oversized_identity_graph(client, ctx, run_jobs):
     assert [row["person"]["name"]["firstName"] for row in rows] == ["Solo"]
 
 
+def test_pdg_under_dataset_precedence_links_through_unlisted_datasets(client, ctx, run_jobs):
+    """CONTRACT §6: crm is not in `order`, so none of its attributes count, but its record still joins loyalty's
+    two fragments into one profile, which lists every identity of the group."""
+    load = Loader(client, ctx, run_jobs)
+    crm, loyalty = create_dataset(client, "crm"), create_dataset(client, "loyalty")
+    load.ingest(crm, [{"identityMap": idmap(("CRMID", "c9"), ("Email", "zed@x.com")),
+                       "person": {"name": {"firstName": "Zed"}}}])
+    load.ingest(loyalty, [{"identityMap": idmap(("Email", "zed@x.com")), "loyalty": {"tier": "gold"}}])
+    load.ingest(loyalty, [{"identityMap": idmap(("CRMID", "c9"), ("Phone", "42"), primary="42")}])
+    r = client.post("/data/core/ups/config/mergePolicies", json={
+        "name": "loyalty first", "schema": {"name": "_xdm.context.profile"}, "identityGraph": {"type": "pdg"},
+        "attributeMerge": {"type": "dataSetPrecedence", "order": [loyalty]}})
+    assert r.status_code == 200, r.text
+    policy = r.json()["id"]
+
+    answers = [lookup(client, ns, ident, mergePolicyId=policy)
+               for ns, ident in (("CRMID", "c9"), ("Email", "zed@x.com"), ("Phone", "42"))]
+    assert len({pid for a in answers for pid in a}) == 1  # one profile, whichever identity asks
+    ((_, found),) = answers[0].items()
+    entity = found["entity"]
+    assert {ns: [i["id"] for i in items] for ns, items in entity["identityMap"].items()} == {
+        "CRMID": ["c9"], "Email": ["zed@x.com"], "Phone": ["42"]}
+    assert entity["loyalty"] == {"tier": "gold"} and "person" not in entity
+    assert found["sources"] == [loyalty]
+
+    target = union_dataset(client)
+    r = client.post(JOBS, json={"destination": {"datasetId": target}, "schema": {"name": "_xdm.context.profile"},
+                                "mergePolicy": {"id": policy}})
+    assert r.status_code == 200, r.text
+    run_jobs()
+    job = client.get(f"{JOBS}/{r.json()['id']}").json()
+    assert job["status"] == "SUCCEEDED"
+    assert job["metrics"]["totalExportedProfileCounter"] == 1
+    from upstack.services.entities import json_safe
+
+    assert [json_safe(row) for row in read_batch(client, ctx, job["destination"]["batchId"]).to_pylist()] == [entity]
+
+
 def test_several_entities_in_one_post(client, world):
     body = {"schema": {"name": "_xdm.context.profile"}, "fields": ["person.name"], "mergePolicyId": world["pdg"],
             "identities": [{"entityId": "ann@x.com", "entityIdNS": {"code": "Email"}},

@@ -91,20 +91,25 @@ def test_dataset_precedence_takes_the_highest_listed_dataset_and_ignores_unliste
     lake.batch("loyalty", [{"identityMap": ids(("ECID", "e1")),
                             "person": {"name": {"firstName": "Annie", "lastName": "Lee"}},
                             "loyalty": {"tier": "gold"}}], ingest=JAN1 + DAY)
-    # web is newest and links a second identity, but it is not in `order`: not merged at all.
+    # web is newest and links a second identity, but it is not in `order`: none of its attributes count.
     lake.batch("web", [{"identityMap": ids(("ECID", "e1"), ("EMAIL", "w@x.com"), primary="e1"),
                         "person": {"name": {"firstName": "Web"}}, "homeAddress": {"city": "Rome"}}],
                ingest=JAN1 + 2 * DAY)
 
+    # Under `pdg` its identities are still in the graph (CONTRACT §6), so EMAIL w@x.com is in the profile's
+    # identityMap; under `none` there is no graph and web is not read at all.
+    linked = {"pdg": {"EMAIL": [{"id": "w@x.com", "primary": False}]}, "none": {}}
     for graph in ("none", "pdg"):
         policy = MergePolicySpec(identity_graph=graph, attribute_merge="dataSetPrecedence", order=("crm", "loyalty"))
         result = export(lake, policy)
         assert rows(result) == [{
-            "identityMap": {"ECID": [{"id": "e1", "primary": True}]},
+            "identityMap": {"ECID": [{"id": "e1", "primary": True}], **linked[graph]},
             "person": {"name": {"firstName": "Ann", "lastName": "Lee"}},
             "loyalty": {"tier": "gold"},
         }]
         assert result.meta.column("sources").to_pylist() == [["crm", "loyalty"]]
+        assert result.meta.column("fragment_count").to_pylist() == [2]
+        assert result.fragments_read == 2  # records of merged datasets only
 
 
 def test_dataset_precedence_inside_one_dataset_orders_by_timestamp(lake):

@@ -56,6 +56,8 @@ HAND_CHECKED = [
     (test_events._web_events, PDG, ExportQuery(include_events=True, event_from_ingest_ms=test_events.JAN1 + 1)),
     (test_filters._segmented, PDG, ExportQuery(segments=(SegmentFilter("s1"),))),
     (test_filters._segmented, MergePolicySpec(), ExportQuery(from_ingest_ms=test_filters.JAN1)),
+    (test_identity_graph._linked_by_an_unlisted_dataset, test_identity_graph.LOYALTY_ONLY,
+     ExportQuery(empty_profiles=True)),
 ]
 
 # Every hand-checked test of the engine, run again with a budget that forces one part per profile.

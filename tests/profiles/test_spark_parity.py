@@ -52,6 +52,8 @@ LAKES = [
     (test_lookup._lake, PDG, ExportQuery(identity=("PHONE", "555"), include_events=True)),
     (test_events._web_events, PDG, ExportQuery(include_events=True, event_from_ingest_ms=test_events.JAN1 + 1)),
     (test_filters._segmented, PDG, ExportQuery(segments=(SegmentFilter("s1"),))),
+    (test_identity_graph._linked_by_an_unlisted_dataset, test_identity_graph.LOYALTY_ONLY,
+     ExportQuery(include_events=True, empty_profiles=True)),
 ]
 
 
@@ -84,6 +86,9 @@ REPLAYED = [
     test_identity_graph.test_pdg_stitches_a_chain_through_a_record_and_an_event,
     test_identity_graph.test_components_over_fifty_identities_are_excluded_and_counted,
     test_identity_graph.test_identity_map_keeps_authenticated_state_of_the_newest_record,
+    test_identity_graph.test_pdg_links_through_a_dataset_the_precedence_order_leaves_out,
+    test_identity_graph.test_identities_of_unlisted_datasets_count_toward_the_component_limit,
+    test_identity_graph.test_events_reach_a_profile_through_an_unlisted_dataset,
     test_events.test_event_list_is_projected_and_ordered_by_timestamp_then_id,
     test_schema_drift.test_int_and_string_for_one_path_become_strings,
 ]

@@ -162,7 +162,7 @@ class Export:
     def fragments_in_memory(self, lo: int, hi: int) -> pa.Table:
         idx = np.flatnonzero((self.frag_row >= lo) & (self.frag_row < hi))
         leaves = [self.st.frags.leaves[p] for p in self.plan.leaves]
-        if len(idx) < self.st.frags.n:  # else every fragment is merged: no copy
+        if len(idx) < self.st.merged_n:  # else every fragment is merged: no copy
             take = pa.array(idx, pa.int64())
             leaves = [a.take(take) for a in leaves]
         columns = [pa.chunked_array([a]) for a in self.fragment_columns(idx, lo)]
@@ -249,6 +249,9 @@ def prepare(
         frag_row = at(row_of_node, st.frag_anchor)
         event_row = at(row_of_node, st.event_anchor)
         del row_of_node
+        # Linking fragments lend their identities to their component's row but merge into none.
+        link_row = frag_row[st.merged_n :].copy() if st.merged_n < frags.n else None
+        frag_row[st.merged_n :] = -1
         ts_rank = timestamp_rank(frags)
         merge_rank = ts_rank if policy.attribute_merge == "timestampOrdered" else precedence_rank(frags, policy.order)
 
@@ -260,6 +263,10 @@ def prepare(
             st.size_of_node = empty  # used by the selection only
     fid, eid = frags.identities, events.identities
     f_occ_row = frag_row[fid.record].astype(np.int32) if len(fid.record) else np.zeros(0, dtype=np.int32)
+    if link_row is not None and len(fid.record):
+        linking = fid.record >= st.merged_n
+        f_occ_row[linking] = link_row[fid.record[linking] - st.merged_n]
+        del linking, link_row
     e_occ_row = event_row[eid.record].astype(np.int32) if len(eid.record) else np.zeros(0, dtype=np.int32)
     if policy.identity_graph != "pdg" and len(eid.record):
         e_occ_row = np.where(eid.node == st.event_primary[eid.record], e_occ_row, -1)
@@ -411,6 +418,6 @@ def build_part(
         parts=parts,
         by_namespace=_by_namespace(u_profile, u_node, nodes),
         excluded_components=x.excluded,
-        fragments_read=st.frags.n,
+        fragments_read=st.merged_n,  # records of merged datasets: linking ones are read for the graph only
         events_read=st.events.n,
     )

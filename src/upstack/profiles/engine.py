@@ -43,7 +43,7 @@ from .partition import (
     route_arrays,
     wants_spilled_identities,
 )
-from .stitch import profile_inputs, select_anchors, stitch
+from .stitch import linking_inputs, profile_inputs, select_anchors, stitch
 from .textsort import PART_TEXT_SCHEMA, NodeTexts, TextSpill, route_node_texts
 
 NO_FIELDS = Selector(())
@@ -120,7 +120,8 @@ def iter_merge_profiles(
     # segmentMembership is always merged: meta.segment_keys and the segment filters read it.
     frag_keep = Selector(query.fields, extra_prefixes=(SEGMENTS,))
     event_keep = Selector(query.event_fields, extra_prefixes=EVENT_ALWAYS) if query.include_events else NO_FIELDS
-    frag_fs = file_set(profile_inputs(inputs, policy), "profile", frag_keep, skip_identity_map_leaves=True)
+    frag_fs = file_set(profile_inputs(inputs, policy), "profile", frag_keep, skip_identity_map_leaves=True,
+                       linking=linking_inputs(inputs, policy))
     event_inputs = [d for d in inputs if d.kind == "event"] if load_events else []
     event_fs = file_set(event_inputs, "event", event_keep, skip_identity_map_leaves=False)
     budget = resolve_budget(memory_budget_bytes, memory_limit)
@@ -357,7 +358,8 @@ def profile_events(
     max_component_identities: int = 50,
 ) -> pa.Table:
     """Events of the profile containing `identity`, by event timestamp within [start_ms, end_ms]."""
-    frag_fs = file_set(profile_inputs(inputs, policy), "profile", NO_FIELDS, skip_identity_map_leaves=True)
+    frag_fs = file_set(profile_inputs(inputs, policy), "profile", NO_FIELDS, skip_identity_map_leaves=True,
+                       linking=linking_inputs(inputs, policy))
     event_fs = file_set(
         [d for d in inputs if d.kind == "event"], "event", Selector(fields, extra_prefixes=EVENT_ALWAYS),
         skip_identity_map_leaves=False,

@@ -108,10 +108,23 @@ class FileSet:
     columns: list[list[str]]  # top-level columns to read per file (index and leaves)
     stops: set[Path]
     types: dict[Path, pa.DataType]  # leaf path -> unified type, first-seen order
+    # The last `linking_files` files are read for their identities only (pdg + dataSetPrecedence: datasets
+    # outside `order` still link identities, but have no leaves); they come after every merged file, so the
+    # merged records are exactly the first `merged_n`.
+    linking_files: int = 0
 
     @property
     def n(self) -> int:
         return sum(self.rows)
+
+    @property
+    def merged_files(self) -> int:
+        return len(self.files) - self.linking_files
+
+    @property
+    def merged_n(self) -> int:
+        """Records of the merged files (the first ones): the others only link identities."""
+        return sum(self.rows[: self.merged_files])
 
     def index_columns(self, i: int) -> list[str]:
         """The columns the index pass needs: system metadata, identities, and the ranking time."""
@@ -140,8 +153,9 @@ class FileSet:
         if not self.types:
             return 0
         total = 0
-        for ds in self.dataset_ids:
-            idx = [i for i, (d, _) in enumerate(self.files) if d == ds]
+        merged = self.files[: self.merged_files]
+        for ds in sorted({d for d, _ in merged}):
+            idx = [i for i, (d, _) in enumerate(merged) if d == ds]
             rows = sum(self.rows[i] for i in idx)
             first = next((i for i in idx if self.rows[i]), None)
             if first is None:
@@ -176,24 +190,39 @@ def _struct_paths(t: pa.DataType, path: Path, structs: set[Path], leaves: set[Pa
         leaves.add(path)
 
 
-def file_set(inputs: Sequence[DatasetInput], kind: str, keep: Selector, *, skip_identity_map_leaves: bool) -> FileSet:
-    """Plan the reading of every file of `kind` from the Parquet footers alone (no data is read)."""
+def file_set(
+    inputs: Sequence[DatasetInput],
+    kind: str,
+    keep: Selector,
+    *,
+    skip_identity_map_leaves: bool,
+    linking: Sequence[DatasetInput] = (),
+) -> FileSet:
+    """Plan the reading of every file of `kind` from the Parquet footers alone (no data is read). The files
+    of `linking` come last and are read for their identities only: their columns never shape the leaf types,
+    so a dataset that is not merged cannot change how the merged ones read."""
     files = sorted((d.dataset_id, f) for d in inputs if d.kind == kind for f in d.files)
+    merged_files = len(files)
+    files += sorted((d.dataset_id, f) for d in linking if d.kind == kind for f in d.files)
     dataset_ids = sorted({d for d, _ in files})
     always = {SYSTEM, IDENTITY_MAP, LAST_UPDATED[0], "timestamp", "_id"}
+    index_only = {SYSTEM, IDENTITY_MAP, LAST_UPDATED[0] if kind == "profile" else "timestamp"}
     schemas, rows, columns = [], [], []
-    for _, f in files:
+    for i, (_, f) in enumerate(files):
         meta = pq.read_metadata(f)
-        schema = meta.schema.to_arrow_schema()
-        schemas.append(schema)
         rows.append(meta.num_rows)
+        schema = meta.schema.to_arrow_schema()
+        if i >= merged_files:
+            columns.append([c for c in schema.names if c in index_only])
+            continue
+        schemas.append(schema)
         columns.append([c for c in schema.names if c in always or keep.wants((c,))])
 
     # A path that is an object in one file and a scalar/list in another is kept whole (not descended),
     # and the type unifier then turns the disagreement into text.
     structs: set[Path] = set()
     scalars: set[Path] = set()
-    for schema, cols in zip(schemas, columns, strict=True):
+    for schema, cols in zip(schemas, columns[:merged_files], strict=True):
         for name in cols:
             if name != SYSTEM:
                 _struct_paths(schema.field(name).type, (name,), structs, scalars)
@@ -201,7 +230,7 @@ def file_set(inputs: Sequence[DatasetInput], kind: str, keep: Selector, *, skip_
 
     # Paths in first-seen order (canonical file order), so rebuilt objects keep the records' field order.
     seen: dict[Path, list] = {}
-    for schema, cols in zip(schemas, columns, strict=True):
+    for schema, cols in zip(schemas, columns[:merged_files], strict=True):
         per_file: dict[Path, list] = {}
         for name in cols:
             if name == SYSTEM or (skip_identity_map_leaves and name == IDENTITY_MAP):
@@ -220,7 +249,8 @@ def file_set(inputs: Sequence[DatasetInput], kind: str, keep: Selector, *, skip_
         target = common_type(ts)
         if not pa.types.is_null(target):  # never a value anywhere: nothing to merge or show
             types[p] = target
-    return FileSet(kind, keep, skip_identity_map_leaves, files, dataset_ids, rows, columns, stops, types)
+    return FileSet(kind, keep, skip_identity_map_leaves, files, dataset_ids, rows, columns, stops, types,
+                   linking_files=len(files) - merged_files)
 
 
 # -- leaves ----------------------------------------------------------------------------------------------
@@ -285,9 +315,10 @@ def file_leaves(table: pa.Table, fs: FileSet, take: np.ndarray | None = None) ->
 
 
 def iter_leaf_batches(fs: FileSet, check: Callable[[], None]) -> Iterator[tuple[int, pa.Table]]:
-    """(first record index, table of the leaf columns) per row group of every file, in record order."""
+    """(first record index, table of the leaf columns) per row group of every merged file, in record order
+    (the linking files, last, have no leaves)."""
     base = 0
-    for i, (_, f) in enumerate(fs.files):
+    for i, (_, f) in enumerate(fs.files[: fs.merged_files]):
         pf = pq.ParquetFile(f)
         cols = fs.leaf_columns(i)
         for g in range(pf.metadata.num_row_groups):
@@ -517,14 +548,16 @@ def load_records(
 ) -> Records:
     """Read every file of the file set: the index (system columns, identities) and, with_leaves, every
     leaf column in the same pass; without, only the few columns the index needs. With a spill, the ids go
-    to the spill's file, marked with `side` (textsort.py)."""
+    to the spill's file, marked with `side` (textsort.py). The leaves cover the merged records only (the
+    first fs.merged_n): linking files are read for their index alone."""
     builder = _IndexBuilder(fs, spill, side)
     chunks: dict[Path, list[pa.Array]] = {p: [] for p in fs.types} if with_leaves else {}
     for i, (_, f) in enumerate(fs.files):
-        cols = fs.columns[i] if with_leaves and fs.types else fs.index_columns(i)
+        leaves = with_leaves and i < fs.merged_files
+        cols = fs.columns[i] if leaves and fs.types else fs.index_columns(i)
         table = pq.ParquetFile(f).read(columns=cols)
         builder.add(i, table)
-        if with_leaves:
+        if leaves:
             for p, arr in file_leaves(table, fs).items():
                 chunks[p].append(arr)
         del table

@@ -37,7 +37,9 @@ def at(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Stitched:
-    """Fragments and events with every record assigned to a profile anchor (a node, or -1)."""
+    """Fragments and events with every record assigned to a profile anchor (a node, or -1). Fragments from
+    `merged_n` on are linking records (FileSet.linking_files): they join identities into components and
+    lend them their identities, but are merged into no profile and make none."""
 
     frags: Records
     events: Records
@@ -48,6 +50,7 @@ class Stitched:
     event_anchor: np.ndarray
     anchor_of_node: np.ndarray
     size_of_node: np.ndarray | None  # pdg only: identities in the node's component
+    merged_n: int  # fragments [0, merged_n) are merged; the rest only link identities
 
 
 def stitch(
@@ -102,17 +105,26 @@ def stitch(
     event_anchor = at(anchor_of_node, event_primary)
     check()
     return Stitched(
-        frags, events, nodes, frag_primary, event_primary, frag_anchor, event_anchor, anchor_of_node, size_of_node
+        frags, events, nodes, frag_primary, event_primary, frag_anchor, event_anchor, anchor_of_node, size_of_node,
+        frag_fs.merged_n,
     )
 
 
 def profile_inputs(inputs: Sequence[DatasetInput], policy: MergePolicySpec) -> list[DatasetInput]:
-    """The profile datasets a policy merges: under dataSetPrecedence only those in `order` (neither their
-    attributes nor their identities count otherwise)."""
+    """The profile datasets a policy merges: under dataSetPrecedence only those in `order`."""
     chosen = [d for d in inputs if d.kind == "profile"]
     if policy.attribute_merge == "dataSetPrecedence":
         chosen = [d for d in chosen if d.dataset_id in policy.order]
     return chosen
+
+
+def linking_inputs(inputs: Sequence[DatasetInput], policy: MergePolicySpec) -> list[DatasetInput]:
+    """The profile datasets a policy does not merge but whose records still link identities: under `pdg`,
+    AEP builds the private graph from every profile-enabled dataset, and the merge policy only chooses whose
+    attributes count (CONTRACT §6). Under `none` there is no graph, so they are not read at all."""
+    if policy.identity_graph != "pdg" or policy.attribute_merge != "dataSetPrecedence":
+        return []
+    return [d for d in inputs if d.kind == "profile" and d.dataset_id not in policy.order]
 
 
 def _present(anchor: np.ndarray, n: int) -> np.ndarray:
@@ -144,7 +156,7 @@ def _lookup_anchor(st: Stitched, identity: tuple[str, str], limit: int, existing
 
 def select_anchors(st: Stitched, query: ExportQuery) -> tuple[np.ndarray, int]:
     """The profiles to build (sorted anchors) and the number of oversized pdg components left out."""
-    with_fragments = _present(st.frag_anchor, st.nodes.count)
+    with_fragments = _present(st.frag_anchor[: st.merged_n], st.nodes.count)  # linking records make no profile
     with_any = with_fragments | _present(st.event_anchor, st.nodes.count)
     if query.identity is not None:
         # A lookup always answers an events-only identity with its empty profile.
