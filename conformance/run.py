@@ -21,7 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fixtures import make_fixtures, with_examples  # this folder is on sys.path when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # fixtures.py beside this file, however it is loaded
+from fixtures import make_fixtures, with_examples  # noqa: E402
 
 SPEC = Path(__file__).resolve().parent / "aep-export-loop.augmented.openapi.json"
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"

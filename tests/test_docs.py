@@ -60,10 +60,20 @@ def test_conformance_runner_calls_schemathesis_with_the_vendored_spec_and_aep_he
     run = _runner()
     calls = []
     monkeypatch.setattr(run, "schemathesis", lambda: "/bin/schemathesis")
-    monkeypatch.setattr(run.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    fixtures = {"kept": {"dataset": "d1", "batch": "b1", "file": "b1-1", "email": "k@x"}, "job": 7, "job_batch": "b9",
+                "doomed": {"dataset": "d2", "batch": "b2", "file": "b2-1", "email": "d@x"}, "doomed_job": 8,
+                "policy": "p1", "doomed_policy": "p2"}
+    monkeypatch.setattr(run, "make_fixtures", lambda base, headers: fixtures)
+    monkeypatch.setattr(run.subprocess, "call",
+                        lambda cmd: calls.append((cmd, json.loads(Path(cmd[2]).read_text()))) or 0)
     assert run.main(["http://127.0.0.1:9", "7", "--report", "junit"]) == 0
-    (cmd,) = calls
-    assert cmd[:3] == ["/bin/schemathesis", "run", str(SPEC)]
+    ((cmd, spec),) = calls
+    assert cmd[:2] == ["/bin/schemathesis", "run"] and Path(cmd[2]).name == SPEC.name
+    # the vendored spec, with the fixtures' ids as the examples of the parameters (a DELETE gets its own objects)
+    assert spec["paths"].keys() == json.loads(SPEC.read_text())["paths"].keys()
+    job = spec["paths"]["/data/core/ups/export/jobs/{EXPORT_JOB_ID}"]
+    assert [p["example"] for p in job["get"]["parameters"] if p["name"] == "EXPORT_JOB_ID"] == [7]
+    assert [p["example"] for p in job["delete"]["parameters"] if p["name"] == "EXPORT_JOB_ID"] == [8]
     assert cmd[cmd.index("--url") + 1] == "http://127.0.0.1:9" and cmd[cmd.index("--max-examples") + 1] == "7"
     headers = [cmd[i + 1].split(":")[0] for i, word in enumerate(cmd) if word == "-H"]
     assert headers == ["Authorization", "x-api-key", "x-gw-ims-org-id", "x-sandbox-name"]
