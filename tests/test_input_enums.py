@@ -54,6 +54,8 @@ def dataset(client, **extra) -> str:
 BAD_FILE_DESCRIPTIONS = [
     {"charset": "AAA"}, {"charset": {"x": 1}}, {"charset": 8}, {"charset": None}, {"charset": "utf-8"},
     {"format": "xml"}, {"format": ["json"]}, {"format": "PARQUET"}, {"format": None},
+    # the other typed members (make conformance found `header: {}` stored and echoed)
+    {"header": {}}, {"header": "yes"}, {"delimiters": ","}, {"quotes": [1]}, {"nullMarkers": [{}]},
 ]
 
 
@@ -79,6 +81,13 @@ def test_dataset_file_description_enum_values_are_kept(client, fd):
     r = client.patch(f"{CATALOG}/dataSets/{ds}", json={"fileDescription": dict(fd, charset="ISO-8859-1")})
     assert r.status_code == 200, r.text
     assert client.get(f"{CATALOG}/dataSets/{ds}").json()[ds]["fileDescription"]["charset"] == "ISO-8859-1"
+
+
+@pytest.mark.parametrize("body", [{"description": {"a": 1}}, {"enableErrorDiagnostics": "yes"},
+                                  {"basePath": 3}, {"observableSchema": []}])
+def test_dataset_members_of_the_wrong_type_are_refused(client, body):
+    catalog_400(client.post(f"{CATALOG}/dataSets", json={"name": "bad", **body}))
+    assert client.get(f"{CATALOG}/dataSets").json() == {}
 
 
 @pytest.mark.parametrize("extra", [

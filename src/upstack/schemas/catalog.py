@@ -32,11 +32,21 @@ class _Open(BaseModel):
 class FileDescription(_Open):
     format: DatasetFormat = ""
     charset: DatasetCharset = ""
+    delimiters: list[str] | None = None
+    quotes: list[str] | None = None
+    escapes: list[str] | None = None
+    nullMarkers: list[str] | None = None
+    header: bool | None = None
 
 
 class DatasetInput(_Open):
-    """POST, PUT and PATCH /dataSets."""
+    """POST, PUT and PATCH /dataSets: the members a dataset keeps and echoes, with the spec's types (a value
+    of another type would be stored and break the response schema: make conformance found `header: {}`)."""
 
+    description: str | None = None
+    enableErrorDiagnostics: bool | None = None
+    observableSchema: dict[str, Any] | None = None
+    basePath: str | None = None
     fileDescription: FileDescription | None = None
 
 
