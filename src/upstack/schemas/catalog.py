@@ -32,11 +32,12 @@ class _Open(BaseModel):
 class FileDescription(_Open):
     format: DatasetFormat = ""
     charset: DatasetCharset = ""
-    delimiters: list[str] | None = None
-    quotes: list[str] | None = None
-    escapes: list[str] | None = None
-    nullMarkers: list[str] | None = None
-    header: bool | None = None
+    # no null either: the object is stored as sent and echoed, and the response schema has no null here
+    delimiters: list[str] = []
+    quotes: list[str] = []
+    escapes: list[str] = []
+    nullMarkers: list[str] = []
+    header: bool = False
 
 
 class DatasetInput(_Open):
