@@ -56,7 +56,7 @@ BAD_FILE_DESCRIPTIONS = [
     {"format": "xml"}, {"format": ["json"]}, {"format": "PARQUET"}, {"format": None},
     # the other typed members (make conformance found `header: {}` stored and echoed)
     {"header": {}}, {"header": "yes"}, {"delimiters": ","}, {"quotes": [1]}, {"nullMarkers": [{}]},
-    {"header": None}, {"nullMarkers": None},
+    {"header": None}, {"nullMarkers": None}, {"delimiters": ["00"]},
 ]
 
 

@@ -9,7 +9,7 @@ rest of Catalog, members the server does not know are ignored."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,7 +33,7 @@ class FileDescription(_Open):
     format: DatasetFormat = ""
     charset: DatasetCharset = ""
     # no null either: the object is stored as sent and echoed, and the response schema has no null here
-    delimiters: list[str] = []
+    delimiters: list[Annotated[str, Field(max_length=1)]] = []  # one character each, as the spec says
     quotes: list[str] = []
     escapes: list[str] = []
     nullMarkers: list[str] = []
