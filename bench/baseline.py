@@ -31,6 +31,8 @@ import pyarrow.parquet as pq
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from upstack import identitymap
+
 SYSTEM = "_acp_system_metadata"
 IDENTITY_MAP = "identityMap"
 LAST_UPDATED = "extSourceSystemAudit.lastUpdatedDate"
@@ -70,27 +72,31 @@ def _nest(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
 
 
 def _identity_rows(column: pa.ChunkedArray, base: int) -> dict[str, tuple[np.ndarray, pa.Array]]:
-    """namespace -> (record index, identity id) for every identity of every record."""
-    arr = column.combine_chunks()
+    """namespace -> (record index, identity id) for every identity of every record (the lake's map layout)."""
+    row, keys, lists = identitymap.entries(column)
+    entry, ids, _auth, _primary = identitymap.item_fields(lists)
+    parents = row[entry] + base
+    enc = pc.dictionary_encode(keys)
+    codes = enc.indices.to_numpy(zero_copy_only=False)[entry]
     out = {}
-    for i, f in enumerate(arr.type):
-        lists = arr.field(i)
-        parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64) + base
-        ids = pc.list_flatten(lists).field("id")
-        out[f.name] = (parents, ids)
+    for c, ns in enumerate(enc.dictionary.to_pylist()):
+        sel = codes == c
+        out[ns] = (parents[sel], ids.filter(pa.array(sel)))
     return out
 
 
-def _lists(owner: np.ndarray, values: pa.Array, row_of_owner: np.ndarray, n: int) -> pa.Array:
+def _lists(owner: np.ndarray, values: pa.Array, row_of_owner: np.ndarray, n: int, *, null_when_empty: bool = False
+           ) -> pa.Array:
     """list<values> per output row, values grouped by `owner` (a component), in the order given."""
     rows = row_of_owner[owner]
     keep = rows >= 0
     rows = rows[keep]
     order = np.argsort(rows, kind="stable")
     values = values.filter(pa.array(keep)).take(pa.array(order))
+    counts = np.bincount(rows, minlength=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, mask=pa.array(counts == 0) if null_when_empty else None)
 
 
 def run(spec: dict) -> dict:
@@ -187,9 +193,11 @@ def run(spec: dict) -> dict:
     for ns, ids in zip(node_ns, node_ids, strict=True):
         comp = labels[at:at + len(ids)]
         items = pa.StructArray.from_arrays([ids], names=["id"])
-        identity[ns] = _lists(comp, items, row_of_comp, n)
+        identity[ns] = _lists(comp, items, row_of_comp, n, null_when_empty=True)
         at += len(ids)
-    columns = {"identityMap": pa.StructArray.from_arrays(list(identity.values()), names=list(identity))}
+    # Written as the lake stores it (a map), built the simplest way: one list per namespace, then pivoted.
+    columns = {"identityMap": identitymap.to_map(
+        pa.StructArray.from_arrays(list(identity.values()), names=list(identity)))}
     columns.update(_nest({name: merged.column(f"c{i}").combine_chunks() for i, name in enumerate(names)}))
     if with_events and events is not None:
         fields = [f for f in spec["event_fields"].split(",") if f]

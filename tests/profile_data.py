@@ -60,10 +60,13 @@ class Loader:
         self.client, self.ctx, self.run_jobs = client, ctx, run_jobs
         self.http = has_routes(client, IMPORT)
 
-    def ingest(self, dataset_id: str, records: list[dict], *, kind: str = "profile", headers=None) -> str:
-        if self.http:
+    def ingest(self, dataset_id: str, records: list[dict], *, kind: str = "profile", headers=None,
+               legacy_layout: bool = False) -> str:
+        """One batch of `records`; `legacy_layout` writes it straight into the lake with identityMap as the
+        struct of namespace lists that lakes held before the map layout (as an older upstack left them)."""
+        if self.http and not legacy_layout:
             return self._ingest_http(dataset_id, records, headers)
-        return self._ingest_direct(dataset_id, records, kind, headers)
+        return self._ingest_direct(dataset_id, records, kind, headers, legacy_layout)
 
     def _ingest_http(self, dataset_id: str, records: list[dict], headers) -> str:
         c = self.client
@@ -81,7 +84,8 @@ class Loader:
         assert status == "success", status
         return batch
 
-    def _ingest_direct(self, dataset_id: str, records: list[dict], kind: str, headers) -> str:
+    def _ingest_direct(self, dataset_id: str, records: list[dict], kind: str, headers, legacy_layout: bool = False
+                       ) -> str:
         from upstack.lake.parquet import write_table
         from upstack.lake.records import convert_file
         from upstack.storage.models import Batch, DatasetFile
@@ -95,9 +99,15 @@ class Loader:
             converted = convert_file(src, "json", False, kind, batch_id=batch, ingest_time_ms=at, row_offset=0,
                                      file_name="records.json")
         assert not converted.failed, converted.failed
+        table = converted.table
+        if legacy_layout:
+            at = table.schema.get_field_index("identityMap")
+            as_struct = pa.array(table.column(at).to_pylist(maps_as_pydicts="strict"))  # one member per namespace
+            table = table.set_column(at, "identityMap", as_struct)
+            assert pa.types.is_struct(table.schema.field("identityMap").type)
         lake = self.ctx.lake
         staging = lake.new_staging(batch)
-        write_table(converted.table, staging, max_rows_per_file=1_000_000)
+        write_table(table, staging, max_rows_per_file=1_000_000)
         files = lake.publish(staging, org, sandbox, dataset_id, batch, file_id=f"{batch}-1")
         with self.ctx.db.session() as s:
             s.add(Batch(id=batch, org=org, sandbox=sandbox, dataset_id=dataset_id, origin="ingestion", status="success",

@@ -70,7 +70,7 @@ def test_profile_equals_the_exported_row(client, ctx, run_jobs, world):
     assert job["status"] == "SUCCEEDED"
     from upstack.services.entities import json_safe
 
-    exported = [json_safe(row) for row in read_batch(client, ctx, job["destination"]["batchId"]).to_pylist()]
+    exported = [json_safe(row) for row in read_batch(client, ctx, job["destination"]["batchId"]).to_pylist(maps_as_pydicts="strict")]
     ann = [row for row in exported if "Email" in row["identityMap"]
            and row["identityMap"]["Email"][0]["id"] == "ann@x.com"]
     assert ann == [entity]
@@ -164,7 +164,7 @@ def test_oversized_identity_graph(client, ctx, run_jobs):
     job = client.get(f"{JOBS}/{r.json()['id']}").json()
     assert job["status"] == "SUCCEEDED"
     assert job["metrics"]["totalExportedProfileCounter"] == 1 and job["metrics"]["excludedComponentCounter"] == 1
-    rows = clean(read_batch(client, ctx, job["destination"]["batchId"]).to_pylist())
+    rows = clean(read_batch(client, ctx, job["destination"]["batchId"]).to_pylist(maps_as_pydicts="strict"))
     assert [row["person"]["name"]["firstName"] for row in rows] == ["Solo"]
 
 
@@ -203,7 +203,7 @@ def test_pdg_under_dataset_precedence_links_through_unlisted_datasets(client, ct
     assert job["metrics"]["totalExportedProfileCounter"] == 1
     from upstack.services.entities import json_safe
 
-    assert [json_safe(row) for row in read_batch(client, ctx, job["destination"]["batchId"]).to_pylist()] == [entity]
+    assert [json_safe(row) for row in read_batch(client, ctx, job["destination"]["batchId"]).to_pylist(maps_as_pydicts="strict")] == [entity]
 
 
 def test_several_entities_in_one_post(client, world):

@@ -298,7 +298,7 @@ def test_export_pdg_timestamp_ordered_end_to_end(client, ctx, run_jobs, world):
     table = read_batch(client, ctx, batch)
     assert table.num_rows == 3
     assert {"identityMap", "person", "eventList"} <= set(table.column_names)
-    rows = by_email(clean(table.to_pylist()))
+    rows = by_email(clean(table.to_pylist(maps_as_pydicts="strict")))
     ann = rows["ann@x.com"]
     # Annie comes from loyalty (lastUpdatedDate 2024-02-01 beats crm's 2024-01-01); lastName only crm has.
     assert ann["person"] == {"name": {"firstName": "Annie", "lastName": "Lee"}}
@@ -316,10 +316,10 @@ def test_export_identity_graph_none_and_empty_profiles(client, ctx, run_jobs, wo
     with_empty = new_job(client, world["target"], mergePolicy={"id": world["pdg"]}, fields="person.name",
                          filter={"emptyProfiles": True})
     assert run_jobs() == 2
-    rows = clean(read_batch(client, ctx, get(client, plain["id"])["destination"]["batchId"]).to_pylist())
+    rows = clean(read_batch(client, ctx, get(client, plain["id"])["destination"]["batchId"]).to_pylist(maps_as_pydicts="strict"))
     # no stitching: Ann's crm record and her loyalty record are two profiles
     assert sorted(r["person"]["name"]["firstName"] for r in rows) == ["Ann", "Annie", "Bob", "Cy"]
-    rows = clean(read_batch(client, ctx, get(client, with_empty["id"])["destination"]["batchId"]).to_pylist())
+    rows = clean(read_batch(client, ctx, get(client, with_empty["id"])["destination"]["batchId"]).to_pylist(maps_as_pydicts="strict"))
     assert len(rows) == 4
     only_events = [r for r in rows if "person" not in r]
     assert [r["identityMap"] for r in only_events] == [{"ECID": [{"id": "e9", "primary": True}]}]
@@ -347,7 +347,7 @@ def test_segment_filters_and_segment_per_batch(client, ctx, run_jobs, world):
     assert [b["batchId"] for b in done["destination"]["batches"]] == [b["batchId"] for b in batches]
 
     def names(batch_id):
-        return sorted(r["person"]["name"]["firstName"] for r in read_batch(client, ctx, batch_id).to_pylist())
+        return sorted(r["person"]["name"]["firstName"] for r in read_batch(client, ctx, batch_id).to_pylist(maps_as_pydicts="strict"))
 
     assert names(batches[0]["batchId"]) == ["Ann"]
     assert names(batches[1]["batchId"]) == ["Bob"]
@@ -364,7 +364,7 @@ def test_from_ingest_timestamp_filters(client, ctx, run_jobs, world):
                            additionalFields={"eventList": {"filter": {"fromIngestTimestamp": "2999-01-01T00:00:00Z"}}})
     assert run_jobs() == 2
     assert read_batch(client, ctx, get(client, future["id"])["destination"]["batchId"]).num_rows == 0
-    rows = read_batch(client, ctx, get(client, events_later["id"])["destination"]["batchId"]).to_pylist()
+    rows = read_batch(client, ctx, get(client, events_later["id"])["destination"]["batchId"]).to_pylist(maps_as_pydicts="strict")
     assert len(rows) == 3 and all(r["eventList"] == [] for r in rows)
 
 
@@ -413,7 +413,7 @@ def test_export_in_parts_equals_export_at_once(client, ctx, run_jobs, world, mon
         done = get(client, job["id"])
         assert done["status"] == "SUCCEEDED", done
         batch = done["destination"]["batchId"] if i is None else done["destination"]["batches"][i]["batchId"]
-        return sorted(clean(read_batch(client, ctx, batch).to_pylist()), key=repr), batch
+        return sorted(clean(read_batch(client, ctx, batch).to_pylist(maps_as_pydicts="strict")), key=repr), batch
 
     for i in (0, 1):
         assert rows(parted, i)[0] == rows(whole, i)[0]

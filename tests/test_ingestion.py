@@ -73,13 +73,13 @@ def test_json_lines_array_and_parquet_batches_succeed(client, run_jobs):
         assert view["errors"] == []
         assert view["started"] <= view["completed"] and m["startTime"] == view["started"]
         tables = read_parts(client, batch_id)
-        rows = [r for t in tables for r in t.to_pylist()]
+        rows = [r for t in tables for r in t.to_pylist(maps_as_pydicts="strict")]
         assert len(rows) == n
         # Nested XDM stays nested, and every record carries the batch's completion time as its ingest time.
         assert tables[0].schema.field("person").type.get_field_index("name") >= 0
         assert {r["_acp_system_metadata"]["ingestTime"] for r in rows} == {view["started"]}
         assert {r["_acp_system_metadata"]["commitBatchId"] for r in rows} == {batch_id}
-    first_names = sorted(r["person"]["name"]["firstName"] for t in read_parts(client, lines) for r in t.to_pylist())
+    first_names = sorted(r["person"]["name"]["firstName"] for t in read_parts(client, lines) for r in t.to_pylist(maps_as_pydicts="strict"))
     assert first_names == ["First1", "First2", "First3"]
 
     dataset = client.get(f"/data/foundation/catalog/dataSets/{ds}").json()[ds]

@@ -43,7 +43,7 @@ def export(client, ctx, run_jobs, target, **body) -> list[dict]:
     run_jobs()
     job = client.get(f"{JOBS}/{r.json()['id']}").json()
     assert job["status"] == "SUCCEEDED", job
-    return clean(read_batch(client, ctx, job["destination"]["batchId"]).to_pylist()), job["metrics"]
+    return clean(read_batch(client, ctx, job["destination"]["batchId"]).to_pylist(maps_as_pydicts="strict")), job["metrics"]
 
 
 def first_names(rows):

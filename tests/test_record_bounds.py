@@ -85,7 +85,7 @@ def export(client, ctx, run_jobs, policy: str) -> list[dict]:
     job = client.get(f"{JOBS}/{r.json()['id']}").json()
     assert job["status"] == "SUCCEEDED", job
     table = read_batch(client, ctx, job["destination"]["batchId"])  # downloaded, read back with pyarrow
-    return table.to_pylist()
+    return table.to_pylist(maps_as_pydicts="strict")
 
 
 def check_everywhere(client, ctx, run_jobs, profiles: dict[str, dict], events: dict[str, dict],

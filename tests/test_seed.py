@@ -49,8 +49,8 @@ def test_plan_covers_every_record_once():
     crm = pa.concat_arrays([pa.concat_arrays([
         fragments(spec, d, 0, spec.profiles).column("identityMap").combine_chunks().field("CRMID").flatten().field("id")
     ]) for d in range(3)])
-    assert len(set(crm.to_pylist())) == 505
-    assert len(set(events(spec, 0, spec.events).column("_id").to_pylist())) == 404
+    assert len(set(crm.to_pylist(maps_as_pydicts="strict"))) == 505
+    assert len(set(events(spec, 0, spec.events).column("_id").to_pylist(maps_as_pydicts="strict"))) == 404
 
 
 def test_record_shape_follows_xdm():
@@ -74,7 +74,7 @@ def test_record_shape_follows_xdm():
     ev = events(spec, 0, 20)
     assert ev.column_names == ["_id", "timestamp", "eventType", "web", "commerce", "environment", "identityMap"]
     primaries = ev.column("identityMap").combine_chunks().field("ECID").flatten().field("primary")
-    assert primaries.to_pylist() == [True] * 20
+    assert primaries.to_pylist(maps_as_pydicts="strict") == [True] * 20
 
 
 def test_expected_pdg_count_without_cross_links_is_the_documented_formula():

@@ -171,7 +171,7 @@ def test_page_create_list_monitor_cancel(client, ctx, run_jobs, page):
     assert done["creationTime"] == job["creationTime"] and done["updateTime"] >= job["updateTime"]
 
     # Next steps: the batch's files through Data Access
-    rows = clean(read_batch(client, ctx, done["destination"]["batchId"]).to_pylist())
+    rows = clean(read_batch(client, ctx, done["destination"]["batchId"]).to_pylist(maps_as_pydicts="strict"))
     assert len(rows) == 2
     jane = next(r for r in rows if r.get("personalEmail", {}).get("address") == "jane@example.com")
     assert sorted((i["namespace"]["code"], i["id"]) for i in jane["identities"]) == [
@@ -201,4 +201,4 @@ def test_appendix_payloads(client, ctx, run_jobs, page):
     e_rows = read_batch(client, ctx, e["destination"]["batchId"])
     assert "eventList" not in p_rows.column_names and {"identities", "personalEmail"} <= set(p_rows.column_names)
     assert set(e_rows.column_names) == {"identityMap", "eventList"}
-    assert sorted(len(r["eventList"]) for r in e_rows.to_pylist()) == [0, 1]
+    assert sorted(len(r["eventList"]) for r in e_rows.to_pylist(maps_as_pydicts="strict")) == [0, 1]

@@ -21,7 +21,7 @@ def test_write_table_splits_above_max_rows(tmp_path: Path) -> None:
     paths = write_table(numbers(25), tmp_path / "out", max_rows_per_file=10)
     assert [p.name for p in paths] == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     assert [pq.read_metadata(p).num_rows for p in paths] == [10, 10, 5]
-    assert pa.concat_tables(pq.read_table(p) for p in paths).column("n").to_pylist() == list(range(25))
+    assert pa.concat_tables(pq.read_table(p) for p in paths).column("n").to_pylist(maps_as_pydicts="strict") == list(range(25))
     column = pq.read_metadata(paths[0]).row_group(0).column(0)
     assert column.compression == "ZSTD"
 
@@ -119,7 +119,7 @@ def test_upload_convert_write_publish_preview(tmp_path: Path) -> None:
     assert [f.name for f in published] == ["part-00000.parquet", "part-00001.parquet"]
     files = lake.dataset_files(org, sandbox, dataset)
     rows = pa.concat_tables(pq.read_table(p) for p in files)
-    assert [r["rowNumber"] for r in rows.column(SYSTEM_COLUMN).to_pylist()] == [0, 1, 2]
+    assert [r["rowNumber"] for r in rows.column(SYSTEM_COLUMN).to_pylist(maps_as_pydicts="strict")] == [0, 1, 2]
     preview = read_preview(files)
     assert [r["person"]["name"]["firstName"] for r in preview] == ["Jane"] * 3
     assert all(SYSTEM_COLUMN not in r for r in preview)

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from upstack import identitymap
 from upstack.lake import (
-    IDENTITY_ITEM,
     SYSTEM_COLUMN,
     SYSTEM_TYPE,
     Converted,
@@ -115,7 +115,7 @@ def test_json_lines_keep_xdm_nested(tmp_path: Path) -> None:
     assert name.field("firstName").type == pa.string()
     segments = schema.field("segments").type
     assert pa.types.is_list(segments) and pa.types.is_struct(segments.value_type)
-    assert result.table.column("person").to_pylist()[0]["name"]["firstName"] == "Jane"
+    assert result.table.column("person").to_pylist(maps_as_pydicts="strict")[0]["name"]["firstName"] == "Jane"
 
 
 def test_json_array_and_single_object_in_multiline_mode(tmp_path: Path) -> None:
@@ -127,16 +127,17 @@ def test_json_array_and_single_object_in_multiline_mode(tmp_path: Path) -> None:
     assert single.read == 1 and single.table.num_rows == 1
 
 
-def test_identity_map_has_the_fixed_item_type_and_keeps_namespaces(tmp_path: Path) -> None:
+def test_identity_map_is_stored_as_the_lakes_map_keeping_namespace_order(tmp_path: Path) -> None:
     result = convert(tmp_path, [EVENT], kind="event")
-    id_type = result.table.schema.field("identityMap").type
-    namespaces = [f.name for f in id_type]
-    assert namespaces == [
+    assert result.table.schema.field("identityMap").type == identitymap.MAP_TYPE
+    assert identitymap.MAP_TYPE == pa.map_(pa.string(), pa.list_(pa.struct(
+        [("id", pa.string()), ("authenticatedState", pa.string()), ("primary", pa.bool_())])))
+    (entries,) = result.table.column("identityMap").to_pylist()
+    assert [ns for ns, _ in entries] == [
         "https://data.adobe.io/entities/namespace/4",
         "https://data.adobe.io/entities/namespace/10",
     ]
-    assert all(f.type == pa.list_(IDENTITY_ITEM) for f in id_type)
-    row = result.table.column("identityMap").to_pylist()[0]
+    row = result.table.column("identityMap").to_pylist(maps_as_pydicts="strict")[0]
     assert row["https://data.adobe.io/entities/namespace/4"] == [
         {"id": "92312748749128", "primary": None, "authenticatedState": None}
     ]
@@ -146,17 +147,17 @@ def test_identity_map_has_the_fixed_item_type_and_keeps_namespaces(tmp_path: Pat
 def test_identity_map_namespaces_union_over_rows(tmp_path: Path) -> None:
     rows = [profile(), {"identityMap": {"EMAIL": [{"id": "a@b.c", "primary": True, "xid": "dropped"}]}}]
     result = convert(tmp_path, rows)
-    assert [f.name for f in result.table.schema.field("identityMap").type] == ["ECID", "EMAIL"]
-    assert result.table.column("identityMap").to_pylist() == [
-        {"ECID": [{"id": "1", "primary": None, "authenticatedState": None}], "EMAIL": None},
-        {"ECID": None, "EMAIL": [{"id": "a@b.c", "primary": True, "authenticatedState": None}]},
+    # Each record keeps only the namespaces it has: no "EMAIL": null on the first, no "ECID": null on the second.
+    assert result.table.column("identityMap").to_pylist(maps_as_pydicts="strict") == [
+        {"ECID": [{"id": "1", "primary": None, "authenticatedState": None}]},
+        {"EMAIL": [{"id": "a@b.c", "primary": True, "authenticatedState": None}]},
     ]
 
 
 def test_event_timestamp_is_utc_milliseconds(tmp_path: Path) -> None:
     result = convert(tmp_path, [EVENT], kind="event")
     assert result.table.schema.field("timestamp").type == pa.timestamp("ms", tz="UTC")
-    assert result.table.column("timestamp").cast(pa.int64()).to_pylist() == [1506441145000]
+    assert result.table.column("timestamp").cast(pa.int64()).to_pylist(maps_as_pydicts="strict") == [1506441145000]
 
 
 def test_system_column(tmp_path: Path) -> None:
@@ -169,12 +170,12 @@ def test_system_column(tmp_path: Path) -> None:
     result = convert(tmp_path, rows, row_offset=100, ingest_time_ms=1234)
     assert result.table.schema.field(SYSTEM_COLUMN).type == SYSTEM_TYPE
     assert result.table.column_names[-1] == SYSTEM_COLUMN
-    assert result.table.column(SYSTEM_COLUMN).to_pylist() == [
+    assert result.table.column(SYSTEM_COLUMN).to_pylist(maps_as_pydicts="strict") == [
         {"ingestTime": 1234, "commitBatchId": "batch-1", "rowNumber": 100},
         {"ingestTime": 1234, "commitBatchId": "batch-1", "rowNumber": 101},
         {"ingestTime": 1234, "commitBatchId": "batch-1", "rowNumber": 102},
     ]
-    assert result.table.column("n").to_pylist() == [1, 2, 3]
+    assert result.table.column("n").to_pylist(maps_as_pydicts="strict") == [1, 2, 3]
 
 
 def test_blank_lines_are_skipped_and_rows_count_records(tmp_path: Path) -> None:
@@ -316,13 +317,13 @@ def test_event_row_rules(tmp_path: Path, record: dict, code: str) -> None:
 def test_rfc3339_timestamps(tmp_path: Path, text: str, epoch_ms: int) -> None:
     result = convert(tmp_path, [event(timestamp=text)], kind="event")
     assert result.failed == []
-    assert result.table.column("timestamp").cast(pa.int64()).to_pylist() == [epoch_ms]
+    assert result.table.column("timestamp").cast(pa.int64()).to_pylist(maps_as_pydicts="strict") == [epoch_ms]
 
 
 def test_profiles_need_neither_id_nor_timestamp(tmp_path: Path) -> None:
     result = convert(tmp_path, [profile(timestamp="whenever")])
     assert result.failed == []
-    assert result.table.column("timestamp").to_pylist() == ["whenever"]  # not an event: left as sent
+    assert result.table.column("timestamp").to_pylist(maps_as_pydicts="strict") == ["whenever"]  # not an event: left as sent
 
 
 def test_all_rows_bad_gives_no_table(tmp_path: Path) -> None:
@@ -353,7 +354,7 @@ def test_integers_and_floats_promote_to_double(tmp_path: Path) -> None:
     assert result.failed == []
     assert result.table.schema.field("age").type == pa.float64()
     assert result.table.schema.field("person").type.field("score").type == pa.float64()
-    assert result.table.column("age").to_pylist() == [3.0, 4.5, None, None]
+    assert result.table.column("age").to_pylist(maps_as_pydicts="strict") == [3.0, 4.5, None, None]
 
 
 def test_minority_type_rows_are_rejected(tmp_path: Path) -> None:
@@ -362,16 +363,16 @@ def test_minority_type_rows_are_rejected(tmp_path: Path) -> None:
     assert codes(result) == [(1, "ROW-TYPE-CONFLICT")]
     assert "age" in result.failed[0].message and "string" in result.failed[0].message
     assert result.table.schema.field("age").type == pa.int64()
-    assert result.table.column("age").to_pylist() == [30, 40, None, None]
+    assert result.table.column("age").to_pylist(maps_as_pydicts="strict") == [30, 40, None, None]
     # the accepted rows are numbered without the rejected one
-    assert [r["rowNumber"] for r in result.table.column(SYSTEM_COLUMN).to_pylist()] == [0, 1, 2, 3]
+    assert [r["rowNumber"] for r in result.table.column(SYSTEM_COLUMN).to_pylist(maps_as_pydicts="strict")] == [0, 1, 2, 3]
 
 
 def test_majority_decides_even_when_the_first_row_is_the_odd_one(tmp_path: Path) -> None:
     rows = [profile(age=1), profile(age="a"), profile(age="b")]
     result = convert(tmp_path, rows)
     assert codes(result) == [(0, "ROW-TYPE-CONFLICT")]
-    assert result.table.column("age").to_pylist() == ["a", "b"]
+    assert result.table.column("age").to_pylist(maps_as_pydicts="strict") == ["a", "b"]
 
 
 @pytest.mark.parametrize(
@@ -404,7 +405,7 @@ def test_integer_beyond_64_bits_is_a_row_error(tmp_path: Path) -> None:
         '{"identityMap":{"E":[{"id":"1"}]},"n":1}\n{"identityMap":{"E":[{"id":"2"}]},"n":18446744073709551615}\n',
     )
     assert codes(result) == [(1, "ROW-TYPE-CONFLICT")]
-    assert result.table.column("n").to_pylist() == [1]
+    assert result.table.column("n").to_pylist(maps_as_pydicts="strict") == [1]
 
 
 def test_always_empty_objects_still_write_to_parquet(tmp_path: Path) -> None:
@@ -413,7 +414,7 @@ def test_always_empty_objects_still_write_to_parquet(tmp_path: Path) -> None:
     )
     assert result.failed == []
     paths = write_table(result.table, tmp_path / "out", max_rows_per_file=10)
-    assert pq.read_table(paths[0]).column("keep").to_pylist() == [1, 2]
+    assert pq.read_table(paths[0]).column("keep").to_pylist(maps_as_pydicts="strict") == [1, 2]
 
 
 # -- unreadable files --------------------------------------------------------------------------------

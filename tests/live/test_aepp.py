@@ -78,7 +78,7 @@ def test_aepp_runs_the_export_loop(upstack):
     assert files, files
     names = [f["name"] for f in access.getFiles(files[0]["dataSetFileId"])["data"]]
     assert names and all(n.endswith(".parquet") for n in names), names
-    rows = pq.read_table(access.getFiles(files[0]["dataSetFileId"], path=names[0])).to_pylist()
+    rows = pq.read_table(access.getFiles(files[0]["dataSetFileId"], path=names[0])).to_pylist(maps_as_pydicts="strict")
     assert sorted(r["person"]["name"]["firstName"] for r in rows) == ["First0", "First1", "First2"]
 
     assert profile.deleteMergePolicy(policy["id"]) is not None

@@ -56,7 +56,7 @@ def test_ingest_list_download_and_delete(api):
     assert len(whole.content) == length
     table = read_batch(api, batch_id)
     assert table.num_rows == 25
-    emails = sorted(row["email"][0]["id"] for row in table.column("identityMap").to_pylist())
+    emails = sorted(row["email"][0]["id"] for row in table.column("identityMap").to_pylist(maps_as_pydicts="strict"))
     assert emails == sorted(f"person{i}@example.com" for i in range(25))
     assert pq.read_table(io.BytesIO(whole.content)).num_rows >= 1
 
@@ -136,7 +136,7 @@ def test_export_job_of_the_ingested_profiles(api):
     table = read_batch(api, export_batch)
     assert table.num_rows == 12
     assert {"identityMap", "person"} <= set(table.column_names)
-    names = sorted(row["name"]["firstName"] for row in table.column("person").to_pylist())
+    names = sorted(row["name"]["firstName"] for row in table.column("person").to_pylist(maps_as_pydicts="strict"))
     assert names == sorted(f"First{i}" for i in range(12))
 
     listed = api.get(f"{UPS}/export/jobs", params={"limit": 1000})

@@ -164,7 +164,7 @@ def test_a_killed_workers_job_is_reclaimed_and_finishes_once(cluster, client):
     assert batch["metrics"]["recordsFailed"] == 0
     table = read_batch(client, batch_id)
     assert table.num_rows == BIG_BATCH_RECORDS
-    ids = {m["email"][0]["id"] for m in table.column("identityMap").to_pylist()}
+    ids = {m["email"][0]["id"] for m in table.column("identityMap").to_pylist(maps_as_pydicts="strict")}
     assert len(ids) == BIG_BATCH_RECORDS
 
     rows = cluster.worker_rows()

@@ -21,7 +21,7 @@ def test_seed_page_session_with_curl(live_server, tmp_path):
                           env={"PATH": "/usr/bin:/bin:/usr/local/bin", "OUT_PARQUET": str(out)})
     assert proc.returncode == 0, proc.stderr[-4000:]
     table = pq.read_table(out)
-    rows = {r["personalEmail"]["address"]: r for r in table.to_pylist()}
+    rows = {r["personalEmail"]["address"]: r for r in table.to_pylist(maps_as_pydicts="strict")}
     assert set(rows) == {"jane@example.com", "john@example.com"}  # one row per merged profile
     jane = rows["jane@example.com"]
     # pdg stitched Jane's fragment (Email + ECID) with the events of her ECID, ordered by timestamp.

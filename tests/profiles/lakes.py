@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from upstack.identitymap import with_map_layout
 from upstack.profiles import DatasetInput, ExportQuery, MergePolicySpec, MergeResult, merge_profiles
 
 
@@ -34,10 +35,12 @@ def clean(value):
 
 
 class Lake:
-    """Accumulates batches per dataset; each batch is one Parquet file with `_acp_system_metadata`."""
+    """Accumulates batches per dataset; each batch is one Parquet file with `_acp_system_metadata`, its
+    identityMap in the lake's map layout, or with layout="struct" in the struct layout lakes had before."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, layout: str = "map"):
         self.root = root
+        self.layout = layout
         self.files: dict[str, list[str]] = defaultdict(list)
         self.kinds: dict[str, str] = {}
         self.count = 0
@@ -53,6 +56,8 @@ class Lake:
         # pa.array infers one struct type from all rows (from_pylist would only look at the first row).
         table = (pa.Table.from_pylist(rows, schema=schema) if schema is not None
                  else pa.Table.from_struct_array(pa.array(rows)))
+        if self.layout == "map":
+            table = with_map_layout(table)
         path = str(self.root / f"{dataset}-{self.count:03d}.parquet")
         pq.write_table(table, path)
         self.files[dataset].append(path)
@@ -72,7 +77,7 @@ def export(lake: Lake, policy: MergePolicySpec | None = None, **query) -> MergeR
 
 def rows(result: MergeResult) -> list[dict]:
     """The exported profiles as plain dicts without null members."""
-    return clean(result.profiles.to_pylist())
+    return clean(result.profiles.to_pylist(maps_as_pydicts="strict"))
 
 
 PDG = MergePolicySpec(identity_graph="pdg")

@@ -72,13 +72,13 @@ def test_profile_events_lists_a_profiles_events_by_event_time(lake):
 
     table = profile_events(inputs, PDG, ("ECID", "e1"), fields=("web.webPageDetails.name",))
     assert table.column_names == ["entity_id", "timestamp_ms", "entity"]
-    assert table.column("entity_id").to_pylist() == ["ev-c", "ev-a", "ev-b"]
-    assert table.column("entity").to_pylist()[0] == {
+    assert table.column("entity_id").to_pylist(maps_as_pydicts="strict") == ["ev-c", "ev-a", "ev-b"]
+    assert table.column("entity").to_pylist(maps_as_pydicts="strict")[0] == {
         "_id": "ev-c", "timestamp": datetime(2024, 1, 4, 8, tzinfo=UTC), "web": {"webPageDetails": {"name": "Search"}}}
 
     newest_first = profile_events(inputs, PDG, ("ECID", "e1"), descending=True, limit=2)
-    assert newest_first.column("entity_id").to_pylist() == ["ev-b", "ev-a"]
+    assert newest_first.column("entity_id").to_pylist(maps_as_pydicts="strict") == ["ev-b", "ev-a"]
 
     jan5 = 1_704_412_800_000  # 2024-01-05T00:00:00Z
-    assert profile_events(inputs, PDG, ("ECID", "e1"), start_ms=jan5).column("entity_id").to_pylist() == ["ev-a", "ev-b"]
+    assert profile_events(inputs, PDG, ("ECID", "e1"), start_ms=jan5).column("entity_id").to_pylist(maps_as_pydicts="strict") == ["ev-a", "ev-b"]
     assert profile_events(inputs, PDG, ("ECID", "nobody")).num_rows == 0

@@ -22,7 +22,7 @@ def _segmented(lake):
 
 
 def _exported(result) -> list[str]:
-    return result.meta.column("entity_id").to_pylist()
+    return result.meta.column("entity_id").to_pylist(maps_as_pydicts="strict")
 
 
 def test_segment_filter_keeps_realized_and_existing_by_default(lake):
@@ -64,10 +64,10 @@ def test_segment_keys_and_split_by_segment(lake):
     _segmented(lake)
 
     result = export(lake)
-    assert result.meta.column("segment_keys").to_pylist()[0] == [
+    assert result.meta.column("segment_keys").to_pylist(maps_as_pydicts="strict")[0] == [
         {"ns": "ups", "id": "s1", "status": "realized", "last_qualification_ms": JAN1 + 9 * DAY}]
     s1 = split_by_segment(result, SegmentFilter("s1"))
-    assert [r["identityMap"]["ECID"][0]["id"] for r in s1.to_pylist()] == ["p1", "p3"]
+    assert [r["identityMap"]["ECID"][0]["id"] for r in s1.to_pylist(maps_as_pydicts="strict")] == ["p1", "p3"]
     assert split_by_segment(result, SegmentFilter("s9")).num_rows == 0
 
 
@@ -93,5 +93,5 @@ def test_profiles_made_only_of_events_need_empty_profiles(lake):
         assert empty["identityMap"] == {"ECID": [{"id": "z9", "primary": True}]}
         assert [e["_id"] for e in empty["eventList"]] == ["ev1"]
         assert set(empty) == {"identityMap", "eventList"}
-        meta = result.meta.to_pylist()[1]
+        meta = result.meta.to_pylist(maps_as_pydicts="strict")[1]
         assert (meta["sources"], meta["last_modified_ms"], meta["fragment_count"]) == ([], JAN1 + DAY, 0)

@@ -50,7 +50,7 @@ def test_pdg_stitches_a_chain_through_a_record_and_an_event(lake):
     assert profile["person"] == {"name": {"firstName": "Ann"}}
     assert profile["loyalty"] == {"tier": "gold"}
     assert [e["_id"] for e in profile["eventList"]] == ["ev1"]
-    meta = result.meta.to_pylist()[0]
+    meta = result.meta.to_pylist(maps_as_pydicts="strict")[0]
     assert (meta["entity_ns"], meta["entity_id"], meta["sources"]) == ("PHONE", "555", ["crm", "loyalty"])
     assert result.by_namespace == {"ECID": 1, "EMAIL": 1, "PHONE": 1}
 
@@ -122,7 +122,7 @@ def test_pdg_links_through_a_dataset_the_precedence_order_leaves_out(lake):
     }
     assert rows(result) == [expected]
     assert "person" not in result.profiles.column_names  # crm's columns do not shape the output either
-    meta = result.meta.to_pylist()[0]
+    meta = result.meta.to_pylist(maps_as_pydicts="strict")[0]
     assert (meta["entity_ns"], meta["entity_id"], meta["sources"], meta["fragment_count"]) == (
         "PHONE", "42", ["loyalty"], 2)
     assert result.fragments_read == 2  # crm is read for its identities only
@@ -130,7 +130,7 @@ def test_pdg_links_through_a_dataset_the_precedence_order_leaves_out(lake):
     for identity in (("CRMID", "c9"), ("EMAIL", "zed@x.com"), ("PHONE", "42")):
         found = export(lake, LOYALTY_ONLY, identity=identity)
         assert rows(found) == [expected]
-        assert found.meta.column("profile_id").to_pylist() == [meta["profile_id"]]
+        assert found.meta.column("profile_id").to_pylist(maps_as_pydicts="strict") == [meta["profile_id"]]
 
 
 def test_under_precedence_events_link_and_unlisted_only_components_are_no_profile(lake):
@@ -168,4 +168,4 @@ def test_events_reach_a_profile_through_an_unlisted_dataset(lake):
     assert [e["_id"] for e in profile["eventList"]] == ["ev1"]
     assert sorted(profile["identityMap"]) == ["CRMID", "ECID"]
     listed = profile_events(lake.inputs(), LOYALTY_ONLY, ("CRMID", "c9"), fields=("_id",))
-    assert listed.column("entity_id").to_pylist() == ["ev1"]
+    assert listed.column("entity_id").to_pylist(maps_as_pydicts="strict") == ["ev1"]

@@ -32,16 +32,16 @@ def test_lookup_of_each_identity_equals_its_export_row(lake, graph):
     policy = MergePolicySpec(identity_graph=graph)
     query = dict(include_events=True, empty_profiles=True, fields=("person", "loyalty", "identities"))
     exported = export(lake, policy, **query)
-    exported_rows = clean(exported.profiles.to_pylist())
-    by_id = dict(zip(exported.meta.column("profile_id").to_pylist(), exported_rows, strict=True))
+    exported_rows = clean(exported.profiles.to_pylist(maps_as_pydicts="strict"))
+    by_id = dict(zip(exported.meta.column("profile_id").to_pylist(maps_as_pydicts="strict"), exported_rows, strict=True))
 
     looked_up = 0
     for identity in [i for row in exported_rows for i in _identities(row)]:
         found = export(lake, policy, identity=identity, **query)
         assert found.profiles.num_rows == 1, identity
-        meta = found.meta.to_pylist()[0]
+        meta = found.meta.to_pylist(maps_as_pydicts="strict")[0]
         assert (meta["entity_ns"], meta["entity_id"]) == identity
-        assert clean(found.profiles.to_pylist()[0]) == by_id[meta["profile_id"]]
+        assert clean(found.profiles.to_pylist(maps_as_pydicts="strict")[0]) == by_id[meta["profile_id"]]
         looked_up += 1
     assert looked_up == 5  # none: a1, a@x.com (twice: also a profile key), b1, 777; pdg: a1, a@x.com, b1, 555, 777
 
@@ -51,7 +51,7 @@ def test_lookup_under_none_ignores_secondary_identities_of_events(lake):
 
     # PHONE 555 only appears next to ECID b1 on an event; without stitching it belongs to no profile.
     assert export(lake, identity=("PHONE", "555")).profiles.num_rows == 0
-    assert export(lake, PDG, identity=("PHONE", "555")).meta.column("sources").to_pylist() == [["crm"]]
+    assert export(lake, PDG, identity=("PHONE", "555")).meta.column("sources").to_pylist(maps_as_pydicts="strict") == [["crm"]]
 
 
 def test_lookup_of_an_unknown_identity_is_empty(lake):
@@ -65,7 +65,7 @@ def test_lookup_of_an_event_only_identity_returns_the_empty_profile(lake):
     _lake(lake)
 
     found = export(lake, identity=("PHONE", "777"))
-    assert clean(found.profiles.to_pylist()) == [{"identityMap": {"PHONE": [{"id": "777", "primary": True}]}}]
+    assert clean(found.profiles.to_pylist(maps_as_pydicts="strict")) == [{"identityMap": {"PHONE": [{"id": "777", "primary": True}]}}]
 
 
 def test_cancel_stops_at_the_next_checkpoint(lake):
@@ -89,4 +89,4 @@ def test_own_duckdb_with_spill_directory_and_memory_limit_gives_the_same_rows(la
     query = ExportQuery(include_events=True, empty_profiles=True)
 
     limited = merge_profiles(lake.inputs(), PDG, query, temp_dir=str(tmp_path / "spill"), memory_limit="256MB")
-    assert clean(limited.profiles.to_pylist()) == clean(merge_profiles(lake.inputs(), PDG, query).profiles.to_pylist())
+    assert clean(limited.profiles.to_pylist(maps_as_pydicts="strict")) == clean(merge_profiles(lake.inputs(), PDG, query).profiles.to_pylist(maps_as_pydicts="strict"))

@@ -58,7 +58,7 @@ def test_equal_timestamps_in_one_dataset_the_later_record_wins(lake):
 
     result = export(lake, PDG)
     assert rows(result)[0]["person"] == {"gender": "male"}
-    assert result.meta.column("fragment_count").to_pylist() == [2]
+    assert result.meta.column("fragment_count").to_pylist(maps_as_pydicts="strict") == [2]
 
 
 def test_upsert_keeps_only_the_latest_record_per_primary_identity_in_a_dataset(lake):
@@ -73,7 +73,7 @@ def test_upsert_keeps_only_the_latest_record_per_primary_identity_in_a_dataset(l
     # The replaced record is gone as a whole: its lastName does not survive under the newer record.
     assert [r["person"] for r in rows(result)] == [{"name": {"firstName": "Annie"}},
                                                     {"name": {"firstName": "Bobby"}}]
-    assert result.meta.column("fragment_count").to_pylist() == [1, 1]
+    assert result.meta.column("fragment_count").to_pylist(maps_as_pydicts="strict") == [1, 1]
     assert result.fragments_read == 4
 
 
@@ -107,8 +107,8 @@ def test_dataset_precedence_takes_the_highest_listed_dataset_and_ignores_unliste
             "person": {"name": {"firstName": "Ann", "lastName": "Lee"}},
             "loyalty": {"tier": "gold"},
         }]
-        assert result.meta.column("sources").to_pylist() == [["crm", "loyalty"]]
-        assert result.meta.column("fragment_count").to_pylist() == [2]
+        assert result.meta.column("sources").to_pylist(maps_as_pydicts="strict") == [["crm", "loyalty"]]
+        assert result.meta.column("fragment_count").to_pylist(maps_as_pydicts="strict") == [2]
         assert result.fragments_read == 2  # records of merged datasets only
 
 
@@ -127,6 +127,6 @@ def test_merge_metadata_lists_sources_and_last_ingest(lake):
     lake.batch("web", [{"identityMap": ids(("ECID", "e1")), "person": {"gender": "female"}}], ingest=JAN1 + DAY)
     lake.batch("crm", [{"identityMap": ids(("ECID", "e1"), ("EMAIL", "a@x.com"))}], ingest=JAN1)
 
-    meta = export(lake).meta.to_pylist()
+    meta = export(lake).meta.to_pylist(maps_as_pydicts="strict")
     assert [{k: m[k] for k in ("entity_ns", "entity_id", "sources", "last_modified_ms")} for m in meta] == [
         {"entity_ns": "ECID", "entity_id": "e1", "sources": ["crm", "web"], "last_modified_ms": JAN1 + DAY}]

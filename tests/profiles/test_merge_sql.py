@@ -72,7 +72,7 @@ def test_wide_and_long_shapes_pick_the_same_winners(monkeypatch):
     profile = np.sort(rng.integers(0, 40, n))
     rank = rng.permutation(n) * 7
     leaves = [pa.array(np.where(rng.random(n) < p, np.arange(n), -1)).cast(pa.string()) for p in (0.1, 0.5, 1.0)]
-    leaves = [pa.array([None if v == "-1" else v for v in a.to_pylist()], pa.string()) for a in leaves]
+    leaves = [pa.array([None if v == "-1" else v for v in a.to_pylist(maps_as_pydicts="strict")], pa.string()) for a in leaves]
     leaves.append(pa.array([{"x": [i]} if i % 3 else None for i in range(n)]))  # a nested leaf, moved by Arrow
     plan, table = _fragments(profile, rank, leaves)
     monkeypatch.setattr(winners, "LEAF_CHUNK", 2)  # the wide shape in two queries
@@ -83,11 +83,11 @@ def test_wide_and_long_shapes_pick_the_same_winners(monkeypatch):
     finally:
         backend.close()
     assert wide[0].equals(long[0])
-    assert {p: a.to_pylist() for p, a in wide[1].items()} == {p: a.to_pylist() for p, a in long[1].items()}
+    assert {p: a.to_pylist(maps_as_pydicts="strict") for p, a in wide[1].items()} == {p: a.to_pylist(maps_as_pydicts="strict") for p, a in long[1].items()}
     # Hand check: the greatest rank among the profile's fragments where the leaf is present.
     for k, leaf in enumerate(leaves):
-        got = wide[1][(f"f{k}",)].to_pylist()
-        values = leaf.to_pylist()
-        for row, p in enumerate(wide[0].column("profile_idx").to_pylist()):
+        got = wide[1][(f"f{k}",)].to_pylist(maps_as_pydicts="strict")
+        values = leaf.to_pylist(maps_as_pydicts="strict")
+        for row, p in enumerate(wide[0].column("profile_idx").to_pylist(maps_as_pydicts="strict")):
             present = [i for i in range(n) if profile[i] == p and values[i] is not None]
             assert got[row] == (values[max(present, key=lambda i: rank[i])] if present else None)

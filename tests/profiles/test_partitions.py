@@ -26,7 +26,7 @@ TINY = 1  # bytes: every export is split into as many parts as it has profiles
 
 
 def _snapshot(result):
-    return clean(result.profiles.to_pylist()), result.meta.to_pylist(), result.by_namespace, (
+    return clean(result.profiles.to_pylist(maps_as_pydicts="strict")), result.meta.to_pylist(maps_as_pydicts="strict"), result.by_namespace, (
         result.excluded_components, result.fragments_read, result.events_read)
 
 
@@ -94,8 +94,8 @@ def test_parts_stream_in_row_order_with_whole_export_counters(lake, tmp_path):
     assert len(parts) == parts[0].parts > 1
     assert {p.events_read for p in parts} == {2} and {p.fragments_read for p in parts} == {3}
     whole = merge_profiles(lake.inputs(), PDG, query)
-    assert [r for p in parts for r in p.meta.column("profile_id").to_pylist()] == whole.meta.column(
-        "profile_id").to_pylist()
+    assert [r for p in parts for r in p.meta.column("profile_id").to_pylist(maps_as_pydicts="strict")] == whole.meta.column(
+        "profile_id").to_pylist(maps_as_pydicts="strict")
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

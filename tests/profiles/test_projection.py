@@ -63,4 +63,4 @@ def test_an_object_with_only_null_leaves_is_absent(lake):
     lake.batch("crm", [{"identityMap": ids(("ECID", "e1")), "person": {"name": {"firstName": None}}},
                        {"identityMap": ids(("ECID", "e2")), "person": {"name": {"firstName": "Bob"}}}], ingest=JAN1)
 
-    assert export(lake).profiles.column("person").to_pylist() == [None, {"name": {"firstName": "Bob"}}]
+    assert export(lake).profiles.column("person").to_pylist(maps_as_pydicts="strict") == [None, {"name": {"firstName": "Bob"}}]

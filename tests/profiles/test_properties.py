@@ -88,7 +88,7 @@ def _write(root: Path, profile_rows, event_rows, *, scattered: bool, rnd=None) -
 
 
 def _snapshot(result):
-    return clean(result.profiles.to_pylist()), result.meta.to_pylist(), result.by_namespace
+    return clean(result.profiles.to_pylist(maps_as_pydicts="strict")), result.meta.to_pylist(maps_as_pydicts="strict"), result.by_namespace
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -120,8 +120,8 @@ def test_pdg_puts_every_fragment_and_identity_in_exactly_one_profile(data):
     with tempfile.TemporaryDirectory() as a:
         result = merge_profiles(_write(Path(a), profile_rows, event_rows, scattered=True, rnd=rnd),
                                 MergePolicySpec(identity_graph="pdg"), QUERY)
-    assert sum(result.meta.column("fragment_count").to_pylist()) == len(survivors)
-    seen = [(ns, item["id"]) for row in clean(result.profiles.to_pylist())
+    assert sum(result.meta.column("fragment_count").to_pylist(maps_as_pydicts="strict")) == len(survivors)
+    seen = [(ns, item["id"]) for row in clean(result.profiles.to_pylist(maps_as_pydicts="strict"))
             for ns, items in row["identityMap"].items() for item in items]
     assert sorted(seen) == sorted(expected_ids)  # each identity once, in one profile
 
@@ -134,8 +134,8 @@ def test_lookup_of_any_identity_equals_its_export_row(data, policy):
     with tempfile.TemporaryDirectory() as a:
         inputs = _write(Path(a), profile_rows, event_rows, scattered=True, rnd=rnd)
         exported = merge_profiles(inputs, policy, QUERY)
-        exported_rows = clean(exported.profiles.to_pylist())
-        by_id = dict(zip(exported.meta.column("profile_id").to_pylist(), exported_rows, strict=True))
+        exported_rows = clean(exported.profiles.to_pylist(maps_as_pydicts="strict"))
+        by_id = dict(zip(exported.meta.column("profile_id").to_pylist(maps_as_pydicts="strict"), exported_rows, strict=True))
         for row in exported_rows:
             for ns, items in row["identityMap"].items():
                 for item in items:
@@ -143,4 +143,4 @@ def test_lookup_of_any_identity_equals_its_export_row(data, policy):
                         include_events=True, identity=(ns, item["id"]), max_component_identities=1000))
                     assert found.profiles.num_rows == 1
                     profile_id = found.meta.column("profile_id")[0].as_py()
-                    assert clean(found.profiles.to_pylist()[0]) == by_id[profile_id]
+                    assert clean(found.profiles.to_pylist(maps_as_pydicts="strict")[0]) == by_id[profile_id]

@@ -17,6 +17,8 @@ except ImportError:
         raise
     pytest.skip("pyspark is not installed (pip install -e '.[spark]')", allow_module_level=True)
 
+from pathlib import Path
+
 from tests.profiles import (
     test_events,
     test_filters,
@@ -31,6 +33,12 @@ from upstack.profiles import spark as spark_engine
 from upstack.profiles.identity import component_anchors
 
 
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    """One layout here (conftest's fixture gives the engine tests both): they read the same before Spark."""
+    return Lake(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def spark():
     session = spark_engine.session("local[2]")
@@ -39,7 +47,7 @@ def spark():
 
 
 def _snapshot(result):
-    return (clean(result.profiles.to_pylist()), result.profiles.schema, result.meta.to_pylist(),
+    return (clean(result.profiles.to_pylist(maps_as_pydicts="strict")), result.profiles.schema, result.meta.to_pylist(maps_as_pydicts="strict"),
             result.by_namespace, result.excluded_components, result.fragments_read, result.events_read)
 
 
@@ -138,8 +146,8 @@ def test_a_null_ordering_key_is_skipped_on_both_engines(spark, tmp_path):
     answers = []
     for backend in (DuckDBBackend(), spark_engine.SparkBackend("local[2]", work_dir=str(tmp_path))):
         try:
-            union = backend.query(identity_union_sql(), {"identity_rows": rows}).to_pylist()
-            won = backend.query(winners.leaf_winners_sql(["p0"]), {"fragments": flags}).to_pylist()
+            union = backend.query(identity_union_sql(), {"identity_rows": rows}).to_pylist(maps_as_pydicts="strict")
+            won = backend.query(winners.leaf_winners_sql(["p0"]), {"fragments": flags}).to_pylist(maps_as_pydicts="strict")
         finally:
             backend.close()
         answers.append((union, won))

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from upstack import identitymap
 from upstack.lake.errors import RefusedFile, UnreadableFile
 from upstack.lake.rows import (
     AUTHENTICATED_STATES,
@@ -179,37 +180,96 @@ def _check_identity_map(table: pa.Table, verdicts: _Verdicts) -> pa.Table:
     present = _valid(column)
     verdicts.flag(~present, IDENTITYMAP_MISSING, "the record has no identityMap")
     if pa.types.is_map(column.type):
-        namespaces = _pivot_map(column, present, verdicts)
+        rebuilt, counts = _check_map(column, present, verdicts)
     elif pa.types.is_struct(column.type):
-        namespaces = {column.type.field(i).name: column.field(i) for i in range(column.type.num_fields)}
+        rebuilt, counts = _check_struct(column, present, verdicts)
     else:
         verdicts.flag(
             present, IDENTITY_INVALID, f"identityMap must map namespaces to identities, not {column.type}"
         )
-        namespaces = {}
-    counts = np.zeros(n, dtype=np.int64)
-    normal = {}
-    for namespace, lists in namespaces.items():
-        if not namespace:
-            verdicts.flag(
-                present & _valid(lists), IDENTITY_INVALID, "identityMap has an empty namespace name"
-            )
-            continue
-        normal[namespace], per_row = _check_namespace(namespace, lists, present, verdicts)
-        counts += per_row
+        rebuilt, counts = pa.nulls(n, identitymap.MAP_TYPE), np.zeros(n, dtype=np.int64)
     verdicts.flag(present & (counts == 0), IDENTITYMAP_MISSING, "identityMap holds no identity")
     verdicts.flag(
         counts > MAX_IDENTITIES,
         TOO_MANY_IDENTITIES,
         lambda i: f"the record has {counts[i]} identities, at most {MAX_IDENTITIES} are allowed",
     )
-    if normal:
-        rebuilt = pa.StructArray.from_arrays(
-            list(normal.values()), fields=list(identity_map_type(list(normal)))
-        )
-    else:
-        rebuilt = pa.nulls(n, identity_map_type([]))  # every row is rejected; any type will do
     return table.set_column(table.schema.get_field_index(IDENTITY_MAP), IDENTITY_MAP, rebuilt)
+
+
+def _check_struct(column: pa.StructArray, present: np.ndarray, verdicts: _Verdicts) -> tuple[pa.Array, np.ndarray]:
+    """A struct of namespace -> list (as JSON records infer): one check per member; its members are the file
+    schema's fields, which the schema bounds already limit."""
+    n = len(column)
+    counts = np.zeros(n, dtype=np.int64)
+    normal = {}
+    for i in range(column.type.num_fields):
+        namespace, lists = column.type.field(i).name, column.field(i)
+        if not namespace:
+            verdicts.flag(present & _valid(lists), IDENTITY_INVALID, "identityMap has an empty namespace name")
+            continue
+        live = present & _valid(lists)
+        if not _is_list(lists.type):
+            if not pa.types.is_null(lists.type):
+                verdicts.flag(live, IDENTITY_INVALID, f"identityMap.{namespace} must be a list")
+            continue
+        normal[namespace], per_list, bad = _check_lists(lists, live)
+        verdicts.flag(live & bad, IDENTITY_INVALID, _bad_items(namespace))
+        counts += per_list
+    if not normal:
+        return pa.nulls(n, identitymap.MAP_TYPE), counts  # every row is rejected; any type will do
+    struct = pa.StructArray.from_arrays(list(normal.values()), fields=list(identity_map_type(list(normal))))
+    return identitymap.to_map(struct), counts
+
+
+def _check_map(column: pa.MapArray, present: np.ndarray, verdicts: _Verdicts) -> tuple[pa.Array, np.ndarray]:
+    """Spark and AEP write identityMap as map<namespace, list>: checked as its entries, one long column, so
+    the cost follows the entries whatever the number of distinct namespaces in the file."""
+    n = len(column)
+    _offsets, entries, entry_row = _list_parts(column)
+    keys, lists = entries.field(0).cast(pa.string()), entries.field(1)
+    in_present = present[entry_row] if len(entry_row) else np.zeros(0, dtype=bool)
+    enc = pc.dictionary_encode(keys)
+    names = enc.dictionary.to_pylist()
+    code = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    def flag_rows(bad_entry: np.ndarray, rule: str, message: Callable[[str], str]) -> None:
+        """Flag the rows of `bad_entry`, each message naming the namespace of the row's first bad entry."""
+        at = np.flatnonzero(bad_entry)
+        if not len(at):
+            return
+        rows, first = np.unique(entry_row[at], return_index=True)  # entries are in row order
+        namespace = np.full(n, -1, dtype=np.int64)
+        namespace[rows] = code[at][first]
+        verdicts.flag(namespace >= 0, rule, lambda i: message(names[namespace[i]]))
+
+    # The same namespace twice in one record (a map from Spark cannot, a hand-written file can).
+    pair = entry_row * max(len(names), 1) + code
+    _, inverse, times = np.unique(pair, return_inverse=True, return_counts=True)
+    flag_rows(in_present & (times[inverse] > 1), IDENTITY_INVALID, lambda ns: f"identityMap names namespace {ns} twice")
+    live = in_present & _valid(lists) if not pa.types.is_null(lists.type) else np.zeros(len(keys), dtype=bool)
+    if "" in names:
+        flag_rows(live & (code == names.index("")), IDENTITY_INVALID, lambda _ns: "identityMap has an empty namespace name")
+    counts = np.zeros(n, dtype=np.int64)
+    if not _is_list(lists.type):
+        flag_rows(live, IDENTITY_INVALID, lambda ns: f"identityMap.{ns} must be a list")
+        return pa.nulls(n, identitymap.MAP_TYPE), counts
+    normal, per_list, bad = _check_lists(lists, live)
+    flag_rows(live & bad, IDENTITY_INVALID, _bad_items)
+    np.add.at(counts, entry_row, per_list)
+    keep = pa.array(live)
+    return identitymap.from_entries(entry_row[live], keys.filter(keep), normal.filter(keep), n), counts
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
+def _bad_items(namespace: str) -> str:
+    return (
+        f"identityMap.{namespace} holds an identity without a non-empty string 'id', or with a bad "
+        f"'primary' or 'authenticatedState' (one of {', '.join(AUTHENTICATED_STATES)})"
+    )
 
 
 def _list_parts(lists: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray]:
@@ -221,39 +281,10 @@ def _list_parts(lists: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray]:
     return offsets, values, parents
 
 
-def _pivot_map(column: pa.MapArray, present: np.ndarray, verdicts: _Verdicts) -> dict[str, pa.Array]:
-    """Spark and AEP write identityMap as map<namespace, list>; turn it into one list column per namespace."""
-    _offsets, entries, parents = _list_parts(column)
-    keys = entries.field(0)
-    items = entries.field(1)
-    live = present[parents] if len(parents) else np.zeros(0, dtype=bool)
-    namespaces: dict[str, pa.Array] = {}
-    n = len(column)
-    for namespace in pc.unique(keys.filter(pa.array(live))).to_pylist():
-        if namespace is None:
-            continue
-        same = pc.fill_null(pc.equal(keys, namespace), False).to_numpy(zero_copy_only=False)
-        at = np.flatnonzero(live & same)
-        rows = parents[at]
-        repeated = np.bincount(rows, minlength=n) > 1
-        verdicts.flag(repeated, IDENTITY_INVALID, f"identityMap names namespace {namespace} twice")
-        pick = np.full(n, -1, dtype=np.int64)
-        pick[rows] = at
-        namespaces[namespace] = items.take(pa.array(pick, mask=pick < 0))
-    return namespaces
-
-
-def _check_namespace(
-    namespace: str, lists: pa.Array, present: np.ndarray, verdicts: _Verdicts
-) -> tuple[pa.Array, np.ndarray]:
-    """Validate one namespace's identity lists; return them with the fixed item type and per-row counts."""
+def _check_lists(lists: pa.Array, live: np.ndarray) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Validate identity lists (`live`: the ones that count); return them with the fixed item type, the
+    identities each holds (0 unless live), and whether each holds a bad identity."""
     n = len(lists)
-    if pa.types.is_null(lists.type):
-        return pa.nulls(n, pa.list_(IDENTITY_ITEM)), np.zeros(n, dtype=np.int64)
-    if not (pa.types.is_list(lists.type) or pa.types.is_large_list(lists.type)):
-        verdicts.flag(present & _valid(lists), IDENTITY_INVALID, f"identityMap.{namespace} must be a list")
-        return pa.nulls(n, pa.list_(IDENTITY_ITEM)), np.zeros(n, dtype=np.int64)
-    live = present & _valid(lists)
     offsets, items, parents = _list_parts(lists)
     counts = np.where(live, np.diff(offsets), 0)
     item_type = items.type
@@ -271,13 +302,7 @@ def _check_namespace(
     else:
         ids = primary = state = None
         ok = np.zeros(len(items), dtype=bool)
-    bad_rows = np.bincount(parents[~ok], minlength=n).astype(bool) if len(items) else np.zeros(n, dtype=bool)
-    verdicts.flag(
-        live & bad_rows,
-        IDENTITY_INVALID,
-        f"identityMap.{namespace} holds an identity without a non-empty string 'id', or with a bad "
-        f"'primary' or 'authenticatedState' (one of {', '.join(AUTHENTICATED_STATES)})",
-    )
+    bad = np.bincount(parents[~ok], minlength=n).astype(bool) if len(items) else np.zeros(n, dtype=bool)
     m = len(items)
     child = pa.StructArray.from_arrays(
         [
@@ -288,7 +313,7 @@ def _check_namespace(
         fields=list(IDENTITY_ITEM),
     )
     normal = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), child, mask=pa.array(~live))
-    return normal, counts
+    return normal, counts, bad
 
 
 def _identity_ids(items: pa.StructArray) -> tuple[pa.Array, np.ndarray]:

@@ -15,6 +15,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from upstack.identitymap import with_map_layout
 from upstack.lake import columnar
 from upstack.lake.errors import UnreadableFile
 from upstack.lake.inference import infer_table
@@ -86,7 +87,7 @@ def convert_file(
 
     JSON records are checked one by one in Python (they are Python objects once parsed); Parquet is
     checked column by column (`upstack.lake.columnar`). Accepted rows get a normalised
-    ``identityMap`` (``struct<NS: list<struct<id, primary, authenticatedState>>>``), events a
+    ``identityMap`` (``map<string, list<struct<id, authenticatedState, primary>>>``), events a
     ``timestamp[ms, UTC]`` timestamp, and all the system column ``_acp_system_metadata``.
     ``row_offset`` is the number of rows the batch accepted before this file, so ``rowNumber`` runs
     on across the files of a batch. ``bounds`` are the deepest and widest record accepted (the caller's
@@ -102,6 +103,7 @@ def convert_file(
         raise ValueError(f"unknown input format {fmt!r}")
     if table is None or table.num_rows == 0:
         return Converted(None, read, failed)
+    table = with_map_layout(table)  # checked as one list per namespace, stored as AEP's lake does (a map)
     table = with_system_column(table, batch_id=batch_id, ingest_time_ms=ingest_time_ms, row_offset=row_offset)
     return Converted(table, read, failed)
 

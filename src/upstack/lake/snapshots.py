@@ -30,12 +30,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from upstack import identitymap
 from upstack.lake.parquet import parquet_safe
 
 MANIFEST = "snapshot.json"
 INDEX = "identities.parquet"
 _UNSORTED = "identities-unsorted.parquet"
-FORMAT = 1
+FORMAT = 2  # 2: identityMap stored as the lake's map (1: a struct per namespace)
 # Small row groups keep a probe's read small: one index group of 8k keys, one profile group of 2k rows.
 PROFILE_ROW_GROUP = 2048
 INDEX_ROW_GROUP = 8192
@@ -128,25 +129,18 @@ def _identity_rows(profiles: pa.Table, meta: pa.Table, first_row: int) -> pa.Tab
     own identity (meta entity_ns/entity_id: its representative, which under `none` is its key)."""
     if "identityMap" not in profiles.column_names or profiles.num_rows == 0:
         return _INDEX_SCHEMA.empty_table()
-    imap = profiles.column("identityMap").combine_chunks()
+    entry_row, keys, lists = identitymap.entries(profiles.column("identityMap"))
+    entry, ids, _auth, _primary = identitymap.item_fields(lists)
+    parents = pa.array(entry_row[entry], pa.int64())
+    ns = keys.take(pa.array(entry, pa.int64()))
     own_ns = meta.column("entity_ns").combine_chunks().cast(pa.string())
     own_id = meta.column("entity_id").combine_chunks().cast(pa.string())
-    tables = []
-    for i in range(imap.type.num_fields):
-        ns = imap.type.field(i).name
-        items = imap.field(i)
-        if items.null_count == len(items):
-            continue
-        parents = pc.list_parent_indices(items)
-        ids = pc.list_flatten(items).field("id").cast(pa.string())
-        own = pc.and_(pc.equal(ids, own_id.take(parents)), pc.equal(own_ns, ns).take(parents))
-        rows = parents.to_numpy(zero_copy_only=False).astype(np.int64) + first_row
-        not_own = ~np.asarray(pc.fill_null(own, False).to_numpy(zero_copy_only=False), dtype=bool)
-        prio = rows + (not_own.astype(np.int64) << _ROW_BITS)
-        tables.append(pa.table({"ns": pa.repeat(pa.scalar(ns, pa.string()), len(ids)), "id": ids,
-                                "prio": pa.array(prio, pa.int64())}, schema=_INDEX_SCHEMA))
-    tables = [t.filter(pc.is_valid(t.column("id"))) for t in tables]
-    return pa.concat_tables(tables) if tables else _INDEX_SCHEMA.empty_table()
+    own = pc.and_(pc.equal(ids, own_id.take(parents)), pc.equal(ns, own_ns.take(parents)))
+    rows = parents.to_numpy(zero_copy_only=False).astype(np.int64) + first_row
+    not_own = ~np.asarray(pc.fill_null(own, False).to_numpy(zero_copy_only=False), dtype=bool)
+    prio = rows + (not_own.astype(np.int64) << _ROW_BITS)
+    table = pa.table({"ns": ns, "id": ids, "prio": pa.array(prio, pa.int64())}, schema=_INDEX_SCHEMA)
+    return table.filter(pc.is_valid(table.column("id")))
 
 
 def _sql_text(value: str) -> str:
@@ -204,7 +198,7 @@ class Snapshot:
         f = self._files[bisect.bisect_right(self._file_starts, n) - 1]
         g = int(np.searchsorted(f.group_starts, n, side="right")) - 1
         group = pq.ParquetFile(f.path, metadata=f.metadata).read_row_group(g)
-        (rec,) = group.slice(n - int(f.group_starts[g]), 1).to_pylist()
+        (rec,) = group.slice(n - int(f.group_starts[g]), 1).to_pylist(maps_as_pydicts="lossy")
         meta = [rec.pop(c) for c in META_COLUMNS]
         return SnapshotRow(meta[0], list(meta[1] or []), meta[2], rec)
 

@@ -371,7 +371,7 @@ def build_part(
     u_auth = np.asarray(pc.fill_null(union.column("auth"), -1).to_numpy(), dtype=np.int64)[u_keep]
 
     columns: list[tuple[str, pa.Array]] = [
-        ("identityMap", identity_map(u_profile, u_node, u_auth, x.auth_values, rep_node, nodes, texts, n, x.namespaces))
+        ("identityMap", identity_map(u_profile, u_node, u_auth, x.auth_values, rep_node, nodes, texts, n))
     ]
     out_keep = Selector(query.fields)
     legacy = wants_legacy_identities(query.fields)

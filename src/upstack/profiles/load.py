@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from upstack import identitymap
+
 from .model import DatasetInput
 from .sorting import index_dtype, lexsort
 from .textsort import TextSpill
@@ -224,7 +226,7 @@ def file_set(
     scalars: set[Path] = set()
     for schema, cols in zip(schemas, columns[:merged_files], strict=True):
         for name in cols:
-            if name != SYSTEM:
+            if name not in (SYSTEM, IDENTITY_MAP):
                 _struct_paths(schema.field(name).type, (name,), structs, scalars)
     stops = structs & scalars
 
@@ -234,6 +236,10 @@ def file_set(
         per_file: dict[Path, list] = {}
         for name in cols:
             if name == SYSTEM or (skip_identity_map_leaves and name == IDENTITY_MAP):
+                continue
+            if name == IDENTITY_MAP:  # one leaf, the lake's map, whichever layout the file stores
+                if keep.wants((name,)):
+                    per_file[(name,)] = [identitymap.MAP_TYPE]
                 continue
             _type_paths(schema.field(name).type, (name,), stops, keep, per_file)
         if kind == "event":
@@ -296,6 +302,10 @@ def file_leaves(table: pa.Table, fs: FileSet, take: np.ndarray | None = None) ->
     out: dict[Path, pa.Array] = {}
     for name, col in zip(table.column_names, table.columns, strict=True):
         if name == SYSTEM or (fs.skip_identity_map_leaves and name == IDENTITY_MAP):
+            continue
+        if name == IDENTITY_MAP:
+            if fs.keep.wants((name,)):
+                out[(name,)] = identitymap.to_map(col)
             continue
         _flatten(_whole(col), (name,), fs.stops, fs.keep, out)
     if fs.kind == "event" and ("timestamp",) in fs.types:
@@ -431,43 +441,41 @@ class _IndexBuilder:
         self.base += n
 
     def _identities(self, col: pa.Array | None, n: int) -> np.ndarray:
-        """Explode `identityMap` (struct of namespace -> list of items) column by column, never row by row;
-        return the identity row of each record's primary identity: the first item flagged primary, else
-        the first item (namespace field order, then list order), -1 without identities."""
+        """Explode `identityMap` (the lake's map, or the legacy struct of namespace lists) column at a time,
+        never row by row; return the identity row of each record's primary identity: the first item flagged
+        primary, else the first item (stored entry order, then list order), -1 without identities."""
         rec_parts, pos_parts, prim_parts = [], [], []
-        if col is not None and pa.types.is_struct(col.type):
-            for k, (f, lst) in enumerate(zip(col.type, col.flatten(), strict=True)):
-                if not (pa.types.is_list(lst.type) or pa.types.is_large_list(lst.type)):
+        if col is not None and identitymap.is_identity_map(col.type):
+            entry_row, keys, lists = identitymap.entries(col)
+            entry, ids, auth, primary = identitymap.item_fields(lists)
+            parents = entry_row[entry]
+            # Items grouped by namespace (stable: record order, then entry and list order, inside each).
+            key_enc = pc.dictionary_encode(keys)
+            key_names = key_enc.dictionary.to_pylist()
+            item_key = np.asarray(key_enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)[entry]
+            by_key = np.argsort(item_key, kind="stable")
+            item_key, parents = item_key[by_key], parents[by_key]
+            pos = by_key  # the item's place in stored order: the primary fallback takes the smallest
+            take = pa.array(by_key, pa.int64())
+            ids, auth = ids.take(take), auth.take(take)
+            primary_np = np.asarray(pc.fill_null(primary, False).to_numpy(zero_copy_only=False), dtype=bool)[by_key]
+            valid_all = np.asarray(
+                pc.and_(pc.is_valid(ids), pc.not_equal(pc.fill_null(ids, ""), "")).to_numpy(zero_copy_only=False),
+                dtype=bool,
+            )
+            bounds = np.searchsorted(item_key, np.arange(len(key_names) + 1))
+            for k, name in enumerate(key_names):
+                lo, hi = int(bounds[k]), int(bounds[k + 1])
+                if lo == hi or name is None:
                     continue
-                items = pc.list_flatten(lst)
-                if len(items) == 0:
-                    continue
-                parents = np.asarray(pc.list_parent_indices(lst).to_numpy(zero_copy_only=False), dtype=np.int64)
-                if pa.types.is_struct(items.type):
-                    ids, primary, auth = _sub(items, "id"), _sub(items, "primary"), _sub(items, "authenticatedState")
-                else:
-                    ids, primary, auth = items, None, None
-                if ids is None:
-                    continue
-                ids = cast_to(ids, pa.string())
-                m = len(ids)
-                valid = np.asarray(
-                    pc.and_(pc.is_valid(ids), pc.not_equal(pc.fill_null(ids, ""), "")).to_numpy(zero_copy_only=False),
-                    dtype=bool,
-                )
-                first = np.searchsorted(parents, parents, side="left")
-                pos = np.int64(k) * (1 << 32) + (np.arange(m, dtype=np.int64) - first)
-                primary_np = (
-                    np.zeros(m, dtype=bool)
-                    if primary is None or not pa.types.is_boolean(primary.type)
-                    else np.asarray(pc.fill_null(primary, False).to_numpy(zero_copy_only=False), dtype=bool)
-                )
+                valid = valid_all[lo:hi]
                 all_valid = bool(valid.all())
                 keep = None if all_valid else pa.array(valid)
-                ids_kept = ids if all_valid else ids.filter(keep)
+                ids_k, auth_k = ids.slice(lo, hi - lo), auth.slice(lo, hi - lo)
+                ids_kept = ids_k if all_valid else ids_k.filter(keep)
                 cnt = len(ids_kept)
                 rows = np.arange(self.occ, self.occ + cnt, dtype=index_dtype(self.occ + cnt))
-                code = self.ns_codes.setdefault(f.name, len(self.ns_codes))
+                code = self.ns_codes.setdefault(name, len(self.ns_codes))
                 if code == len(self.ns_ids):
                     self.ns_ids.append([])
                     self.ns_rows.append([])
@@ -475,16 +483,16 @@ class _IndexBuilder:
                     self.ns_ids[code].append(ids_kept)
                     self.ns_rows[code].append(rows)
                 else:
-                    self.spill.add(f.name, self.side, rows, ids_kept)
-                self.id_record.append((parents[valid] + self.base).astype(np.int32))
-                if auth is None:
+                    self.spill.add(name, self.side, rows, ids_kept)
+                par = parents[lo:hi][valid]
+                self.id_record.append((par + self.base).astype(np.int32))
+                if auth_k.null_count == len(auth_k):
                     self.id_auth.append(np.full(cnt, -1, dtype=np.int8))
                 else:
-                    auth = cast_to(auth, pa.string())
-                    self.id_auth.append(self.auth.encode(auth if all_valid else auth.filter(keep), np.int8))
-                rec_parts.append(parents[valid])
-                pos_parts.append(pos[valid])
-                prim_parts.append(primary_np[valid])
+                    self.id_auth.append(self.auth.encode(auth_k if all_valid else auth_k.filter(keep), np.int8))
+                rec_parts.append(par)
+                pos_parts.append(pos[lo:hi][valid])
+                prim_parts.append(primary_np[lo:hi][valid])
                 self.occ += cnt
         out = np.full(n, -1, dtype=index_dtype(self.occ))
         if rec_parts:

@@ -8,11 +8,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from upstack import identitymap
+
 from .identity import Nodes
 from .load import Path
 from .textsort import NodeTexts
 
-IDENTITY_ITEM = pa.struct([("id", pa.string()), ("primary", pa.bool_()), ("authenticatedState", pa.string())])
 LEGACY_ITEM = pa.struct(
     [("id", pa.string()), ("namespace", pa.struct([("code", pa.string())])), ("primary", pa.bool_())]
 )
@@ -65,33 +66,29 @@ def identity_map(
     nodes: Nodes,
     texts: NodeTexts,
     n: int,
-    namespaces: np.ndarray,
 ) -> pa.Array:
-    """identityMap: namespace -> list of {id, primary, authenticatedState}, from identity rows sorted by
-    (profile, node) (`auth`: codes into auth_values, -1 for none), with one member per namespace code in
-    `namespaces` (the same for every part of an export, so that all its files share one schema).
-    `primary` is true only for the profile's representative identity."""
+    """identityMap as the lake stores it (`identitymap.MAP_TYPE`): per profile, one entry per namespace it
+    has (in namespace code order), each a list of {id, authenticatedState, primary}, from identity rows
+    sorted by (profile, node) (`auth`: codes into auth_values, -1 for none). `primary` is true only for the
+    profile's representative identity."""
     ns = nodes.ns[node] if len(node) else np.zeros(0, dtype=np.int32)
-    # Namespace-major, profile order kept inside each namespace: every member is then one slice.
-    by_ns = np.argsort(ns, kind="stable")
-    node, profile, auth, ns = node[by_ns], profile[by_ns], auth[by_ns], ns[by_ns]
+    # (profile, namespace) groups, node order kept inside each: every entry is then one slice.
+    order = np.lexsort((ns, profile)) if len(node) else np.zeros(0, dtype=np.int64)
+    node, profile, auth, ns = node[order], profile[order], auth[order], ns[order]
     items = pa.StructArray.from_arrays(
         [
             texts.take(node),
-            pa.array(node == primary_node[profile] if len(node) else np.zeros(0, dtype=bool)),
             pa.array(auth_values or [""], pa.string()).take(pa.array(np.maximum(auth, 0), pa.int64(), mask=auth < 0)),
+            pa.array(node == primary_node[profile] if len(node) else np.zeros(0, dtype=bool)),
         ],
-        fields=list(IDENTITY_ITEM),
+        fields=list(identitymap.ITEM),
     )
-    names, columns = [], []
-    lows = np.searchsorted(ns, np.asarray(namespaces, dtype=np.int64))
-    highs = np.searchsorted(ns, np.asarray(namespaces, dtype=np.int64), side="right")
-    for g, lo, hi in zip(namespaces, lows, highs, strict=True):
-        names.append(nodes.namespaces[g])
-        columns.append(lists_from_long(profile[lo:hi], items.slice(lo, hi - lo), n, null_when_empty=True))
-    if not columns:
-        return pa.array([{}] * n, pa.struct([])) if n else pa.array([], pa.struct([]))
-    return pa.StructArray.from_arrays(columns, names=names)
+    starts = np.flatnonzero(np.r_[True, (profile[1:] != profile[:-1]) | (ns[1:] != ns[:-1])]) if len(node) else \
+        np.zeros(0, dtype=np.int64)
+    offsets = np.r_[starts, len(node)].astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items)
+    keys = pa.array(nodes.namespaces, pa.string()).take(pa.array(ns[starts], pa.int64()))
+    return identitymap.from_entries(profile[starts].astype(np.int64), keys, lists, n)
 
 
 def legacy_identities(

@@ -200,7 +200,7 @@ def profile(lookup: Lookup) -> dict[str, Any]:
     if profiles.num_rows == 0:
         raise NotFound(f"No profile found for identity '{ident}' in namespace '{ns}'.")
     out = {}
-    for meta, entity in zip(metas.to_pylist(), profiles.to_pylist(), strict=True):
+    for meta, entity in zip(metas.to_pylist(), profiles.to_pylist(maps_as_pydicts="lossy"), strict=True):
         out[meta["profile_id"]] = {"entityId": meta["entity_id"], "sources": list(meta["sources"] or []),
                                    "entity": json_safe(entity), "lastModifiedAt": _iso(meta["last_modified_ms"])}
     return out
@@ -303,7 +303,7 @@ def _fetch(lookup: Lookup, start_ms: int | None, end_ms: int | None, limit: int,
                                              descending=descending, fields=lookup.fields)
         except ComponentTooLarge as exc:
             raise Unprocessable(f"The identity graph is too large to merge: {exc}.") from None
-        return table.to_pylist()
+        return table.to_pylist(maps_as_pydicts="lossy")
 
     if cursor is None:
         return read(limit + 1)

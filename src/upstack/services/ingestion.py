@@ -290,7 +290,7 @@ def upload_preview(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_
             raise Invalid(f"File '{upload.relpath}' would be refused ({exc.code}): {exc.reason}.") from None
         if converted.table is not None:
             table = converted.table.drop_columns(["_acp_system_metadata"])
-            rows.extend(table.slice(0, nrow - len(rows)).to_pylist())
+            rows.extend(table.slice(0, nrow - len(rows)).to_pylist(maps_as_pydicts="lossy"))
     columns = list(dict.fromkeys(name for row in rows for name in row))
     # default=str: timestamps and binary values become text, as a preview shows them.
     safe_rows = orjson.loads(orjson.dumps(rows, default=str))

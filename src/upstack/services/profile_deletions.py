@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from upstack import identitymap
 from upstack.profiles import MergeResultPart
 from upstack.services.catalog import now_ms
 from upstack.services.tenancy import Tenant
@@ -81,28 +82,10 @@ def deleted_mask(deletions: Deletions, graph: str, profiles: pa.Table, meta: pa.
 
 
 def _identities(imap: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
-    """One entry per identity of a column of identity maps: its namespace, its id and its row. The engine's
-    parts hold a struct (a field per namespace), the lake a map (whose keys/items ignore a slice: the offsets
-    say which entries are the array's)."""
-    if isinstance(imap, pa.StructArray):
-        pairs = [(imap.type.field(i).name, child) for i, child in enumerate(imap.flatten())]
-    else:
-        offsets = np.asarray(imap.offsets.to_numpy(), dtype=np.int64)
-        lo, hi = int(offsets[0]), int(offsets[-1])
-        entry_row = np.repeat(np.arange(len(imap), dtype=np.int64), np.diff(offsets))
-        lists = imap.items.slice(lo, hi - lo)
-        id_entry = np.asarray(pc.list_parent_indices(lists).to_numpy(), dtype=np.int64)
-        ns = pc.cast(imap.keys.slice(lo, hi - lo), pa.string()).take(pa.array(id_entry, pa.int64()))
-        return ns, pc.struct_field(pc.list_flatten(lists), "id"), entry_row[id_entry]
-    names, ids, rows = [], [], []
-    for name, lists in pairs:
-        row = np.asarray(pc.list_parent_indices(lists).to_numpy(), dtype=np.int64)
-        names.append(pa.array([name] * len(row), pa.string()))
-        ids.append(pc.cast(pc.struct_field(pc.list_flatten(lists), "id"), pa.string()))
-        rows.append(row)
-    if not pairs:
-        return pa.array([], pa.string()), pa.array([], pa.string()), np.zeros(0, np.int64)
-    return pa.concat_arrays(names), pa.concat_arrays(ids), np.concatenate(rows)
+    """One entry per identity of a column of identity maps (either layout): its namespace, its id, its row."""
+    entry_row, keys, lists = identitymap.entries(imap)
+    entry, ids, _auth, _primary = identitymap.item_fields(lists)
+    return keys.take(pa.array(entry, pa.int64())), ids, entry_row[entry]
 
 
 def drop_deleted(part: MergeResultPart, deletions: Deletions, graph: str) -> MergeResultPart:

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from upstack.jobs import queue
-from upstack.lake import Lake
+from upstack.lake import Lake, snapshots
 from upstack.lake.snapshots import is_complete
 from upstack.services import merge_policies
 from upstack.services.tenancy import Tenant
@@ -40,7 +40,7 @@ class SnapshotKey:
 
 def lake_version(s: Session, t: Tenant) -> str:
     """A stable hash of what the merge reads: (dataset id, batch id) of every good batch of profile datasets."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"format {snapshots.FORMAT}\x1e".encode())  # a snapshot of an older format is stale
     for dataset_id, batch_id in catalog_repo.profile_batch_keys(s, t):
         h.update(f"{dataset_id}\x1f{batch_id}\x1e".encode())
     return h.hexdigest()[:24]
