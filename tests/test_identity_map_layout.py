@@ -125,7 +125,7 @@ def test_previews_show_only_the_namespaces_uploaded(client, world):
 
 def test_a_struct_layout_lake_merges_looks_up_and_exports_as_a_map_one(client, ctx, run_jobs):
     """A lake written before the map layout: the same world with CRM and the events left in the struct
-    layout, LOYALTY ingested now (a map). Every answer equals the all-map world's."""
+    layout, LOYALTY ingested now (a map). Every answer (export, lookup, preview) equals the all-map world's."""
     answers = {}
     for legacy in (False, True):
         load = Loader(client, ctx, run_jobs)
@@ -150,11 +150,13 @@ def test_a_struct_layout_lake_merges_looks_up_and_exports_as_a_map_one(client, c
                                               "entityIdNS": "ECID", "mergePolicyId": policy})
         assert lookup.status_code == 200, lookup.text
         (entity,) = (v["entity"] for v in lookup.json().values())
-        answers[legacy] = (rows, entity)
+        preview = client.get(f"{DATA_ACCESS}/datasets/{crm}/preview").json()["data"]
+        answers[legacy] = (rows, entity, sorted(sorted(row["identityMap"]) for row in preview))
         for ds in (crm, loyalty, web):  # the next world's profile datasets merge on their own
             assert client.delete(f"/data/foundation/catalog/dataSets/{ds}").status_code == 200
     assert answers[True] == answers[False]
-    rows, entity = answers[True]
+    rows, entity, previewed = answers[True]
+    assert previewed == [["CRMID", "Email"], ["Email"], ["Email"]]  # no "CRMID": null from the struct
     assert entity["identityMap"] == {"CRMID": [{"id": "c1", "primary": True}], "ECID": [{"id": "e1", "primary": False}],
                                      "Email": [{"id": "ann@x.com", "primary": False}]}
     assert [sorted(r["identityMap"]) for r in rows] == [["CRMID", "ECID", "Email"], ["Email"], ["Email"]]

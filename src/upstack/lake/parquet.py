@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from upstack.identitymap import with_map_layout
 from upstack.lake.inference import has_empty_struct, without_empty_structs
 from upstack.lake.rows import SYSTEM_COLUMN
 
@@ -66,7 +67,9 @@ def read_preview(paths: Iterable[Path], limit: int = 100) -> list[dict]:
         parquet = pq.ParquetFile(path)
         columns = [name for name in parquet.schema_arrow.names if name != SYSTEM_COLUMN]
         for batch in parquet.iter_batches(batch_size=max(1, limit - len(rows)), columns=columns):
-            rows.extend(json_safe(batch.to_pylist(maps_as_pydicts="lossy")))
+            # A file of an older lake holds identityMap as a struct: shown as the map, without null namespaces.
+            table = with_map_layout(pa.Table.from_batches([batch]))
+            rows.extend(json_safe(table.to_pylist(maps_as_pydicts="lossy")))
             if len(rows) >= limit:
                 break
     return rows[:limit]
