@@ -162,14 +162,14 @@ class GatewayMiddleware:
         if scope["method"] != "GET" and scope["method"] != "HEAD":
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
-            if console and ctype == FORM_TYPE:
+            if console:
                 # A console form: only from a page of this server. A browser always sends Origin with a POST
                 # (checked to be this server above); a request without one is no console page's.
                 fetch_site = headers.get("sec-fetch-site")
                 if origin is None or (fetch_site is not None and fetch_site != "same-origin"):
                     raise GatewayError(403, "403026", "Console forms are accepted from the console's own "
                                        "pages only (same Origin).")
-            elif ctype in SIMPLE_BODY_TYPES or (has_body and not ctype):
+            if (ctype in SIMPLE_BODY_TYPES and not (console and ctype == FORM_TYPE)) or (has_body and not ctype):
                 raise UnsupportedMediaType("Local controls take JSON bodies only: send Content-Type: "
                                            f"application/json (got '{ctype or 'none'}').")
         if self.settings.auth == "strict" and path.rstrip("/") not in ("/_upstack/health", CONSOLE_LOGIN):

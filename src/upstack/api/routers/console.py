@@ -74,9 +74,9 @@ class Page:
         params.update({k: v for k, v in extra.items() if v not in (None, "")})
         return urlencode(params)
 
-    def url(self, path: str = "", **extra: Any) -> str:
+    def url(self, where: str = "", /, **extra: Any) -> str:
         query = self.qs(**extra)
-        return f"{CONSOLE_PREFIX}{path}" + (f"?{query}" if query else "")
+        return f"{CONSOLE_PREFIX}{where}" + (f"?{query}" if query else "")
 
     def render(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         html = TEMPLATES.get_template(name).render(page=self, prefix=CONSOLE_PREFIX, **values)
@@ -111,11 +111,13 @@ def overview(request: Request, ctx: ContextDep):
     page = _page(request)
     try:
         t = _tenant(page)
-        with ctx.db.session() as s:  # listing policies seeds a new tenant's default one, as the API does
-            data = console.overview(s, t)
+        # Rendered within the session: the rows are ORM objects. Listing policies seeds a new tenant's default
+        # one, as the API does.
+        with ctx.db.session() as s:
+            return page.render("overview.html", data=console.overview(s, t), batch_ids=console.job_batch_ids,
+                               max_rows=console.MAX_ROWS)
     except DomainError as exc:
         return page.error(exc)
-    return page.render("overview.html", data=data, batch_ids=console.job_batch_ids, max_rows=console.MAX_ROWS)
 
 
 @router.get("/batches/{batch_id}")
@@ -124,10 +126,9 @@ def batch_page(batch_id: str, request: Request, ctx: ContextDep):
     try:
         t = _tenant(page)
         with ctx.db.read_session() as s:
-            detail = console.batch_detail(s, t, batch_id)
+            return page.render("batch.html", d=console.batch_detail(s, t, batch_id), max_rows=console.MAX_ROWS)
     except DomainError as exc:
         return page.error(exc)
-    return page.render("batch.html", d=detail, max_rows=console.MAX_ROWS)
 
 
 @router.get("/files/{file_id}")
@@ -137,9 +138,9 @@ def file_page(file_id: str, request: Request, ctx: ContextDep):
         t = _tenant(page)
         with ctx.db.read_session() as s:
             f, parts = console.file_detail(s, t, ctx.lake, file_id)
+            return page.render("file.html", f=f, parts=parts)
     except DomainError as exc:
         return page.error(exc)
-    return page.render("file.html", f=f, parts=parts)
 
 
 @router.get("/files/{file_id}/download")
@@ -229,7 +230,10 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _scoped(form: dict[str, str], t: Tenant, *names: str) -> dict[str, Any]:
-    body: dict[str, Any] = {k: form[k] for k in names if k in form}
+    unknown = sorted(set(form) - set(names))
+    if unknown:  # as the JSON controls refuse unknown members: a typo must not leave a control off
+        raise Invalid(f"Unknown form field(s): {', '.join(n[:50] for n in unknown[:5])}.")
+    body: dict[str, Any] = dict(form)
     return dict(body, org=t.org, sandbox=t.sandbox)
 
 
