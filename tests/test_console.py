@@ -195,3 +195,12 @@ def test_strict_mode_needs_the_admin_token_or_the_console_session(ctx):
         assert c.get(CONSOLE).status_code == 200  # the session cookie now stands for the token
         assert c.get("/_upstack/controls").status_code == 401  # ... on console paths only
         assert c.post(f"{CONSOLE}/controls/clear", data={}, headers=SAME_ORIGIN, follow_redirects=False).status_code == 303
+
+
+def test_ci_installs_the_browser_before_the_tests():
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    install = script.index("apt-get install -y -q chromium chromium-driver")
+    assert "DEBIAN_FRONTEND=noninteractive" in script and install < script.index("\nmake test")
+    assert "/usr/bin/chromium" in script and "/usr/bin/chromedriver" in script
