@@ -182,7 +182,7 @@ def test_strict_mode_needs_the_admin_token_or_the_console_session(ctx):
     with TestClient(create_app(ctx.settings, ctx), raise_server_exceptions=False) as c:
         assert c.get(CONSOLE).status_code == 401
         assert c.get(CONSOLE, headers={"Authorization": "Bearer adm1n"}).status_code == 200
-        assert c.get(CONSOLE, cookies={"upstack_console": "forged"}).status_code == 401
+        assert c.get(CONSOLE, headers={"Cookie": "upstack_console=forged"}).status_code == 401
         assert c.get(f"{CONSOLE}/login").status_code == 200
         wrong = c.post(f"{CONSOLE}/login", data={"token": "guess"}, headers=SAME_ORIGIN, follow_redirects=False)
         assert wrong.status_code == 401 and "upstack_console" not in wrong.headers.get("set-cookie", "")
