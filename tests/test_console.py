@@ -204,3 +204,16 @@ def test_ci_installs_the_browser_before_the_tests():
     install = script.index("apt-get install -y -q chromium chromium-driver")
     assert "DEBIAN_FRONTEND=noninteractive" in script and install < script.index("\nmake test")
     assert "/usr/bin/chromium" in script and "/usr/bin/chromedriver" in script
+
+
+def test_browsing_writes_nothing(client, ctx):
+    """Looking at a tenant never seen does not create it (the API's policy list would seed its default policy)."""
+    from sqlalchemy import func, select
+
+    from upstack.storage.models import Tenant
+
+    html = page(client, org="NEVER-SEEN@AdobeOrg")
+    assert "None yet" in html
+    page(client, "/lookup", org="NEVER-SEEN@AdobeOrg")
+    with ctx.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Tenant).where(Tenant.org == "NEVER-SEEN@AdobeOrg")) == 0

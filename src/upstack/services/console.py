@@ -14,7 +14,7 @@ from upstack.lake import Lake
 from upstack.services import catalog, data_access, export_jobs, merge_policies
 from upstack.services.errors import Invalid, NotFound
 from upstack.services.tenancy import Tenant
-from upstack.storage import admin_repo, catalog_repo
+from upstack.storage import admin_repo, catalog_repo, ups_repo
 from upstack.storage.models import Batch, Dataset, DatasetFile, FailedRow
 
 # The tenant shown when the query names none: the gateway's default sandbox, and the org `upstack seed` loads.
@@ -71,7 +71,7 @@ def overview(s: Session, t: Tenant) -> Overview:
     found = export_jobs.list_jobs(s, t, sort_field="createdTime", descending=True, after=None, skip=0,
                                   limit=MAX_ROWS + 1, statuses=())
     jobs = [JobRow(view, job_files(s, t, view)) for _, _, view in found[:MAX_ROWS]]
-    policies = [merge_policies.policy_view(p) for p in merge_policies.list_policies(s, t)[:MAX_ROWS]]
+    policies = policy_choices(s, t)
     return Overview(list(rows.values()), len(datasets) > MAX_ROWS, len(batches) > MAX_BATCHES, jobs,
                     len(found) > MAX_ROWS, policies, admin_repo.tenants(s, MAX_TENANTS))
 
@@ -95,7 +95,9 @@ def job_files(s: Session, t: Tenant, view: dict[str, Any]) -> list[DatasetFile]:
 
 
 def policy_choices(s: Session, t: Tenant) -> list[dict[str, Any]]:
-    return [merge_policies.policy_view(p) for p in merge_policies.list_policies(s, t)[:MAX_ROWS]]
+    """The tenant's merge policies as stored: unlike the API's list, looking does not seed a tenant never seen
+    (its default policy appears with its first use), so browsing the console writes nothing."""
+    return [merge_policies.policy_view(p) for p in ups_repo.list_policies(s, t)[:MAX_ROWS]]
 
 
 @dataclass

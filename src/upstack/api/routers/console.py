@@ -113,9 +113,7 @@ def overview(request: Request, ctx: ContextDep):
     page = _page(request)
     try:
         t = _tenant(page)
-        # Rendered within the session: the rows are ORM objects. Listing policies seeds a new tenant's default
-        # one, as the API does.
-        with ctx.db.session() as s:
+        with ctx.db.read_session() as s:  # rendered within it: the rows are ORM objects
             return page.render("overview.html", data=console.overview(s, t), batch_ids=console.job_batch_ids,
                                max_rows=console.MAX_ROWS)
     except DomainError as exc:
@@ -170,7 +168,7 @@ def lookup(request: Request, ctx: ContextDep):
     form = {"namespace": q.get("namespace") or "", "id": q.get("id") or "", "mergePolicyId": q.get("mergePolicyId") or ""}
     try:
         t = _tenant(page)
-        with ctx.db.session() as s:
+        with ctx.db.read_session() as s:
             policies = console.policy_choices(s, t)
     except DomainError as exc:
         return page.error(exc)
