@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from upstack.lake import Lake
 from upstack.schemas.catalog import check_dataset
 from upstack.services.errors import Invalid, NotFound
-from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch, Dataset
+from upstack.tenant import Tenant
 
 UNION_SCHEMA = "https://ns.adobe.com/xdm/context/profile__union"
 MAX_NAME = Dataset.name.type.length  # the column's size
