@@ -84,6 +84,16 @@ def create_dataset(s: Session, t: Tenant, body: dict[str, Any]) -> Dataset:
     return ds
 
 
+def list_datasets(s: Session, t: Tenant) -> Sequence[Dataset]:
+    """A tenant's datasets, oldest first (the router pages and filters them)."""
+    return repo.list_datasets(s, t)
+
+
+def list_batches(s: Session, t: Tenant) -> Sequence[Batch]:
+    """A tenant's batches, oldest first (the router pages and filters them)."""
+    return repo.list_batches(s, t)
+
+
 def get_dataset(s: Session, t: Tenant, dataset_id: str) -> Dataset:
     ds = repo.get_dataset(s, t, dataset_id)
     if ds is None:
