@@ -258,7 +258,7 @@ def test_strict_mode_needs_the_admin_token_for_controls(ctx):
 def test_upload_received_while_the_batch_completes_is_refused_and_removed(client, ctx, run_jobs):
     from upstack.services import ingestion
     from upstack.services.errors import Invalid
-    from upstack.services.tenancy import Tenant
+    from upstack.tenant import Tenant
 
     ds = new_dataset(client, tags={"unifiedProfile": ["enabled:true"]})
     batch = open_batch(client, ds)

@@ -108,7 +108,7 @@ def _migrate(url: str, revision: str = "head") -> None:
 
 def _prepare(settings: Settings):
     from upstack import logs
-    from upstack.api.context import AppContext
+    from upstack.context import AppContext
 
     logs.setup(settings.log_level, settings.log_json)
     _data_dir_ready(settings.data_dir)
@@ -245,7 +245,7 @@ def seed(
 
     from upstack.seed.generate import SeedSpec
     from upstack.seed.load import seed as run_seed
-    from upstack.services.tenancy import Tenant
+    from upstack.tenant import Tenant
 
     try:
         spec = SeedSpec(profiles=profiles, fragments_per_profile=fragments_per_profile, datasets=datasets,

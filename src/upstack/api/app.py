@@ -9,11 +9,11 @@ from fastapi import FastAPI
 
 from upstack import __version__
 from upstack.api import errors
-from upstack.api.context import AppContext
 from upstack.api.fastpath import FastPaths
 from upstack.api.gateway import GatewayMiddleware
 from upstack.api.responses import Json
 from upstack.config import Settings
+from upstack.context import AppContext
 from upstack.services import controls
 from upstack.services.ims import TokenChecker
 from upstack.services.journal import Journal

@@ -19,7 +19,7 @@ from upstack import logs
 from upstack.services.controls import fault_matches
 from upstack.services.errors import DomainError, GatewayError, Invalid, UnsupportedMediaType
 from upstack.services.journal import BodyCopy
-from upstack.services.tenancy import Tenant
+from upstack.tenant import Tenant
 
 # Paths that need no AEP headers: the token endpoint and the local controls (CONTRACT §1, §10).
 OPEN_PREFIXES = ("/ims/", "/_upstack", "/docs", "/openapi.json", "/redoc")

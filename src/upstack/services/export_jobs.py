@@ -18,10 +18,10 @@ from upstack.jobs.states import BATCH, EXPORT, transition
 from upstack.profiles import ExportQuery, MergePolicySpec, SegmentFilter
 from upstack.services import merge_policies
 from upstack.services.errors import Invalid, NotFound
-from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo
 from upstack.storage import ups_repo as repo
 from upstack.storage.models import Batch, Dataset, DatasetFile, ExportJob
+from upstack.tenant import Tenant
 
 STATUSES = ("NEW", "PROCESSING", "SUCCEEDED", "FAILED")
 FINISHED = ("SUCCEEDED", "FAILED")

@@ -13,13 +13,13 @@ from pathlib import Path
 import pyarrow as pa
 from sqlalchemy.exc import OperationalError
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.lake.parquet import write_table
 from upstack.profiles import ExportCancelled, MergeResultPart, iter_merge_profiles, split_by_segment
 from upstack.services import export_jobs, merge_policies, profile_deletions, profile_inputs
 from upstack.services.export_jobs import CANCELLED, BatchOutput
-from upstack.services.tenancy import Tenant
+from upstack.tenant import Tenant
 from upstack.worker.base import JobContext, JobLost, PermanentFailure
 
 log = logging.getLogger("upstack.worker.export")

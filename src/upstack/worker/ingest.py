@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.jobs.states import BATCH, transition
 from upstack.lake import Bounds, RefusedFile, UnreadableFile
@@ -22,9 +22,9 @@ from upstack.lake.records import convert_file
 from upstack.lake.rows import RowError
 from upstack.services import profile_snapshots
 from upstack.services.catalog import now_ms
-from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch, DatasetFile
+from upstack.tenant import Tenant
 from upstack.worker.base import JobContext, PermanentFailure
 
 log = logging.getLogger("upstack.worker.ingest")

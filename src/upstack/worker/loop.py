@@ -12,7 +12,7 @@ import uuid
 
 from sqlalchemy import update
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs import queue
 from upstack.services import controls
 from upstack.storage import dialect

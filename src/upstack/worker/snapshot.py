@@ -11,14 +11,14 @@ import logging
 import time
 from contextlib import closing
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.lake.snapshots import SnapshotWriter
 from upstack.profiles import ExportQuery, iter_merge_profiles, sort_memory_limit
 from upstack.services import merge_policies, profile_inputs, profile_snapshots
 from upstack.services.errors import Invalid
 from upstack.services.export_jobs import policy_spec
-from upstack.services.tenancy import Tenant
+from upstack.tenant import Tenant
 from upstack.worker.base import JobContext
 
 log = logging.getLogger("upstack.worker.snapshot")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs import queue
 from upstack.lake import parse_owner_tag
 from upstack.storage import dialect
