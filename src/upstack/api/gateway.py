@@ -48,9 +48,11 @@ def _journaled(path: str) -> bool:
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, faults=None, journal=None):
+    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, faults=None, journal=None,
+                 request_metrics=None):
         self.app = app
         self.journal = journal  # services.journal.Journal, or None
+        self.request_metrics = request_metrics  # services.metrics.RequestMetrics, or None
         self.settings = settings
         self.check_token = token_checker  # (token, api_key, org) -> GatewayError | None, blocking (DB)
         self.render_error = render_error  # (scope, exc, request_id) -> Response; logs what it did not expect
@@ -114,6 +116,8 @@ class GatewayMiddleware:
             # Once the answer has started (a download cut half-way) there is nothing left to send: the
             # connection ends short, which a client sees as an incomplete body.
         finally:
+            if self.request_metrics is not None:  # GET /_upstack/metrics: by route template, not raw path
+                self.request_metrics.observe(scope, status, time.perf_counter() - began)
             logs.access(method, path, status or "-", began, request_id, state.get("tenant"))
 
     def _tee(self, receive: Receive, entry: BodyCopy) -> Receive:

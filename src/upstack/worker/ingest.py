@@ -23,6 +23,7 @@ from upstack.lake.rows import RowError
 from upstack.services import profile_snapshots
 from upstack.services.catalog import now_ms
 from upstack.storage import catalog_repo as repo
+from upstack.storage import metrics_repo
 from upstack.storage.models import Batch, DatasetFile
 from upstack.tenant import Tenant
 from upstack.worker.base import JobContext, PermanentFailure
@@ -182,6 +183,8 @@ class IngestHandler:
                     # New profile data: the default policy's snapshot is stale now (lookups stop using it at
                     # once, by its lake version); a queued rebuild covers every batch that lands before it runs.
                     profile_snapshots.request_default_build(s, t)
+                if out.written:  # last: the totals row stays locked only until this commit (PostgreSQL)
+                    metrics_repo.add(s, metrics_repo.RECORDS_INGESTED, "ingest", value=out.written)
             gone = not moved and repo.get_batch(s, t, plan.batch_id) is None
         if gone and out.written:
             # The batch (or its dataset) was deleted while we worked: what we just published belongs to no one.

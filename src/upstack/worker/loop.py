@@ -103,14 +103,15 @@ class Worker:
             handler.run(jc)
             outcome = "succeeded"
             with self.ctx.db.session() as s:
-                if not queue.succeed(s, claimed.id, self.id):
+                if not queue.succeed(s, claimed.id, self.id, run=(claimed.kind, time.perf_counter() - started)):
                     outcome = "lost"
         except JobLost:
             outcome = "lost"
         except PermanentFailure as exc:
             outcome = "failed"
             with self.ctx.db.session() as s:
-                queue.fail(s, claimed.id, self.id, f"{exc.code}: {exc.message}", retry_in_ms=None)
+                queue.fail(s, claimed.id, self.id, f"{exc.code}: {exc.message}", retry_in_ms=None,
+                           run=(claimed.kind, time.perf_counter() - started))
             handler.give_up(self.ctx, claimed, exc.code, exc.message)
         except Exception as exc:  # unexpected: retry while attempts remain
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -119,7 +120,8 @@ class Worker:
             outcome = "failed" if last else "retrying"
             with self.ctx.db.session() as s:
                 queue.fail(s, claimed.id, self.id, detail,
-                           retry_in_ms=None if last else queue.backoff_ms(claimed.attempts))
+                           retry_in_ms=None if last else queue.backoff_ms(claimed.attempts),
+                           run=(claimed.kind, time.perf_counter() - started))
             if last:
                 handler.give_up(self.ctx, claimed, "INTERNAL-ERROR", detail)
         finally:

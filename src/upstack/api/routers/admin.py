@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from upstack.api.deps import ContextDep, JsonBody, read_json
@@ -21,7 +21,7 @@ from upstack.schemas.controls import (
     ResetRequest,
     Scoped,
 )
-from upstack.services import admin, controls, journal
+from upstack.services import admin, controls, journal, metrics
 from upstack.services.errors import Invalid
 
 router = APIRouter(prefix="/_upstack", tags=["upstack"])
@@ -164,6 +164,16 @@ async def drain_jobs(request: Request, ctx: ContextDep):
         if not active or time.monotonic() >= deadline:
             return Json({"drained": not active, "active": active, "held": held})
         await anyio.sleep(0.05)
+
+
+# ---- metrics ----------------------------------------------------------------------------------------------------
+
+@router.get("/metrics")
+def get_metrics(request: Request):
+    """Prometheus text exposition: this process's requests by route template and status, and the jobs, queue and
+    totals every process reads alike from the database (services/metrics.py)."""
+    body, content_type = metrics.exposition(request.app.state.metrics_registry, request.headers.get("accept", ""))
+    return Response(body, headers={"content-type": content_type})
 
 
 # ---- the request journal (CONTRACT §10) ---------------------------------------------------------------------
