@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
                               "Data Access, merge policies, Profile export jobs, Profile access).")
     app.state.ctx = ctx
     errors.install(app)
-    docs.install(app)
+    docs.install(app, settings)
     for name in routers or ROUTERS:
         module = importlib.import_module(f"upstack.api.routers.{name}")
         app.include_router(module.router)
