@@ -175,3 +175,17 @@ def test_swagger_ui_sends_the_prefilled_headers(bare, tmp_path, kept):
     expected = dict(_default_headers(spec), **(kept or {}))
     assert {k: v for k, v in sent.items() if k in GATEWAY_HEADERS} == expected
     assert bare.get(CATALOG, headers=expected).status_code == 200
+
+
+def test_no_operation_lists_a_422_the_server_never_gives(bare):
+    spec = bare.get("/openapi.json").json()
+    listed = [(method, path) for path, method, operation in _operations(spec) if "422" in operation["responses"]]
+    assert listed == []
+    assert not {"HTTPValidationError", "ValidationError"} & spec["components"].get("schemas", {}).keys()
+
+
+def test_a_request_the_routes_cannot_read_is_answered_400_in_the_aep_shape(client):
+    # PATCH dataSets/{id} was documented with FastAPI's 422; a body it cannot read is a Catalog 400.
+    r = client.patch(f"{CATALOG}/any", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["status"] == 400 and r.json()["title"] == "BadRequestError"

@@ -6,6 +6,9 @@ Every AEP operation declares the four gateway headers as security schemes (the t
 controls need none: `needs_aep_headers` decides, for the gateway too). Each scheme carries its default in
 `x-upstack-default`, which the /docs page prefills, so "Try it out" passes the gateway in permissive mode at
 once; Swagger UI keeps what you type instead (`persistAuthorization`).
+
+No operation lists FastAPI's default 422 "Validation Error": a request the routes cannot validate is answered
+400 in the AEP error shape of its path (api/errors.py renders RequestValidationError as `Invalid`).
 """
 
 from __future__ import annotations
@@ -71,6 +74,21 @@ def _describe_gateway(schema: dict, settings: Settings) -> None:
                 operation["security"] = everything
 
 
+def _drop_validation_422(schema: dict) -> None:
+    """FastAPI's own 422 answers and their schemas go; a 422 a route declares itself would stay."""
+    fastapi_422 = "#/components/schemas/HTTPValidationError"
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if fastapi_422 in str(responses.get("422", "")):
+                del responses["422"]
+    components = schema.get("components", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.get("schemas", {}).pop(name, None)
+    if components.get("schemas") == {}:
+        del components["schemas"]
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Replace FastAPI's CDN-loaded pages (create the app with docs_url=None, redoc_url=None) and its
     OpenAPI document."""
@@ -79,6 +97,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)  # builds and caches app.openapi_schema, which is edited in place
+            _drop_validation_422(schema)
             _describe_gateway(schema, settings)
         return app.openapi_schema
 
