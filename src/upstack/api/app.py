@@ -8,7 +8,7 @@ import inspect
 from fastapi import FastAPI
 
 from upstack import __version__
-from upstack.api import errors
+from upstack.api import docs, errors
 from upstack.api.fastpath import FastPaths
 from upstack.api.gateway import GatewayMiddleware
 from upstack.api.responses import Json
@@ -45,10 +45,12 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
     settings = settings or (ctx.settings if ctx else Settings())
     ctx = ctx or AppContext.create(settings)
     app = FastAPI(title="upstack", version=__version__, default_response_class=Json, **_NO_TELEMETRY,
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,  # api/docs.py serves them
                   description="Local Adobe Experience Platform export-loop APIs (Catalog, Batch Ingestion, "
                               "Data Access, merge policies, Profile export jobs, Profile access).")
     app.state.ctx = ctx
     errors.install(app)
+    docs.install(app, settings)
     routes = []  # every route with its full template, for the requests metric's labels
     for name in routers or ROUTERS:
         module = importlib.import_module(f"upstack.api.routers.{name}")

@@ -21,9 +21,10 @@ from upstack.services.errors import DomainError, GatewayError, Invalid, Unsuppor
 from upstack.services.journal import BodyCopy
 from upstack.tenant import Tenant
 
-# Paths that need no AEP headers: the token endpoint and the local controls (CONTRACT §1, §10).
-OPEN_PREFIXES = ("/ims/", "/_upstack", "/docs", "/openapi.json", "/redoc")
 CONTROLS_PREFIX = "/_upstack"
+# The API's own documentation (api/docs.py): the pages, the OpenAPI document, and the page's assets under /docs/.
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/openapi.json"})
+DOCS_ASSETS_PREFIX = "/docs/"
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 # Body types a browser sends cross-site without a CORS preflight: a local control never accepts them.
 SIMPLE_BODY_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
@@ -41,8 +42,18 @@ def _new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
+def is_docs(path: str) -> bool:
+    return path.startswith(DOCS_ASSETS_PREFIX) or path.rstrip("/") in DOCS_PATHS
+
+
+def needs_aep_headers(path: str) -> bool:
+    """Every AEP path needs the gateway headers; the token endpoint, the local controls and the docs do not
+    (CONTRACT §1, §10). The OpenAPI document declares the headers on exactly these paths (api/docs.py)."""
+    return not (path.startswith(("/ims/", CONTROLS_PREFIX)) or is_docs(path))
+
+
 def _journaled(path: str) -> bool:
-    return not path.startswith(("/_upstack", "/docs", "/openapi.json", "/redoc"))
+    return not (path.startswith(CONTROLS_PREFIX) or is_docs(path))
 
 
 
@@ -96,7 +107,7 @@ class GatewayMiddleware:
                 self._check_host(headers)
                 if path.startswith(CONTROLS_PREFIX):
                     self._check_local_control(scope, headers)
-                elif not path.startswith(OPEN_PREFIXES):
+                elif needs_aep_headers(path):
                     state["tenant"] = await self._check_headers(headers)
                 receive = self._limit_body(scope, headers, receive)
                 if not path.startswith(CONTROLS_PREFIX):
