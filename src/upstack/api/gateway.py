@@ -89,6 +89,7 @@ class GatewayMiddleware:
                                    state.get("tenant"), headers, copy, status)
             await send(message)
 
+        bound = logs.bind_request(state)  # what is logged inside the request carries its request_id and tenant
         try:
             try:
                 self._check_host(headers)
@@ -115,6 +116,7 @@ class GatewayMiddleware:
             # connection ends short, which a client sees as an incomplete body.
         finally:
             logs.access(method, path, status or "-", began, request_id, state.get("tenant"))
+            logs.unbind_request(bound)
 
     def _tee(self, receive: Receive, entry: BodyCopy) -> Receive:
         """Copy what the body brings for the journal, up to the journal's bound (uploads: counted only)."""
