@@ -141,6 +141,8 @@ def test_unexpected_error_is_logged_once_bounded_and_redacted(client, monkeypatc
     assert len(errors) == 1, records
     err = errors[0]
     assert err["request_id"] == "req-42" and err["exc_type"] == "RuntimeError" and err["method"] == "POST"
+    assert err["event"] == "unhandled error" and err["path"] == DATASETS
+    assert err["tenant"] == f"{HEADERS['x-gw-ims-org-id']}/{HEADERS['x-sandbox-name']}"  # the request's context
     assert "explode" in err["exception"] and len(err["exception"].splitlines()) <= logs.MAX_TRACEBACK_LINES + 1
     everything = json.dumps(records)
     for secret in ("s3cr3t", "test-token", "upstack.abcdefghij", "secret_local"):
