@@ -102,6 +102,7 @@ class GatewayMiddleware:
                                    state.get("tenant"), headers, copy, status)
             await send(message)
 
+        bound = logs.bind_request(state)  # what is logged inside the request carries its request_id and tenant
         try:
             try:
                 self._check_host(headers)
@@ -130,6 +131,7 @@ class GatewayMiddleware:
             if self.request_metrics is not None:  # GET /_upstack/metrics: by route template, not raw path
                 self.request_metrics.observe(scope, status, time.perf_counter() - began)
             logs.access(method, path, status or "-", began, request_id, state.get("tenant"))
+            logs.unbind_request(bound)
 
     def _tee(self, receive: Receive, entry: BodyCopy) -> Receive:
         """Copy what the body brings for the journal, up to the journal's bound (uploads: counted only)."""

@@ -118,8 +118,11 @@ class IngestHandler:
                 lake.discard_staging(staging)
         self._finish(jc.app, plan, out, _error_summary(out))
         elapsed = time.perf_counter() - started
-        log.info("batch %s ingested: %d read, %d written, %d failed in %.3fs (%.0f records/s)", plan.batch_id,
-                 out.read, out.written, out.failed, elapsed, out.read / elapsed if elapsed > 0 else 0.0)
+        log.info("batch ingested", extra={
+            "batch_id": plan.batch_id, "dataset_id": plan.dataset_id, "format": plan.fmt, "files": len(uploads),
+            "records_read": out.read, "records_written": out.written, "records_failed": out.failed,
+            "bytes": out.bytes, "duration_ms": round(elapsed * 1000, 3),
+            "records_per_s": round(out.read / elapsed) if elapsed > 0 else 0})
 
     def give_up(self, app: AppContext, job: Claimed, code: str, message: str) -> None:
         t = Tenant(job.org, job.sandbox)
@@ -138,7 +141,8 @@ class IngestHandler:
             dataset_id = b.dataset_id
         # A crash may have left this batch's files published: a failed batch keeps none.
         app.lake.remove_batch(t.org, t.sandbox, dataset_id, job.subject_id)
-        log.warning("batch %s failed: %s: %s", job.subject_id, code, message)
+        log.warning("batch failed", extra={"batch_id": job.subject_id, "dataset_id": dataset_id, "code": code,
+                                           "detail": message})
 
     # -- steps -----------------------------------------------------------------------------------------
 
@@ -148,8 +152,8 @@ class IngestHandler:
             b = repo.get_batch(s, t, job.subject_id)
             if b is None or b.status != "processing" or b.origin != "ingestion":
                 # Aborted, reverted, deleted with its dataset, or finished by an earlier run: nothing to do.
-                log.info("batch %s: not processing (%s); ingest job %s does nothing", job.subject_id,
-                         b.status if b else "gone", job.id)
+                log.info("batch not processing; its ingest job does nothing",
+                         extra={"batch_id": job.subject_id, "status": b.status if b else "gone"})
                 return None
             ds = repo.get_dataset(s, t, b.dataset_id)
             if ds is None:
