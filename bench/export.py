@@ -53,11 +53,11 @@ class Seeded:
 
 def seed_into(data_dir: Path, fragments: int, args) -> Seeded:
     """Seed through the ingestion path while the server's worker ingests (this process only uploads)."""
-    from upstack.api.context import AppContext
+    from upstack.context import AppContext
     from upstack.seed.generate import SeedSpec
     from upstack.seed.load import seed
-    from upstack.services.tenancy import Tenant
     from upstack.storage.migrate import upgrade
+    from upstack.tenant import Tenant
 
     f = args.fragments_per_profile
     spec = SeedSpec(profiles=max(1, fragments // f), fragments_per_profile=f, datasets=getattr(args, "datasets", 2),

@@ -147,10 +147,10 @@ class BareServer:
 
 def _one_job(server: Server, data_dir: Path) -> int:
     """Seed a small lake and run one export to SUCCEEDED: the job every GET reads."""
-    from upstack.api.context import AppContext
+    from upstack.context import AppContext
     from upstack.seed.generate import SeedSpec
     from upstack.seed.load import seed
-    from upstack.services.tenancy import Tenant
+    from upstack.tenant import Tenant
 
     ctx = AppContext.create(settings_for(data_dir))
     try:

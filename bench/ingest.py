@@ -89,11 +89,11 @@ def _one_batch(ctx, tenant, dataset_id: str, fmt: str, files: list[bytes]) -> di
 
 
 def main(args) -> int:
-    from upstack.api.context import AppContext
+    from upstack.context import AppContext
     from upstack.seed.load import to_parquet_bytes
     from upstack.services import catalog
-    from upstack.services.tenancy import Tenant
     from upstack.storage.migrate import upgrade
+    from upstack.tenant import Tenant
 
     out = run_dir(f"ingest-{args.records}")
     say(f"bench ingest: {args.records:,} {args.kind} records, files of {args.file_records:,}, {args.runs} run(s) "

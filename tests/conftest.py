@@ -94,7 +94,7 @@ def settings(database_url, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def ctx(settings):
-    from upstack.api.context import AppContext
+    from upstack.context import AppContext
 
     c = AppContext.create(settings)
     yield c

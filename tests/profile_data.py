@@ -132,8 +132,8 @@ def read_batch(client, ctx, batch_id: str, headers=None) -> pa.Table:
                 assert body.status_code == 200, body.text
                 tables.append(pq.read_table(io.BytesIO(body.content)))
         return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
-    from upstack.services.tenancy import Tenant
     from upstack.storage import catalog_repo
+    from upstack.tenant import Tenant
 
     h = dict(client.headers, **(headers or {}))
     t = Tenant(h["x-gw-ims-org-id"], h.get("x-sandbox-name", "prod"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pyarrow.parquet as pq
 import pytest
@@ -127,9 +128,14 @@ def test_failed_and_meta_listings(client, run_jobs):
     meta = client.get(f"{EXPORT}/batches/{b}/meta").json()
     names = [m["name"] for m in meta["data"]]
     assert names == ["row_errors_sample.json", "row_errors/part-00000.json"]
-    sample = client.get(f"{EXPORT}/batches/{b}/meta", params={"path": "row_errors_sample.json"}).json()
+    sample_file = client.get(f"{EXPORT}/batches/{b}/meta", params={"path": "row_errors_sample.json"})
+    assert sample_file.headers["content-type"] == "application/json"  # as Adobe's spec documents
+    sample = sample_file.json()
     assert [r["row"] for r in sample] == [1, 2] and {r["code"] for r in sample} == {"ROW-IDENTITYMAP-MISSING"}
     assert client.get(f"{EXPORT}/batches/{b}/meta", params={"path": "input_files"}).status_code == 404
+    part = client.get(f"{EXPORT}/batches/{b}/failed", params={"path": "row_errors/part-00000.json"})
+    assert part.headers["content-type"] == "application/json"
+    assert [json.loads(line)["row"] for line in part.text.splitlines()] == [1, 2]  # JSON lines, a row each
     assert client.get(f"{EXPORT}/batches/{b}/failed", params={"path": "row_errors/part-00001.json"}).status_code == 404
     assert client.get(f"{EXPORT}/batches/{b}/failed", params={"limit": 101}).status_code == 400
 

@@ -60,9 +60,10 @@ def test_conformance_runner_calls_schemathesis_with_the_vendored_spec_and_aep_he
     run = _runner()
     calls = []
     monkeypatch.setattr(run, "schemathesis", lambda: "/bin/schemathesis")
-    fixtures = {"kept": {"dataset": "d1", "batch": "b1", "file": "b1-1", "email": "k@x"}, "job": 7, "job_batch": "b9",
-                "doomed": {"dataset": "d2", "batch": "b2", "file": "b2-1", "email": "d@x"}, "doomed_job": 8,
-                "policy": "p1", "doomed_policy": "p2"}
+    people = {"dataset": "d1", "batch": "b1", "file": "b1-1", "part": "part-0.parquet",
+              "loading": "b3", "to_finish": "b4", "catalog_batch": "b5", "doomed_catalog_batch": "b6"}
+    fixtures = {"people": people, "target": "d9", "dataset": "d7", "doomed_dataset": "d8", "job": 7, "job_batch": "b9", "doomed_job": 8,
+                "lookup_policy": "p0", "policy": "p1", "doomed_policy": "p2"}
     monkeypatch.setattr(run, "make_fixtures", lambda base, headers: fixtures)
     monkeypatch.setattr(run.subprocess, "call",
                         lambda cmd: calls.append((cmd, json.loads(Path(cmd[2]).read_text()))) or 0)
@@ -72,8 +73,16 @@ def test_conformance_runner_calls_schemathesis_with_the_vendored_spec_and_aep_he
     # the vendored spec, with the fixtures' ids as the examples of the parameters (a DELETE gets its own objects)
     assert spec["paths"].keys() == json.loads(SPEC.read_text())["paths"].keys()
     job = spec["paths"]["/data/core/ups/export/jobs/{EXPORT_JOB_ID}"]
-    assert [p["example"] for p in job["get"]["parameters"] if p["name"] == "EXPORT_JOB_ID"] == [7]
-    assert [p["example"] for p in job["delete"]["parameters"] if p["name"] == "EXPORT_JOB_ID"] == [8]
+    assert [p["example"] for p in job["get"]["parameters"] if p["name"] == "EXPORT_JOB_ID"] == ["7"]
+    assert [p["example"] for p in job["delete"]["parameters"] if p["name"] == "EXPORT_JOB_ID"] == ["8"]
+    # what a DELETE takes away is never what another path is given
+    datasets = spec["paths"]["/data/foundation/catalog/dataSets/{DATASET_ID}"]
+    assert [p["example"] for p in datasets["get"]["parameters"] if p["name"] == "DATASET_ID"] == ["d7"]
+    assert [p["example"] for p in datasets["delete"]["parameters"] if p["name"] == "DATASET_ID"] == ["d8"]
+    preview = spec["paths"]["/data/foundation/export/datasets/{id}/preview"]["get"]
+    assert [p["example"] for p in preview["parameters"] if p["name"] == "id"] == ["d1"]
+    bulk = spec["paths"]["/data/core/ups/config/mergePolicies/bulk-get"]["post"]["requestBody"]["content"]
+    assert bulk["application/json"]["example"] == {"ids": [{"id": "p1"}, {"id": "p0"}]}
     assert cmd[cmd.index("--url") + 1] == "http://127.0.0.1:9" and cmd[cmd.index("--max-examples") + 1] == "7"
     headers = [cmd[i + 1].split(":")[0] for i, word in enumerate(cmd) if word == "-H"]
     assert headers == ["Authorization", "x-api-key", "x-gw-ims-org-id", "x-sandbox-name"]

@@ -82,7 +82,7 @@ def test_concurrent_creates_in_one_tenant_never_collide(ctx):
     are exactly 1..N (on PostgreSQL the counter row's lock orders them; SQLite has one writer)."""
     from upstack.services import export_jobs
     from upstack.services.catalog import create_dataset
-    from upstack.services.tenancy import Tenant
+    from upstack.tenant import Tenant
 
     tenants = [Tenant(HEADERS["x-gw-ims-org-id"], "prod"), Tenant("OTHER@AdobeOrg", "prod")]
     targets = {}

@@ -141,6 +141,8 @@ def test_unexpected_error_is_logged_once_bounded_and_redacted(client, monkeypatc
     assert len(errors) == 1, records
     err = errors[0]
     assert err["request_id"] == "req-42" and err["exc_type"] == "RuntimeError" and err["method"] == "POST"
+    assert err["event"] == "unhandled error" and err["path"] == DATASETS
+    assert err["tenant"] == f"{HEADERS['x-gw-ims-org-id']}/{HEADERS['x-sandbox-name']}"  # the request's context
     assert "explode" in err["exception"] and len(err["exception"].splitlines()) <= logs.MAX_TRACEBACK_LINES + 1
     everything = json.dumps(records)
     for secret in ("s3cr3t", "test-token", "upstack.abcdefghij", "secret_local"):
@@ -177,6 +179,159 @@ def test_console_logs_render_tracebacks_without_locals():
         root.setLevel(level)
     text = buffer.getvalue()
     assert "ValueError: nope" in text and "very-secret-token" not in text and "\x1b[" not in text
+
+
+# -- structured logs (issue 11): values are fields, typed; no ANSI escapes but a terminal's ------------------
+
+def _events(records: list[dict], event: str) -> list[dict]:
+    return [rec for rec in records if rec.get("event") == event]
+
+
+def test_request_and_job_logs_carry_fields_not_text(client, run_jobs, log_lines):
+    from tests.ingest_helpers import ingest
+    from tests.profile_data import JOBS, create_dataset, union_dataset
+
+    tenant = f"{HEADERS['x-gw-ims-org-id']}/{HEADERS['x-sandbox-name']}"
+    people = create_dataset(client, "people")
+    batch_id = ingest(client, run_jobs, people, {"people.json": json_lines([person(1), person(2), person(3)])})
+    target = union_dataset(client)
+    r = client.post(JOBS, json={"destination": {"datasetId": target}, "schema": {"name": "_xdm.context.profile"}},
+                    headers={"x-request-id": "req-export-1"})
+    assert r.status_code == 200, r.text
+    job = r.json()
+    assert run_jobs() == 1
+    assert client.get(f"{JOBS}/{job['id']}").json()["status"] == "SUCCEEDED"
+    records = log_lines()
+
+    # The access line: one constant event, the request's values as typed fields.
+    [access] = [rec for rec in _events(records, "request") if rec.get("request_id") == "req-export-1"]
+    assert access["logger"] == "upstack.access" and access["method"] == "POST" and access["path"] == JOBS
+    assert access["status"] == 200 and access["tenant"] == tenant
+    assert isinstance(access["duration_ms"], float) and access["duration_ms"] > 0
+
+    # The ingest job: the loop's job fields on every line, the handler's batch fields on its own.
+    claimed = _events(records, "job claimed")
+    assert [c["kind"] for c in claimed] == ["ingest", "snapshot", "export"]  # an ingest queues a lookup snapshot
+    ingest_job, snapshot_job, export_job = claimed
+    assert isinstance(ingest_job["job_id"], int) and ingest_job["subject_id"] == batch_id
+    assert ingest_job["tenant"] == tenant and ingest_job["attempt"] == 1
+    [ingested] = _events(records, "batch ingested")
+    assert ingested["batch_id"] == batch_id and ingested["dataset_id"] == people
+    assert ingested["job_id"] == ingest_job["job_id"] and ingested["kind"] == "ingest" and ingested["tenant"] == tenant
+    assert ingested["records_read"] == 3 and ingested["records_written"] == 3 and ingested["records_failed"] == 0
+    assert isinstance(ingested["duration_ms"], float)
+
+    # The export job: its id in /export/jobs as export_job_id, the batch it published as batch_id.
+    out_batch = job["destination"]["batchId"]
+    [published] = _events(records, "export batch published")
+    assert published["batch_id"] == out_batch and published["dataset_id"] == target
+    assert published["export_job_id"] == job["id"] and published["records"] == 3 and published["bytes"] > 0
+    assert published["job_id"] == export_job["job_id"] and published["kind"] == "export"
+    [succeeded] = _events(records, "export job succeeded")
+    assert succeeded["batch_ids"] == [out_batch] and succeeded["profiles"] == 3
+    assert isinstance(succeeded["duration_ms"], float) and succeeded["tenant"] == tenant
+    finished = _events(records, "job finished")
+    assert [(f["job_id"], f["kind"], f["outcome"]) for f in finished] == [
+        (job["job_id"], job["kind"], "succeeded") for job in claimed]
+    assert all(isinstance(f["duration_ms"], float) for f in finished)
+
+    # No message embeds a value: ids, counts and times are fields only.
+    for rec in (rec for rec in records if rec["logger"].startswith("upstack")):
+        assert not any(ch.isdigit() for ch in rec["event"]), rec
+        assert batch_id not in rec["event"] and out_batch not in rec["event"]
+    # A job's fields are bound for the job only.
+    import structlog.contextvars
+
+    assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_logs_inside_a_request_carry_its_id_and_tenant(client, monkeypatch, log_lines):
+    import logging
+
+    from upstack.services import catalog
+
+    create = catalog.create_dataset
+
+    def logged(s, t, body):
+        logging.getLogger("upstack.test").info("creating a dataset", extra={"name_length": len(body["name"])})
+        return create(s, t, body)
+
+    monkeypatch.setattr(catalog, "create_dataset", logged)
+    r = client.post(DATASETS, json={"name": "x"}, headers={"x-request-id": "req-in-1"})
+    assert r.status_code == 201, r.text
+    logging.getLogger("upstack.test").info("outside any request")
+    records = log_lines()
+    [inside] = _events(records, "creating a dataset")
+    assert inside["request_id"] == "req-in-1" and inside["name_length"] == 1
+    assert inside["tenant"] == f"{HEADERS['x-gw-ims-org-id']}/{HEADERS['x-sandbox-name']}"
+    [outside] = _events(records, "outside any request")
+    assert "request_id" not in outside and "tenant" not in outside
+
+
+def test_secrets_in_fields_are_redacted(log_lines):
+    import logging
+
+    logging.getLogger("upstack.test").warning("a call failed", extra={
+        "client_secret": "s3cr3t", "detail": "Authorization: Bearer abc.def", "request": {"token": "t0k"},
+        "url": "http://x/?api_key=k123", "issued": "upstack.ABCDEFGHIJKLMNOPQRSTUV"})
+    [rec] = _events(log_lines(), "a call failed")
+    assert rec["client_secret"] == logs.REDACTED and rec["request"] == {"token": logs.REDACTED}
+    everything = json.dumps(rec)
+    for secret in ("s3cr3t", "abc.def", "t0k", "k123", "ABCDEFGHIJ"):
+        assert secret not in everything
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_no_ansi_escapes_off_a_terminal(client, as_json):
+    import logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    buffer = io.StringIO()
+    logs.setup("INFO", as_json=as_json, stream=buffer)
+    try:
+        client.get(DATASETS, headers={"x-request-id": "req-plain"})
+        logging.getLogger("upstack.test").warning("a dataset name", extra={"job_id": 7, "dataset": "\x1b[31mred"})
+        try:
+            raise ValueError("\x1b[2Jcleared")
+        except ValueError:
+            logging.getLogger("upstack.test").exception("it failed", extra={"duration_ms": 1.5})
+        logs.flush()
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    text = buffer.getvalue()
+    assert "\x1b" not in text and "req-plain" in text and "cleared" in text
+    if not as_json:  # key=value after the message, for a person to read
+        assert "job_id=7" in text and "duration_ms=1.5" in text
+
+
+def test_console_colours_only_on_a_terminal(monkeypatch):
+    import logging
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        for stream, coloured in ((_Terminal(), True), (io.StringIO(), False)):
+            logs.setup("INFO", as_json=False, stream=stream)
+            logging.getLogger("upstack.test").info("hello", extra={"job_id": 1})
+            logs.flush()
+            assert ("\x1b[" in stream.getvalue()) is coloured and "hello" in stream.getvalue()
+        monkeypatch.setenv("NO_COLOR", "1")
+        stream = _Terminal()
+        logs.setup("INFO", as_json=False, stream=stream)
+        logging.getLogger("upstack.test").info("hello")
+        logs.flush()
+        assert "\x1b[" not in stream.getvalue()
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
 
 
 # -- 3. settings are validated whichever way they arrive ------------------------------------------------
@@ -258,7 +413,7 @@ def test_strict_mode_needs_the_admin_token_for_controls(ctx):
 def test_upload_received_while_the_batch_completes_is_refused_and_removed(client, ctx, run_jobs):
     from upstack.services import ingestion
     from upstack.services.errors import Invalid
-    from upstack.services.tenancy import Tenant
+    from upstack.tenant import Tenant
 
     ds = new_dataset(client, tags={"unifiedProfile": ["enabled:true"]})
     batch = open_batch(client, ds)
@@ -376,5 +531,6 @@ def test_access_lines_carry_the_request_id_and_never_a_forged_line(client, log_l
     client.get(DATASETS, headers={"x-request-id": "acc-2"})
     lines = [rec for rec in log_lines() if rec.get("logger") == "upstack.access"]
     assert [rec["request_id"] for rec in lines] == ["acc-1", "acc-2"]
-    assert lines[0]["status"] == 404 and "x\\nforged" in lines[0]["event"] and lines[1]["status"] == 200
+    assert lines[0]["status"] == 404 and "x\\nforged" in lines[0]["path"] and lines[1]["status"] == 200
+    assert {rec["event"] for rec in lines} == {"request"} and {rec["method"] for rec in lines} == {"GET"}
     assert lines[1]["tenant"] == f"{HEADERS['x-gw-ims-org-id']}/prod" and lines[1]["duration_ms"] > 0

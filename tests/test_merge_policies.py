@@ -185,7 +185,7 @@ def test_first_requests_of_a_tenant_seed_once(client, ctx):
     from concurrent.futures import ThreadPoolExecutor
 
     from upstack.services import merge_policies
-    from upstack.services.tenancy import Tenant
+    from upstack.tenant import Tenant
 
     t = Tenant("RACE@AdobeOrg", "prod")
 

@@ -58,8 +58,8 @@ def test_per_tenant_job_ids_keep_existing_jobs_readable(empty_database_url, tmp_
 
     from tests.profile_data import JOBS, union_dataset
     from upstack.api.app import create_app
-    from upstack.api.context import AppContext
     from upstack.config import Settings
+    from upstack.context import AppContext
 
     url, mine, theirs = empty_database_url, HEADERS["x-gw-ims-org-id"], "OTHER@AdobeOrg"
     upgrade(url, "0003")

@@ -12,8 +12,8 @@ from tests.conftest import ORG
 from tests.profile_data import CRM, EVENT_SCHEMA, LOYALTY, MP, WEB, Loader, create_dataset, idmap
 from upstack.services import entities
 from upstack.services.errors import NotFound, Unprocessable
-from upstack.services.tenancy import Tenant
 from upstack.storage.models import Job
+from upstack.tenant import Tenant
 
 ENTITIES = "/data/core/ups/access/entities"
 PROFILE = {"schema.name": "_xdm.context.profile"}

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from upstack.profiles import DatasetInput, ExportQuery, MergePolicySpec, merge_profiles
 from upstack.seed.generate import SeedSpec, events, expected_counts, fragments, generate, plan
 from upstack.seed.load import seed, to_parquet_bytes
-from upstack.services.tenancy import Tenant
 from upstack.storage.models import Batch, Dataset
+from upstack.tenant import Tenant
 
 TENANT = Tenant("SEEDTEST@AdobeOrg", "prod")
 

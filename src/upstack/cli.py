@@ -108,7 +108,7 @@ def _migrate(url: str, revision: str = "head") -> None:
 
 def _prepare(settings: Settings):
     from upstack import logs
-    from upstack.api.context import AppContext
+    from upstack.context import AppContext
 
     logs.setup(settings.log_level, settings.log_json)
     _data_dir_ready(settings.data_dir)
@@ -147,9 +147,10 @@ def serve(
                          auth=auth)
     ctx = _prepare(settings)
     pool = start_workers(ctx, settings.workers)
-    log.info("upstack serving on http://%s:%s (database %s, data dir %s, %d worker(s), auth %s)",
-             settings.host, settings.port, ctx.db.engine.url.render_as_string(hide_password=True),
-             settings.data_dir, settings.workers, settings.auth)
+    log.info("upstack serving", extra={
+        "url": f"http://{settings.host}:{settings.port}", "data_dir": str(settings.data_dir),
+        "database": ctx.db.engine.url.render_as_string(hide_password=True), "workers": settings.workers,
+        "auth": settings.auth})
     app_ = create_app(settings, ctx)
     # Everything imported and built so far lives as long as the process: moved out of the collector's sight, a
     # full collection walks only what requests create (measured: p99 of GET /export/jobs/{id} 2-3x lower).
@@ -177,9 +178,10 @@ def worker(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("upstack worker: %d thread(s) on %s", concurrency, ctx.db.engine.url.render_as_string(hide_password=True))
+    log.info("upstack worker running", extra={
+        "threads": concurrency, "database": ctx.db.engine.url.render_as_string(hide_password=True)})
     stop.wait()
-    log.info("upstack worker: stopping (running jobs finish or are re-claimed after their lease)")
+    log.info("upstack worker stopping: running jobs finish or are re-claimed after their lease")
     for w in pool:
         w.stop()
     ctx.db.dispose()
@@ -245,7 +247,7 @@ def seed(
 
     from upstack.seed.generate import SeedSpec
     from upstack.seed.load import seed as run_seed
-    from upstack.services.tenancy import Tenant
+    from upstack.tenant import Tenant
 
     try:
         spec = SeedSpec(profiles=profiles, fragments_per_profile=fragments_per_profile, datasets=datasets,

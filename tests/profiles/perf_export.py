@@ -69,10 +69,9 @@ class _StageMemory:
 
         class Handler(logging.Handler):
             def emit(self, record):
-                msg = record.getMessage()
-                if msg.startswith("stage "):
-                    name, secs = msg[6:].split(" done in ")
-                    outer.peaks.append((name, float(secs[:-1]), outer.current, record.arrow_bytes / 2**20))
+                if record.getMessage() == "engine stage done":  # its values are fields (logs.py)
+                    outer.peaks.append((record.stage, record.duration_ms / 1000, outer.current,
+                                        record.arrow_bytes / 2**20))
                     outer.current = 0.0
 
         log = logging.getLogger("upstack.profiles")

@@ -8,13 +8,13 @@ import inspect
 from fastapi import FastAPI
 
 from upstack import __version__
-from upstack.api import errors
-from upstack.api.context import AppContext
+from upstack.api import docs, errors
 from upstack.api.fastpath import FastPaths
 from upstack.api.gateway import GatewayMiddleware
 from upstack.api.responses import Json
 from upstack.config import Settings
-from upstack.services import controls
+from upstack.context import AppContext
+from upstack.services import controls, metrics
 from upstack.services.ims import TokenChecker
 from upstack.services.journal import Journal
 
@@ -46,19 +46,29 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
     settings = settings or (ctx.settings if ctx else Settings())
     ctx = ctx or AppContext.create(settings)
     app = FastAPI(title="upstack", version=__version__, default_response_class=Json, **_NO_TELEMETRY,
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,  # api/docs.py serves them
                   description="Local Adobe Experience Platform export-loop APIs (Catalog, Batch Ingestion, "
                               "Data Access, merge policies, Profile export jobs, Profile access).")
     app.state.ctx = ctx
     errors.install(app)
+    docs.install(app, settings)
+    routes = []  # every route with its full template, for the requests metric's labels
     for name in routers or ROUTERS:
         module = importlib.import_module(f"upstack.api.routers.{name}")
         app.include_router(module.router)
+        routes.extend(module.router.routes)
     app.add_middleware(FastPaths, db=ctx.db)  # inside the gateway: runs after its checks
     app.state.token_checker = TokenChecker(ctx.db, settings)  # the local reset empties its cache
     app.state.faults = _fault_book(ctx)  # the controls routes invalidate it: a change holds for the next request
     # The request journal of this process (GET /_upstack/requests): the gateway fills it, the admin router reads it.
     app.state.journal = Journal(settings.journal_max_requests, settings.journal_max_body_bytes,
                                 settings.journal_max_bytes)
+    # Requests this process answered, by route template (GET /_upstack/metrics): the gateway counts, a scrape reads.
+    app.state.request_metrics = metrics.RequestMetrics()
+    app.state.request_metrics.set_routes([*routes, *app.router.routes])
+    app.state.metrics_registry = metrics.registry(ctx.db, app.state.request_metrics,
+                                                  stale_after_ms=int(3 * settings.worker_lease_seconds * 1000))
     app.add_middleware(GatewayMiddleware, settings=settings, token_checker=app.state.token_checker,
-                       render_error=errors.render_for_scope, faults=app.state.faults, journal=app.state.journal)
+                       render_error=errors.render_for_scope, faults=app.state.faults, journal=app.state.journal,
+                       request_metrics=app.state.request_metrics)
     return app

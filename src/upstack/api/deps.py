@@ -9,10 +9,10 @@ import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from upstack.api.context import AppContext
 from upstack.config import Settings
+from upstack.context import AppContext
 from upstack.lake import Lake
-from upstack.services.tenancy import Tenant
+from upstack.tenant import Tenant
 
 
 def get_context(request: Request) -> AppContext:

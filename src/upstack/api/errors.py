@@ -75,8 +75,9 @@ def render(path: str, exc: Exception, request_id: str, method: str = "") -> Json
         classified = classify(exc)
         if classified is not None:
             # One line, no traceback: the cause is outside the request and says enough by its type.
-            log.warning("%s %s answered %d: %s", method, path, classified.status, type(exc).__name__,
-                        extra={"request_id": request_id, "status": classified.status})
+            log.warning("machine failure answered", extra={
+                "request_id": request_id, "method": method, "path": path, "status": classified.status,
+                "exc_type": type(exc).__name__})
             exc = classified
     if isinstance(exc, DomainError):
         headers = {"Retry-After": RETRY_AFTER_SECONDS} if exc.status == 503 else None
@@ -84,8 +85,7 @@ def render(path: str, exc: Exception, request_id: str, method: str = "") -> Json
         return Json(body, status_code=exc.status, headers=headers)
     # The one place an unexpected error is logged: once, with its request id, as fields (logs.py bounds the
     # traceback, drops local variables and redacts secrets, on its own thread).
-    log.error("unhandled error on %s %s", method, path, exc_info=exc,
-              extra={"request_id": request_id, "path": path, "method": method})
+    log.error("unhandled error", exc_info=exc, extra={"request_id": request_id, "method": method, "path": path})
     detail = f"Internal error while serving {path}: {type(exc).__name__}. Request id {request_id}."
     return Json(body_for(path, 500, "InternalServerError", detail, request_id), status_code=500)
 

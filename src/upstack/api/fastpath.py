@@ -15,11 +15,13 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from upstack.services.export_jobs import job_view
+from upstack.services.metrics import ROUTE_KEY
 from upstack.storage.db import Database
 from upstack.storage.dialect import is_sqlite
 from upstack.storage.models import ExportJob
 
 JOB_PATH = re.compile(r"^/data/core/ups/export/jobs/([0-9]{1,18})/?$")  # ASCII only, as the router reads ids
+JOB_ROUTE = "/data/core/ups/export/jobs/{job_id}"  # the router's template of this path: the requests metric's label
 HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -47,6 +49,7 @@ class FastPaths:
                 args = (tenant.org, tenant.sandbox, int(m.group(1)))
                 body = self._job(*args) if self.inline else await anyio.to_thread.run_sync(self._job, *args)
                 if body is not None:
+                    scope[ROUTE_KEY] = JOB_ROUTE
                     await send({"type": "http.response.start", "status": 200,
                                 "headers": HEADERS + [(b"content-length", str(len(body)).encode())]})
                     await send({"type": "http.response.body", "body": body})

@@ -21,10 +21,8 @@ from upstack import logs
 from upstack.services.controls import fault_matches
 from upstack.services.errors import DomainError, GatewayError, Invalid, UnsupportedMediaType
 from upstack.services.journal import BodyCopy
-from upstack.services.tenancy import Tenant
+from upstack.tenant import Tenant
 
-# Paths that need no AEP headers: the token endpoint and the local controls (CONTRACT §1, §10).
-OPEN_PREFIXES = ("/ims/", "/_upstack", "/docs", "/openapi.json", "/redoc")
 CONTROLS_PREFIX = "/_upstack"
 # The local console's HTML pages (api/routers/console.py): its forms are the one body a browser may send to
 # /_upstack, from the console's own pages only (same Origin); in strict mode its session cookie stands for the
@@ -33,6 +31,9 @@ CONSOLE_PREFIX = "/_upstack/console"
 CONSOLE_LOGIN = "/_upstack/console/login"
 CONSOLE_COOKIE = "upstack_console"
 FORM_TYPE = "application/x-www-form-urlencoded"
+# The API's own documentation (api/docs.py): the pages, the OpenAPI document, and the page's assets under /docs/.
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/openapi.json"})
+DOCS_ASSETS_PREFIX = "/docs/"
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 # Body types a browser sends cross-site without a CORS preflight: a local control never accepts them.
 SIMPLE_BODY_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
@@ -50,16 +51,28 @@ def _new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
+def is_docs(path: str) -> bool:
+    return path.startswith(DOCS_ASSETS_PREFIX) or path.rstrip("/") in DOCS_PATHS
+
+
+def needs_aep_headers(path: str) -> bool:
+    """Every AEP path needs the gateway headers; the token endpoint, the local controls and the docs do not
+    (CONTRACT §1, §10). The OpenAPI document declares the headers on exactly these paths (api/docs.py)."""
+    return not (path.startswith(("/ims/", CONTROLS_PREFIX)) or is_docs(path))
+
+
 def _journaled(path: str) -> bool:
-    return not path.startswith(("/_upstack", "/docs", "/openapi.json", "/redoc"))
+    return not (path.startswith(CONTROLS_PREFIX) or is_docs(path))
 
 
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, faults=None, journal=None):
+    def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, faults=None, journal=None,
+                 request_metrics=None):
         self.app = app
         self.journal = journal  # services.journal.Journal, or None
+        self.request_metrics = request_metrics  # services.metrics.RequestMetrics, or None
         self.settings = settings
         self.check_token = token_checker  # (token, api_key, org) -> GatewayError | None, blocking (DB)
         self.render_error = render_error  # (scope, exc, request_id) -> Response; logs what it did not expect
@@ -98,12 +111,13 @@ class GatewayMiddleware:
                                    state.get("tenant"), headers, copy, status)
             await send(message)
 
+        bound = logs.bind_request(state)  # what is logged inside the request carries its request_id and tenant
         try:
             try:
                 self._check_host(headers)
                 if path.startswith(CONTROLS_PREFIX):
                     self._check_local_control(scope, headers)
-                elif not path.startswith(OPEN_PREFIXES):
+                elif needs_aep_headers(path):
                     state["tenant"] = await self._check_headers(headers)
                 receive = self._limit_body(scope, headers, receive)
                 if not path.startswith(CONTROLS_PREFIX):
@@ -123,7 +137,10 @@ class GatewayMiddleware:
             # Once the answer has started (a download cut half-way) there is nothing left to send: the
             # connection ends short, which a client sees as an incomplete body.
         finally:
+            if self.request_metrics is not None:  # GET /_upstack/metrics: by route template, not raw path
+                self.request_metrics.observe(scope, status, time.perf_counter() - began)
             logs.access(method, path, status or "-", began, request_id, state.get("tenant"))
+            logs.unbind_request(bound)
 
     def _tee(self, receive: Receive, entry: BodyCopy) -> Receive:
         """Copy what the body brings for the journal, up to the journal's bound (uploads: counted only)."""

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from upstack.jobs.states import QUEUE, transition
 from upstack.schemas.controls import PacingRule
-from upstack.storage import controls_repo, dialect
+from upstack.storage import controls_repo, dialect, metrics_repo
 from upstack.storage.models import Job
 
 
@@ -122,20 +122,34 @@ def _owned(job_id: int, worker_id: str) -> tuple:
     return (Job.lease_owner == worker_id,)
 
 
-def succeed(session: Session, job_id: int, worker_id: str) -> bool:
-    return transition(session, Job, QUEUE, job_id, "succeeded", from_states=("running",),
-                      where=_owned(job_id, worker_id), updated_ms=now_ms(), lease_expires_ms=None)
+def succeed(session: Session, job_id: int, worker_id: str, *, run: tuple[str, float] | None = None) -> bool:
+    """Record a successful run. `run` (kind, seconds the run took) goes to the job run totals of
+    GET /_upstack/metrics in the same transaction, only if this call made the move."""
+    moved = transition(session, Job, QUEUE, job_id, "succeeded", from_states=("running",),
+                       where=_owned(job_id, worker_id), updated_ms=now_ms(), lease_expires_ms=None)
+    _count_run(session, moved, run, "succeeded")
+    return moved
 
 
-def fail(session: Session, job_id: int, worker_id: str, error: str, *, retry_in_ms: int | None) -> bool:
+def fail(session: Session, job_id: int, worker_id: str, error: str, *, retry_in_ms: int | None,
+         run: tuple[str, float] | None = None) -> bool:
     """Record a failed run: back to the queue after `retry_in_ms`, or failed for good when None."""
     t = now_ms()
     if retry_in_ms is None:
-        return transition(session, Job, QUEUE, job_id, "failed", from_states=("running",),
-                          where=_owned(job_id, worker_id), updated_ms=t, last_error=error, lease_expires_ms=None)
-    return transition(session, Job, QUEUE, job_id, "queued", from_states=("running",),
-                      where=_owned(job_id, worker_id), updated_ms=t, last_error=error,
-                      run_after_ms=t + retry_in_ms, lease_owner=None, lease_expires_ms=None)
+        moved = transition(session, Job, QUEUE, job_id, "failed", from_states=("running",),
+                           where=_owned(job_id, worker_id), updated_ms=t, last_error=error, lease_expires_ms=None)
+    else:
+        moved = transition(session, Job, QUEUE, job_id, "queued", from_states=("running",),
+                           where=_owned(job_id, worker_id), updated_ms=t, last_error=error,
+                           run_after_ms=t + retry_in_ms, lease_owner=None, lease_expires_ms=None)
+    _count_run(session, moved, run, "failed" if retry_in_ms is None else "retried")
+    return moved
+
+
+def _count_run(session: Session, moved: bool, run: tuple[str, float] | None, outcome: str) -> None:
+    if moved and run is not None:
+        kind, seconds = run
+        metrics_repo.add_job_run(session, kind, outcome, seconds)
 
 
 def give_up_exhausted(session: Session) -> list[Job]:
@@ -150,6 +164,8 @@ def give_up_exhausted(session: Session) -> list[Job]:
         if transition(session, Job, QUEUE, job.id, "failed", from_states=("running",),
                       where=(Job.lease_expires_ms < t,), updated_ms=t, last_error="worker lease expired"):
             done.append(job)
+    for job in done:  # after the moves: the totals row stays locked for the rest of this short transaction only
+        metrics_repo.add(session, metrics_repo.JOBS_ABANDONED, job.kind)
     return done
 
 

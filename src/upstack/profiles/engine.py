@@ -78,7 +78,8 @@ class _Stages:
         pa.default_memory_pool().release_unused()  # hand freed buffers back before the next stage grows
         _trim_heap()
         now = time.perf_counter()
-        log.debug("stage %s done in %.3fs", name, now - self.mark, extra={"arrow_bytes": pa.total_allocated_bytes()})
+        log.debug("engine stage done", extra={"stage": name, "duration_ms": round((now - self.mark) * 1000, 3),
+                                              "arrow_bytes": pa.total_allocated_bytes()})
         self.mark = now
 
 
@@ -147,8 +148,8 @@ def iter_merge_profiles(
     backend = open_backend(engine, temp_dir=temp_dir, memory_limit=memory_limit, work_dir=work_dir,
                            spark_master=spark_master)
     stage = _Stages()
-    log.debug("merge in %d part(s): %d leaf bytes estimated, budget %d, identities spilled: %s", parts, leaf_bytes,
-              budget, spilled)
+    log.debug("merge planned", extra={"parts": parts, "leaf_bytes": leaf_bytes, "budget_bytes": budget,
+                                      "identities_spilled": spilled, "engine": engine})
     try:
         park_dir = work_dir if spilled else None  # only big exports pay for parking (park.py)
         st = stitch(frag_fs, event_fs, policy, parts == 1 and not spilled, check, backend.components, stage,

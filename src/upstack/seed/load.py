@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.seed.generate import Chunk, SeedSpec, expected_counts, generate, plan
 from upstack.services import catalog, ingestion
-from upstack.services.tenancy import Tenant
 from upstack.storage.models import Batch
+from upstack.tenant import Tenant
 
 PROFILE_SCHEMA = "https://ns.adobe.com/upstack/schemas/seed-profile"
 EVENT_SCHEMA = "https://ns.adobe.com/xdm/context/experienceevent"

@@ -20,9 +20,9 @@ from upstack.schemas.catalog import BatchPatch, BatchRequest
 from upstack.services import ingestion
 from upstack.services.catalog import get_batch, now_ms
 from upstack.services.errors import Conflict, Invalid, NotFound
-from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch
+from upstack.tenant import Tenant
 
 KEPT = ("externalId", "replay", "availableDates", "size", "tags")  # shown as given; the server owns the rest
 BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from upstack.lake import Lake
 from upstack.schemas.catalog import check_dataset
 from upstack.services.errors import Invalid, NotFound
-from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch, Dataset
+from upstack.tenant import Tenant
 
 UNION_SCHEMA = "https://ns.adobe.com/xdm/context/profile__union"
 MAX_NAME = Dataset.name.type.length  # the column's size
@@ -82,6 +82,16 @@ def create_dataset(s: Session, t: Tenant, body: dict[str, Any]) -> Dataset:
     s.add(ds)
     s.flush()
     return ds
+
+
+def list_datasets(s: Session, t: Tenant) -> Sequence[Dataset]:
+    """A tenant's datasets, oldest first (the router pages and filters them)."""
+    return repo.list_datasets(s, t)
+
+
+def list_batches(s: Session, t: Tenant) -> Sequence[Batch]:
+    """A tenant's batches, oldest first (the router pages and filters them)."""
+    return repo.list_batches(s, t)
 
 
 def get_dataset(s: Session, t: Tenant, dataset_id: str) -> Dataset:

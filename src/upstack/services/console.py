@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from upstack.lake import Lake
 from upstack.services import catalog, data_access, export_jobs, merge_policies
 from upstack.services.errors import Invalid, NotFound
-from upstack.services.tenancy import Tenant
 from upstack.storage import admin_repo, catalog_repo, ups_repo
 from upstack.storage.models import Batch, Dataset, DatasetFile, FailedRow
+from upstack.tenant import Tenant
 
 # The tenant shown when the query names none: the gateway's default sandbox, and the org `upstack seed` loads.
 DEFAULT_ORG = "MYORG@AdobeOrg"

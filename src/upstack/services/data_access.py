@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from upstack.lake import Lake, PublishedFile
 from upstack.lake.parquet import read_preview
 from upstack.services.errors import NotFound
-from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch, DatasetFile, FailedRow
+from upstack.tenant import Tenant
 
 ERROR_PART_ROWS = 10_000
 SAMPLE_ROWS = 100

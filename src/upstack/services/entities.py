@@ -33,7 +33,7 @@ from upstack.profiles import (
 from upstack.services import merge_policies, profile_deletions, profile_inputs, profile_snapshots
 from upstack.services.errors import Invalid, NotFound, Unprocessable
 from upstack.services.export_jobs import MAX_TIME_MS, MIN_TIME_MS, parse_fields, policy_spec
-from upstack.services.tenancy import Tenant
+from upstack.tenant import Tenant
 
 PATH = "/data/core/ups/access/entities"
 PROFILE = "_xdm.context.profile"

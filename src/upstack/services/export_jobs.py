@@ -18,10 +18,10 @@ from upstack.jobs.states import BATCH, EXPORT, transition
 from upstack.profiles import ExportQuery, MergePolicySpec, SegmentFilter
 from upstack.services import merge_policies
 from upstack.services.errors import Invalid, NotFound
-from upstack.services.tenancy import Tenant
-from upstack.storage import catalog_repo
+from upstack.storage import catalog_repo, metrics_repo
 from upstack.storage import ups_repo as repo
 from upstack.storage.models import Batch, Dataset, DatasetFile, ExportJob
+from upstack.tenant import Tenant
 
 STATUSES = ("NEW", "PROCESSING", "SUCCEEDED", "FAILED")
 FINISHED = ("SUCCEEDED", "FAILED")
@@ -391,6 +391,8 @@ def finish_job(s: Session, t: Tenant, job_id: int, outputs: Sequence[BatchOutput
         transition(s, Batch, BATCH, out.batch_id, "success", from_states=("processing",), updated_ms=at,
                    completed_ms=at, records_read=out.records_read, records_written=out.records, records_failed=0)
     _last_batch(s, job, [out.batch_id for out in outputs], "success")
+    # Last: the totals row stays locked only until this commit (PostgreSQL).
+    metrics_repo.add(s, metrics_repo.PROFILES_EXPORTED, "export", value=int(metrics.get("totalExportedProfileCounter", 0)))
     s.flush()
     return True
 

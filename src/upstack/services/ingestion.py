@@ -35,9 +35,9 @@ from upstack.lake import TooLarge as LakeTooLarge
 from upstack.lake.records import convert_file
 from upstack.services.catalog import get_batch, now_ms
 from upstack.services.errors import Invalid, NotFound, TooLarge
-from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch
+from upstack.tenant import Tenant
 
 FORMATS = ("json", "parquet")
 ACTIONS = ("COMPLETE", "ABORT", "FAIL", "REVERT")

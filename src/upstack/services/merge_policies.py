@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from upstack.services.errors import Invalid, NotFound
-from upstack.services.tenancy import Tenant, sandbox_view
+from upstack.services.tenancy import sandbox_view
 from upstack.storage import catalog_repo
 from upstack.storage import ups_repo as repo
 from upstack.storage.models import MergePolicy
+from upstack.tenant import Tenant
 
 PROFILE_SCHEMA = "_xdm.context.profile"
 DEFAULT_ID = "timestampOrdered-none-mp"

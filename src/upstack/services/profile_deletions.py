@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from upstack import identitymap
 from upstack.profiles import MergeResultPart
 from upstack.services.catalog import now_ms
-from upstack.services.tenancy import Tenant
 from upstack.storage.models import ProfileDeletion
+from upstack.tenant import Tenant
 
 SEP = "\x1f"  # between namespace and id in the lookup keys (a namespace code never holds it)
 

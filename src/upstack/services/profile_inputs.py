@@ -6,8 +6,8 @@ from sqlalchemy.orm import Session
 
 from upstack.lake import Lake
 from upstack.profiles import DatasetInput
-from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo
+from upstack.tenant import Tenant
 
 
 def dataset_inputs(s: Session, lake: Lake, t: Tenant) -> list[DatasetInput]:

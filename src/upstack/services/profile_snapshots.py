@@ -18,8 +18,8 @@ from upstack.jobs import queue
 from upstack.lake import Lake, snapshots
 from upstack.lake.snapshots import is_complete
 from upstack.services import merge_policies
-from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo
+from upstack.tenant import Tenant
 
 KIND = "snapshot"
 

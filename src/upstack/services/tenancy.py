@@ -1,19 +1,13 @@
-"""The (org, sandbox) pair every object and query is scoped by, and the one id a sandbox is shown under."""
+"""The one id a sandbox is shown under and the `sandbox` object of answers. The (org, sandbox) pair itself,
+`Tenant`, lives in the neutral `upstack.tenant` (storage scopes its queries by it)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 _ORGS = uuid.uuid5(uuid.NAMESPACE_URL, "upstack:org")  # each org's namespace is derived from this one
-
-
-@dataclass(frozen=True)
-class Tenant:
-    org: str
-    sandbox: str = "prod"
 
 
 @lru_cache(maxsize=4096)

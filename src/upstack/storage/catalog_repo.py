@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from upstack.services.tenancy import Tenant
 from upstack.storage.dialect import storable
 from upstack.storage.models import Batch, Dataset, DatasetFile, FailedRow
+from upstack.tenant import Tenant
 
 # Lookups by a client's id answer None for an id no row can have (`storable`), on both databases alike.
 

@@ -229,3 +229,19 @@ class ProfileDeletion(Base):
     identity: Mapped[str] = mapped_column(Text)
     deleted_ms: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (Index("ix_profile_deletions_tenant", "org", "sandbox"),)
+
+
+class MetricTotal(Base):
+    """Cumulative totals behind `GET /_upstack/metrics` that the tables themselves cannot give cheaply: job runs by
+    kind, outcome and duration bucket, records ingested, profiles exported. Each is added to in the transaction that
+    makes its event visible (a job's outcome, a batch's success, an export's SUCCEEDED), so every process reads the
+    same totals; a scrape reads this small table instead of aggregating every job or batch ever made. A reset keeps
+    the totals: they are Prometheus counters and only grow."""
+
+    __tablename__ = "metric_totals"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # job_runs | records_ingested | profiles_exported
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)  # job kind; '' when the total has none
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)  # job_runs: succeeded | failed | retried
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)  # job_runs: index of the duration's bucket
+    value: Mapped[int] = mapped_column(BigInteger)  # a count (runs, records, profiles)
+    sum_ms: Mapped[int] = mapped_column(BigInteger)  # job_runs: their durations' sum in milliseconds

@@ -8,10 +8,10 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from upstack.services.tenancy import Tenant
 from upstack.storage.dialect import storable
 from upstack.storage.models import Batch, ExportJob, MergePolicy, MergePolicyVersion
 from upstack.storage.models import Tenant as TenantRow
+from upstack.tenant import Tenant
 
 # ---- tenants -----------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs import queue
 from upstack.jobs.queue import Claimed
 from upstack.lake import owner_tag

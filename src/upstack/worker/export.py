@@ -13,13 +13,13 @@ from pathlib import Path
 import pyarrow as pa
 from sqlalchemy.exc import OperationalError
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.lake.parquet import write_table
 from upstack.profiles import ExportCancelled, MergeResultPart, iter_merge_profiles, split_by_segment
 from upstack.services import export_jobs, merge_policies, profile_deletions, profile_inputs
 from upstack.services.export_jobs import CANCELLED, BatchOutput
-from upstack.services.tenancy import Tenant
+from upstack.tenant import Tenant
 from upstack.worker.base import JobContext, JobLost, PermanentFailure
 
 log = logging.getLogger("upstack.worker.export")
@@ -169,16 +169,18 @@ class ExportHandler:
                         out.write(app, batch_id, table, part)
                     out.count(part)
                     phase = "reading and merging profiles"
-            log.info("export job %s: merged %d profiles from %d fragments and %d events of %d datasets in %.3fs",
-                     job_id, out.rows, out.fragments_read, out.events_read, len(inputs),
-                     extra["profileExportTime"]["totalTimeInMs"] / 1000)
+            log.info("export profiles merged", extra={
+                "export_job_id": job_id, "profiles": out.rows, "fragments": out.fragments_read,
+                "events": out.events_read, "datasets": len(inputs),
+                "duration_ms": extra["profileExportTime"]["totalTimeInMs"]})
             phase = "publishing Parquet files"
             for batch_id, _ in plan.targets:
                 checker.check()
                 published.append(out.publish(app, plan, batch_id))
+                log.info("export batch published", extra={
+                    "export_job_id": job_id, "dataset_id": plan.dataset_id, "batch_id": batch_id,
+                    "records": published[-1].records, "bytes": published[-1].size_bytes})
             write_end = now_ms()
-            log.info("export job %s: published %d batch(es), %d bytes in %.3fs", job_id, len(published),
-                     sum(p.size_bytes for p in published), (write_end - out.write_start) / 1000)
             checker.check()
             metrics = dict(extra, aCPDatasetWriteTime=timing(out.write_start, write_end),
                            totalExportedProfileCounter=out.rows,
@@ -198,7 +200,7 @@ class ExportHandler:
                 if not export_jobs.is_cancel_requested(s, tenant, job_id):
                     raise JobLost(f"export job {job_id} finished elsewhere") from None
                 export_jobs.fail_job(s, tenant, job_id, [CANCELLED], metrics=extra)
-            log.info("export job %s: cancelled while %s", job_id, phase)
+            log.info("export job cancelled", extra={"export_job_id": job_id, "phase": phase})
             raise PermanentFailure(CANCELLED["code"], CANCELLED["msg"]) from None
         except TRANSIENT as exc:
             out.discard(app)
@@ -213,7 +215,10 @@ class ExportHandler:
             # deterministic: bad data, an engine error
             self._withdraw(app, plan, published)
             self._fail(app, tenant, job_id, exc, phase, extra)
-        log.info("export job %s: SUCCEEDED in %.3fs", job_id, time.perf_counter() - started)
+        log.info("export job succeeded", extra={
+            "export_job_id": job_id, "dataset_id": plan.dataset_id, "batch_ids": [p.batch_id for p in published],
+            "profiles": out.rows, "bytes": sum(p.size_bytes for p in published),
+            "write_ms": write_end - out.write_start, "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
 
     def give_up(self, app: AppContext, job: Claimed, code: str, message: str) -> None:
         tenant, job_id = Tenant(job.org, job.sandbox), int(job.subject_id)
@@ -231,7 +236,8 @@ class ExportHandler:
         with app.db.session() as s:
             job = export_jobs.start_job(s, tenant, job_id)
             if job is None:
-                log.info("export job %s: nothing to run (finished, cancelled or gone)", job_id)
+                log.info("export job has nothing to run (finished, cancelled or gone)",
+                         extra={"export_job_id": job_id})
                 return None, []
             body = merge_policies.version_body(s, tenant, job.merge_policy_id, job.merge_policy_version)
             if body is None:
@@ -247,9 +253,11 @@ class ExportHandler:
                 targets = [(job.batch_id, None)]
             inputs = profile_inputs.dataset_inputs(s, app.lake, tenant)
             plan = Plan(job_id, tenant, job.dataset_id, targets, job.request, body)
-        log.info("export job %s: PROCESSING; %d input datasets, %d files, policy %s v%s (%.3fs)", job_id,
-                 len(inputs), sum(len(d.files) for d in inputs), job.merge_policy_id, job.merge_policy_version,
-                 time.perf_counter() - t0)
+        log.info("export job processing", extra={
+            "export_job_id": job_id, "dataset_id": job.dataset_id, "batch_ids": [b for b, _ in targets],
+            "datasets": len(inputs), "files": sum(len(d.files) for d in inputs),
+            "merge_policy_id": job.merge_policy_id, "merge_policy_version": job.merge_policy_version,
+            "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
         return plan, inputs
 
     def _withdraw(self, app: AppContext, plan: Plan, published: list[BatchOutput]) -> None:
@@ -260,7 +268,7 @@ class ExportHandler:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         error = {"code": "EXPORT-FAILED", "msg": f"Export failed while {phase}: {type(exc).__name__}: {detail}",
                  "callStack": call_stack(exc)}
-        log.warning("export job %s: FAILED while %s", job_id, phase, exc_info=exc)
+        log.warning("export job failed", extra={"export_job_id": job_id, "phase": phase}, exc_info=exc)
         with app.db.session() as s:
             export_jobs.fail_job(s, tenant, job_id, [error], metrics=extra)
         raise PermanentFailure(error["code"], error["msg"]) from exc

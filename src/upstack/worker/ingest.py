@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.jobs.states import BATCH, transition
 from upstack.lake import Bounds, RefusedFile, UnreadableFile
@@ -22,9 +22,10 @@ from upstack.lake.records import convert_file
 from upstack.lake.rows import RowError
 from upstack.services import profile_snapshots
 from upstack.services.catalog import now_ms
-from upstack.services.tenancy import Tenant
 from upstack.storage import catalog_repo as repo
+from upstack.storage import metrics_repo
 from upstack.storage.models import Batch, DatasetFile
+from upstack.tenant import Tenant
 from upstack.worker.base import JobContext, PermanentFailure
 
 log = logging.getLogger("upstack.worker.ingest")
@@ -117,8 +118,11 @@ class IngestHandler:
                 lake.discard_staging(staging)
         self._finish(jc.app, plan, out, _error_summary(out))
         elapsed = time.perf_counter() - started
-        log.info("batch %s ingested: %d read, %d written, %d failed in %.3fs (%.0f records/s)", plan.batch_id,
-                 out.read, out.written, out.failed, elapsed, out.read / elapsed if elapsed > 0 else 0.0)
+        log.info("batch ingested", extra={
+            "batch_id": plan.batch_id, "dataset_id": plan.dataset_id, "format": plan.fmt, "files": len(uploads),
+            "records_read": out.read, "records_written": out.written, "records_failed": out.failed,
+            "bytes": out.bytes, "duration_ms": round(elapsed * 1000, 3),
+            "records_per_s": round(out.read / elapsed) if elapsed > 0 else 0})
 
     def give_up(self, app: AppContext, job: Claimed, code: str, message: str) -> None:
         t = Tenant(job.org, job.sandbox)
@@ -137,7 +141,8 @@ class IngestHandler:
             dataset_id = b.dataset_id
         # A crash may have left this batch's files published: a failed batch keeps none.
         app.lake.remove_batch(t.org, t.sandbox, dataset_id, job.subject_id)
-        log.warning("batch %s failed: %s: %s", job.subject_id, code, message)
+        log.warning("batch failed", extra={"batch_id": job.subject_id, "dataset_id": dataset_id, "code": code,
+                                           "detail": message})
 
     # -- steps -----------------------------------------------------------------------------------------
 
@@ -147,8 +152,8 @@ class IngestHandler:
             b = repo.get_batch(s, t, job.subject_id)
             if b is None or b.status != "processing" or b.origin != "ingestion":
                 # Aborted, reverted, deleted with its dataset, or finished by an earlier run: nothing to do.
-                log.info("batch %s: not processing (%s); ingest job %s does nothing", job.subject_id,
-                         b.status if b else "gone", job.id)
+                log.info("batch not processing; its ingest job does nothing",
+                         extra={"batch_id": job.subject_id, "status": b.status if b else "gone"})
                 return None
             ds = repo.get_dataset(s, t, b.dataset_id)
             if ds is None:
@@ -182,6 +187,8 @@ class IngestHandler:
                     # New profile data: the default policy's snapshot is stale now (lookups stop using it at
                     # once, by its lake version); a queued rebuild covers every batch that lands before it runs.
                     profile_snapshots.request_default_build(s, t)
+                if out.written:  # last: the totals row stays locked only until this commit (PostgreSQL)
+                    metrics_repo.add(s, metrics_repo.RECORDS_INGESTED, "ingest", value=out.written)
             gone = not moved and repo.get_batch(s, t, plan.batch_id) is None
         if gone and out.written:
             # The batch (or its dataset) was deleted while we worked: what we just published belongs to no one.

@@ -10,9 +10,10 @@ import time
 import traceback
 import uuid
 
+import structlog.contextvars
 from sqlalchemy import update
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs import queue
 from upstack.services import controls
 from upstack.storage import dialect
@@ -63,14 +64,15 @@ class Worker:
             except Exception as exc:  # a database hiccup must not kill the worker; it retries on the next poll
                 worked = False
                 if not dialect.is_unavailable(exc):
-                    log.exception("worker %s: loop error", self.id)
+                    log.exception("worker loop error", extra={"worker_id": self.id})
                 elif outage == 0:
                     # One line per outage, not a traceback per poll; polls back off to at most 5 s meanwhile.
-                    log.warning("worker %s: database unavailable (%s); waiting for it", self.id, type(exc).__name__)
+                    log.warning("database unavailable; waiting for it",
+                                extra={"worker_id": self.id, "exc_type": type(exc).__name__})
                 outage += dialect.is_unavailable(exc)
             else:
                 if outage:
-                    log.info("worker %s: database reachable again", self.id)
+                    log.info("database reachable again", extra={"worker_id": self.id, "polls": outage})
                 outage = 0
             if not worked:
                 self.stop_event.wait(min(5.0, poll * 2 ** min(outage, 5)) if outage else poll)
@@ -86,11 +88,17 @@ class Worker:
             claimed = queue.claim(s, self.id, self.lease_ms, tuple(self.handlers))
         if claimed is None:
             return False
+        # Whatever the job logs (its handler's lines included) carries the job as fields.
+        with structlog.contextvars.bound_contextvars(**_job_fields(claimed)):
+            self._run(claimed)
+        return True
+
+    def _run(self, claimed: queue.Claimed) -> None:
         handler = self.handlers[claimed.kind]
         jc = JobContext(app=self.ctx, job=claimed, worker_id=self.id)
         started = time.perf_counter()
-        log.info("job %s claimed: kind=%s subject=%s attempt=%s/%s", claimed.id, claimed.kind, claimed.subject_id,
-                 claimed.attempts, claimed.max_attempts)
+        log.info("job claimed", extra={"subject_id": claimed.subject_id, "attempt": claimed.attempts,
+                                       "max_attempts": claimed.max_attempts, "worker_id": self.id})
         self._beat(claimed.id)
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(jc, done), daemon=True)
@@ -103,23 +111,25 @@ class Worker:
             handler.run(jc)
             outcome = "succeeded"
             with self.ctx.db.session() as s:
-                if not queue.succeed(s, claimed.id, self.id):
+                if not queue.succeed(s, claimed.id, self.id, run=(claimed.kind, time.perf_counter() - started)):
                     outcome = "lost"
         except JobLost:
             outcome = "lost"
         except PermanentFailure as exc:
             outcome = "failed"
             with self.ctx.db.session() as s:
-                queue.fail(s, claimed.id, self.id, f"{exc.code}: {exc.message}", retry_in_ms=None)
+                queue.fail(s, claimed.id, self.id, f"{exc.code}: {exc.message}", retry_in_ms=None,
+                           run=(claimed.kind, time.perf_counter() - started))
             handler.give_up(self.ctx, claimed, exc.code, exc.message)
         except Exception as exc:  # unexpected: retry while attempts remain
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            log.exception("job %s failed on attempt %s", claimed.id, claimed.attempts)
+            log.exception("job attempt failed", extra={"attempt": claimed.attempts})
             last = claimed.attempts >= claimed.max_attempts
             outcome = "failed" if last else "retrying"
             with self.ctx.db.session() as s:
                 queue.fail(s, claimed.id, self.id, detail,
-                           retry_in_ms=None if last else queue.backoff_ms(claimed.attempts))
+                           retry_in_ms=None if last else queue.backoff_ms(claimed.attempts),
+                           run=(claimed.kind, time.perf_counter() - started))
             if last:
                 handler.give_up(self.ctx, claimed, "INTERNAL-ERROR", detail)
         finally:
@@ -129,8 +139,8 @@ class Worker:
         with self.ctx.db.session() as s:
             s.execute(update(WorkerRow).where(WorkerRow.id == self.id)
                       .values(current_job_id=None, jobs_done=WorkerRow.jobs_done + 1))
-        log.info("job %s %s in %.3fs", claimed.id, outcome, time.perf_counter() - started)
-        return True
+        log.info("job finished", extra={"outcome": outcome,
+                                        "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
 
     def _heartbeat(self, jc: JobContext, done: threading.Event) -> None:
         interval = max(0.05, self.lease_ms / 3000)
@@ -142,14 +152,16 @@ class Worker:
                         return
                     s.execute(update(WorkerRow).where(WorkerRow.id == self.id).values(heartbeat_ms=queue.now_ms()))
             except Exception as exc:
-                log.warning("job %s: heartbeat failed; will retry", jc.job.id,
+                # Its own thread: the job's context is not bound here.
+                log.warning("job heartbeat failed; will retry", extra=_job_fields(jc.job),
                             exc_info=None if dialect.is_unavailable(exc) else exc)
 
     def _give_up_subject(self, kind: str, job, code: str, message: str) -> None:
         handler = self.handlers.get(kind)
         if handler is not None:
             claimed = queue.Claimed(job.id, job.kind, job.subject_id, job.org, job.sandbox, job.attempts, job.max_attempts)
-            handler.give_up(self.ctx, claimed, code, message)
+            with structlog.contextvars.bound_contextvars(**_job_fields(claimed)):
+                handler.give_up(self.ctx, claimed, code, message)
 
     # -- worker registry (health endpoint) ----------------------------------------------------------------
     def _register(self) -> None:
@@ -165,7 +177,7 @@ class Worker:
                 if row is not None:
                     s.delete(row)
         except Exception:
-            log.warning("worker %s: could not deregister", self.id, exc_info=True)
+            log.warning("worker could not deregister", extra={"worker_id": self.id}, exc_info=True)
 
     def _beat(self, job_id: int | None) -> None:
         now = time.monotonic()
@@ -175,3 +187,8 @@ class Worker:
         with self.ctx.db.session() as s:
             s.execute(update(WorkerRow).where(WorkerRow.id == self.id)
                       .values(heartbeat_ms=queue.now_ms(), current_job_id=job_id))
+
+
+def _job_fields(job) -> dict:
+    """A queue job as log fields: `job_id` (the queue's, unique across tenants), `kind`, `tenant` (org/sandbox)."""
+    return {"job_id": job.id, "kind": job.kind, "tenant": f"{job.org}/{job.sandbox}"}

@@ -11,14 +11,14 @@ import logging
 import time
 from contextlib import closing
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.lake.snapshots import SnapshotWriter
 from upstack.profiles import ExportQuery, iter_merge_profiles, sort_memory_limit
 from upstack.services import merge_policies, profile_inputs, profile_snapshots
 from upstack.services.errors import Invalid
 from upstack.services.export_jobs import policy_spec
-from upstack.services.tenancy import Tenant
+from upstack.tenant import Tenant
 from upstack.worker.base import JobContext
 
 log = logging.getLogger("upstack.worker.snapshot")
@@ -34,13 +34,13 @@ class SnapshotHandler:
             try:
                 _, version, body = merge_policies.resolve(s, t, policy_id, None)
             except Invalid:
-                log.info("snapshot of policy %s: the policy is gone; nothing to build", policy_id)
+                log.info("snapshot not built: the merge policy is gone", extra={"merge_policy_id": policy_id})
                 return
             key, path = profile_snapshots.current(s, app.lake, t, policy_id, version)
             inputs = [] if path is not None else profile_inputs.dataset_inputs(s, app.lake, t)
         if path is not None:
             app.lake.prune_snapshots(t.org, t.sandbox, policy_id, keep=key.name)
-            log.info("snapshot %s of policy %s: already built", key.name, policy_id)
+            log.info("snapshot already built", extra={"snapshot": key.name, "merge_policy_id": policy_id})
             return
         staging = app.lake.new_staging(f"snapshot-{policy_id}", jc.owner)
         published = False
@@ -71,10 +71,12 @@ class SnapshotHandler:
             if not published:
                 app.lake.discard_staging(staging)
         removed = app.lake.prune_snapshots(t.org, t.sandbox, policy_id, keep=key.name)
-        log.info("snapshot %s of policy %s: %d profiles, %d identities from %d datasets in %.3fs (%d older removed)",
-                 key.name, policy_id, manifest["rows"], manifest["index"]["rows"], len(inputs),
-                 time.perf_counter() - started, removed)
+        log.info("snapshot built", extra={
+            "snapshot": key.name, "merge_policy_id": policy_id, "profiles": manifest["rows"],
+            "identities": manifest["index"]["rows"], "datasets": len(inputs), "older_removed": removed,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
 
     def give_up(self, app: AppContext, job: Claimed, code: str, message: str) -> None:
         # Nothing to record: lookups keep using the direct merge until a later build succeeds.
-        log.warning("snapshot of policy %s failed for good: %s: %s", job.subject_id, code, message)
+        log.warning("snapshot failed for good", extra={"merge_policy_id": job.subject_id, "code": code,
+                                                       "detail": message})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from upstack.api.context import AppContext
+from upstack.context import AppContext
 from upstack.jobs import queue
 from upstack.lake import parse_owner_tag
 from upstack.storage import dialect
@@ -26,8 +26,8 @@ def sweep_once(ctx: AppContext) -> list[str]:
 
     removed = ctx.lake.sweep(alive, unowned_older_than_s=UNOWNED_GRACE_SECONDS)
     if removed:
-        log.info("sweep removed %d leftover(s) of stopped jobs and uploads: %s", len(removed),
-                 ", ".join(removed[:20]))
+        log.info("sweep removed leftovers of stopped jobs and uploads",
+                 extra={"removed": len(removed), "paths": removed[:20]})
     return removed
 
 
@@ -53,7 +53,7 @@ class Sweeper:
             try:
                 sweep_once(self.ctx)
             except Exception as exc:  # a database hiccup: try again next time
-                log.warning("sweep failed; retrying in %.0f s", self.interval_s,
+                log.warning("sweep failed; retrying", extra={"retry_in_s": self.interval_s},
                             exc_info=None if dialect.is_unavailable(exc) else exc)
             if self._stop.wait(self.interval_s):
                 return

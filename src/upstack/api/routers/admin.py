@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from upstack.api.deps import ContextDep, JsonBody, read_json
 from upstack.api.responses import Json
-from upstack.jobs import queue
 from upstack.schemas.controls import (
     ControlsUpdate,
     DrainRequest,
@@ -22,9 +21,8 @@ from upstack.schemas.controls import (
     ResetRequest,
     Scoped,
 )
-from upstack.services import controls, journal
+from upstack.services import admin, controls, journal, metrics
 from upstack.services.errors import Invalid
-from upstack.storage import admin_repo
 
 router = APIRouter(prefix="/_upstack", tags=["upstack"])
 
@@ -35,13 +33,9 @@ def health(ctx: ContextDep):
     lake_ok = ctx.lake.is_usable()
     workers = []
     if db_ok:
-        now = time.time() * 1000
-        stale_after = 3 * ctx.settings.worker_lease_seconds * 1000
         with ctx.db.session() as s:
-            for w in admin_repo.workers(s):
-                workers.append({"id": w.id, "host": w.host, "pid": w.pid, "heartbeat": w.heartbeat_ms,
-                                "alive": now - w.heartbeat_ms < stale_after, "currentJobId": w.current_job_id,
-                                "jobsDone": w.jobs_done})
+            workers = admin.workers(s, now_ms=time.time() * 1000,
+                                    stale_after_ms=3 * ctx.settings.worker_lease_seconds * 1000)
     ok = db_ok and lake_ok
     body = {"status": "ok" if ok else "unavailable", "database": "ok" if db_ok else "unavailable",
             "lake": "ok" if lake_ok else "unavailable", "dataDir": str(ctx.settings.data_dir),
@@ -62,9 +56,7 @@ async def reset(request: Request, ctx: ContextDep):
 
     def _wipe():
         with ctx.db.session() as s:
-            sandboxes = {sandbox} if sandbox else (admin_repo.sandboxes_of(s, org) if org else set())
-            admin_repo.wipe(s, org, sandbox)
-            controls.clear(s, org, sandbox)
+            sandboxes = admin.wipe(s, org, sandbox)
         if org is None:
             ctx.lake.remove_all()
         for sb in sandboxes:
@@ -150,7 +142,7 @@ async def release_jobs(request: Request, ctx: ContextDep):
 
     def _release():
         with ctx.db.session() as s:
-            return queue.release_held(s, target.kind, subject, org=target.org, sandbox=target.sandbox)
+            return admin.release_held(s, target.kind, subject, org=target.org, sandbox=target.sandbox)
 
     return Json({"released": await run_in_threadpool(_release)})
 
@@ -164,7 +156,7 @@ async def drain_jobs(request: Request, ctx: ContextDep):
 
     def _pending():
         with ctx.db.read_session() as s:
-            return queue.pending(s, target.org, target.sandbox)
+            return admin.pending(s, target.org, target.sandbox)
 
     deadline = time.monotonic() + target.timeoutSeconds
     while True:
@@ -172,6 +164,16 @@ async def drain_jobs(request: Request, ctx: ContextDep):
         if not active or time.monotonic() >= deadline:
             return Json({"drained": not active, "active": active, "held": held})
         await anyio.sleep(0.05)
+
+
+# ---- metrics ----------------------------------------------------------------------------------------------------
+
+@router.get("/metrics")
+def get_metrics(request: Request):
+    """Prometheus text exposition: this process's requests by route template and status, and the jobs, queue and
+    totals every process reads alike from the database (services/metrics.py)."""
+    body, content_type = metrics.exposition(request.app.state.metrics_registry, request.headers.get("accept", ""))
+    return Response(body, headers={"content-type": content_type})
 
 
 # ---- the request journal (CONTRACT §10) ---------------------------------------------------------------------

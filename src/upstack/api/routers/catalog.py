@@ -10,7 +10,6 @@ from upstack.api.responses import Json
 from upstack.api.views import batch_view, dataset_view
 from upstack.services import batches, catalog
 from upstack.services.errors import Invalid
-from upstack.storage import catalog_repo
 
 router = APIRouter(prefix="/data/foundation/catalog", tags=["catalog"])
 
@@ -32,7 +31,7 @@ def create_dataset(body: JsonBody, s: SessionDep, t: TenantDep):
 @router.get("/dataSets")
 @router.get("/dataSets/", include_in_schema=False)
 def list_datasets(request: Request, s: ReadSessionDep, t: TenantDep):
-    items = [(ds.id, dataset_view(ds)) for ds in catalog_repo.list_datasets(s, t)]
+    items = [(ds.id, dataset_view(ds)) for ds in catalog.list_datasets(s, t)]
     return Json(catalog_page(request.query_params, items, catalog.apply_filters))
 
 
@@ -63,7 +62,7 @@ def delete_dataset(dataset_id: str, s: SessionDep, t: TenantDep, lake: LakeDep):
 @router.get("/batches")
 @router.get("/batches/", include_in_schema=False)
 def list_batches(request: Request, s: ReadSessionDep, t: TenantDep):
-    items = [(b.id, batch_view(b)) for b in catalog_repo.list_batches(s, t)]
+    items = [(b.id, batch_view(b)) for b in catalog.list_batches(s, t)]
     rows = catalog_page(request.query_params, items, _batch_filters)
     return Json(rows)
 

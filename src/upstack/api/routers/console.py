@@ -21,11 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from upstack.api.deps import ContextDep, read_body
 from upstack.api.errors import _validation_message
 from upstack.api.gateway import CONSOLE_COOKIE, CONSOLE_PREFIX, console_session
-from upstack.jobs import queue
 from upstack.schemas.controls import FailureRule, FaultRule, PacingRule
-from upstack.services import console, controls, data_access, entities, journal
+from upstack.services import admin, console, controls, data_access, entities, journal
 from upstack.services.errors import DomainError, Invalid
-from upstack.services.tenancy import Tenant
+from upstack.tenant import Tenant
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
 
@@ -261,7 +260,7 @@ async def change_controls(action: str, request: Request, ctx: ContextDep):
         elif action == "clear":
             change = lambda s: controls.clear(s, t.org, t.sandbox)  # noqa: E731
         elif action == "release":
-            change = lambda s: queue.release_held(s, None, None, org=t.org, sandbox=t.sandbox)  # noqa: E731
+            change = lambda s: admin.release_held(s, None, None, org=t.org, sandbox=t.sandbox)  # noqa: E731
         else:
             return page.render("error.html", status=404, status_code=404, message=f"No console control '{action[:50]}'.")
 

@@ -29,6 +29,7 @@ PREFIX = "/data/foundation/export"
 MAX_LIMIT = 100
 CHUNK = 1 << 20
 OCTET = "application/octet-stream"
+JSON_FILE = "application/json"
 
 
 def _base(request: Request) -> str:
@@ -90,7 +91,8 @@ def _meta_listing(request: Request, path: str, files, total: int, start: int, li
 def batch_failed(batch_id: str, request: Request, s: SessionDep, t: TenantDep):
     name = _path_param(request)
     if name is not None:
-        return Response(data_access.failed_file(s, t, batch_id, name).content, media_type=OCTET)
+        # application/json, as Adobe's spec documents for /failed and /meta (a row error part is JSON lines)
+        return Response(data_access.failed_file(s, t, batch_id, name).content, media_type=JSON_FILE)
     start, limit = _paging(request)
     files, total = data_access.failed_files(s, t, batch_id, start, limit)
     return Json(_meta_listing(request, f"/batches/{batch_id}/failed", files, total, start, limit))
@@ -100,7 +102,7 @@ def batch_failed(batch_id: str, request: Request, s: SessionDep, t: TenantDep):
 def batch_meta(batch_id: str, request: Request, s: SessionDep, t: TenantDep):
     name = _path_param(request)
     if name is not None:
-        return Response(data_access.meta_file(s, t, batch_id, name).content, media_type=OCTET)
+        return Response(data_access.meta_file(s, t, batch_id, name).content, media_type=JSON_FILE)
     start, limit = _paging(request)
     files, total = data_access.meta_files(s, t, batch_id, start, limit)
     return Json(_meta_listing(request, f"/batches/{batch_id}/meta", files, total, start, limit))

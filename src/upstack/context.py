@@ -1,4 +1,7 @@
-"""What every request and worker shares: settings, database, lake. Created once per process."""
+"""What every request and worker shares: settings, database, lake. Created once per process.
+
+A neutral module above storage and lake and below api, worker and seed, so that each of them can hold one
+without importing another (docs/ARCHITECTURE.md, "Layers")."""
 
 from __future__ import annotations
 
