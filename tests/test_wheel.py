@@ -25,6 +25,7 @@ import upstack
 
 ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = sorted(p.name for p in (ROOT / "src/upstack/migrations/versions").glob("*.py"))
+TEMPLATES = sorted(p.name for p in (ROOT / "src/upstack/api/templates/console").glob("*.html"))
 # Only the dev and spark extras bring these: a serving install must not have them.
 NOT_FOR_SERVING = ("pyspark", "pytest", "hypothesis", "ruff")
 
@@ -69,6 +70,7 @@ def test_the_built_wheel_installs_into_a_clean_venv_and_serves(tmp_path):
     in_wheel = set(zipfile.ZipFile(wheel).namelist())
     assert "upstack/migrations/env.py" in in_wheel
     assert {f"upstack/migrations/versions/{m}" for m in MIGRATIONS} <= in_wheel
+    assert {f"upstack/api/templates/console/{t}" for t in TEMPLATES} <= in_wheel  # the console's pages
     in_sdist = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
     assert {f"src/upstack/migrations/versions/{m}" for m in MIGRATIONS} <= in_sdist
 
@@ -99,6 +101,9 @@ def test_the_built_wheel_installs_into_a_clean_venv_and_serves(tmp_path):
                 except (urllib.error.URLError, ConnectionError):
                     time.sleep(0.2)
             assert status == 200, f"no healthy answer (exit code {server.poll()}):\n{log_path.read_text()[-4000:]}"
+            # The console renders from the templates the wheel carries (jinja2 is a serving dependency).
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_upstack/console", timeout=10) as answer:
+                assert answer.status == 200 and b"upstack console" in answer.read()
         finally:
             server.terminate()
             try:

@@ -19,7 +19,8 @@ from upstack.services.ims import TokenChecker
 from upstack.services.journal import Journal
 
 # Routers in the order a reader meets the export loop.
-ROUTERS = ("ims", "admin", "catalog", "ingestion", "data_access", "merge_policies", "export_jobs", "entities")
+ROUTERS = ("ims", "admin", "catalog", "ingestion", "data_access", "merge_policies", "export_jobs", "entities",
+           "console")
 
 
 def _fault_book(ctx: AppContext) -> controls.FaultBook:

@@ -3,6 +3,8 @@ auth, tenancy, body size, injected faults, and the one catch for errors nothing 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import itertools
 import re
@@ -22,6 +24,13 @@ from upstack.services.journal import BodyCopy
 from upstack.tenant import Tenant
 
 CONTROLS_PREFIX = "/_upstack"
+# The local console's HTML pages (api/routers/console.py): its forms are the one body a browser may send to
+# /_upstack, from the console's own pages only (same Origin); in strict mode its session cookie stands for the
+# admin token, obtained at the login page by giving that token.
+CONSOLE_PREFIX = "/_upstack/console"
+CONSOLE_LOGIN = "/_upstack/console/login"
+CONSOLE_COOKIE = "upstack_console"
+FORM_TYPE = "application/x-www-form-urlencoded"
 # The API's own documentation (api/docs.py): the pages, the OpenAPI document, and the page's assets under /docs/.
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/openapi.json"})
 DOCS_ASSETS_PREFIX = "/docs/"
@@ -165,21 +174,32 @@ class GatewayMiddleware:
         if origin is not None and not self.hosts.same_origin(origin, headers.get("host", "")):
             raise GatewayError(403, "403026", "Cross-site requests to /_upstack are refused (Origin "
                                f"'{origin[:100]}' is not this server).")
+        path = scope["path"]
+        console = path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
         if scope["method"] != "GET" and scope["method"] != "HEAD":
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
-            if ctype in SIMPLE_BODY_TYPES or (has_body and not ctype):
+            if console:
+                # A console form: only from a page of this server. A browser always sends Origin with a POST
+                # (checked to be this server above); a request without one is no console page's.
+                fetch_site = headers.get("sec-fetch-site")
+                if origin is None or (fetch_site is not None and fetch_site != "same-origin"):
+                    raise GatewayError(403, "403026", "Console forms are accepted from the console's own "
+                                       "pages only (same Origin).")
+            if (ctype in SIMPLE_BODY_TYPES and not (console and ctype == FORM_TYPE)) or (has_body and not ctype):
                 raise UnsupportedMediaType("Local controls take JSON bodies only: send Content-Type: "
                                            f"application/json (got '{ctype or 'none'}').")
-        if self.settings.auth == "strict" and scope["path"].rstrip("/") != "/_upstack/health":
+        if self.settings.auth == "strict" and path.rstrip("/") not in ("/_upstack/health", CONSOLE_LOGIN):
             if self.admin_token is None:
                 raise GatewayError(403, "403027", "Local controls are off in strict auth mode until "
                                    "UPSTACK_ADMIN_TOKEN is set.")
             scheme, _, given = headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(),
                                                                         self.admin_token.encode()):
-                raise GatewayError(401, "401013", "Local controls need Authorization: Bearer <admin token> "
-                                   "in strict auth mode.")
+                if not (console and _has_console_cookie(headers.get("cookie", ""), self.admin_token)):
+                    raise GatewayError(401, "401013", "Local controls need Authorization: Bearer <admin token> "
+                                       "in strict auth mode" + (f" (or sign in at {CONSOLE_LOGIN})." if console
+                                                                else "."))
 
     async def _check_headers(self, headers: dict[str, str]) -> Tenant:
         auth = headers.get("authorization", "")
@@ -243,6 +263,21 @@ class GatewayMiddleware:
             if rule.status:
                 raise InjectedFault(rule.status, rule.message)
             return
+
+
+def console_session(admin_token: str) -> str:
+    """The console's session cookie value in strict mode: derived from the admin token (which it never holds
+    itself), so it is valid exactly as long as that token is configured."""
+    return hmac.new(admin_token.encode(), b"upstack console session", hashlib.sha256).hexdigest()
+
+
+def _has_console_cookie(cookie_header: str, admin_token: str) -> bool:
+    expected = console_session(admin_token).encode()
+    for part in cookie_header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == CONSOLE_COOKIE and secrets.compare_digest(value.strip().encode(), expected):
+            return True
+    return False
 
 
 class HostPolicy:

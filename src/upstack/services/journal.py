@@ -203,6 +203,16 @@ class Journal:
                 found.append(e)
         return found, False
 
+    def latest(self, q: Query, limit: int) -> list[Record]:
+        """The newest matching entries, newest first, at most `limit` (the console's page)."""
+        found = []
+        for e in reversed(self._snapshot()):
+            if q.matches(e):
+                found.append(e)
+                if len(found) == limit:
+                    break
+        return found
+
     def count(self, q: Query) -> int:
         return sum(1 for e in self._snapshot() if q.matches(e))
 

@@ -59,3 +59,11 @@ def sandboxes_of(s: Session, org: str) -> set[str]:
     for model in (Dataset, Batch, Tenant, ExportJob):
         found.update(s.scalars(select(model.sandbox).where(model.org == org).distinct()).all())
     return found
+
+
+def tenants(s: Session, limit: int) -> list[tuple[str, str]]:
+    """Some (org, sandbox) pairs that hold data or merge policies, for the console's tenant picker."""
+    found: set[tuple[str, str]] = set()
+    for model in (Dataset, Tenant):
+        found.update((o, sb) for o, sb in s.execute(select(model.org, model.sandbox).distinct().limit(limit)).all())
+    return sorted(found)[:limit]

@@ -138,3 +138,15 @@ def set_dataset_last_batch(s: Session, t: Tenant, dataset_id: str, batch_id: str
     if ds is not None and (new_batch or ds.last_batch_id == batch_id):
         ds.last_batch_id = batch_id
         ds.last_batch_status = status
+
+
+# ---- bounded reads for the local console (newest first) --------------------------------------------------
+
+def recent_datasets(s: Session, t: Tenant, limit: int) -> Sequence[Dataset]:
+    return s.scalars(select(Dataset).where(Dataset.org == t.org, Dataset.sandbox == t.sandbox)
+                     .order_by(Dataset.created_ms.desc(), Dataset.id.desc()).limit(limit)).all()
+
+
+def recent_batches(s: Session, t: Tenant, limit: int) -> Sequence[Batch]:
+    return s.scalars(select(Batch).where(Batch.org == t.org, Batch.sandbox == t.sandbox)
+                     .order_by(Batch.created_ms.desc(), Batch.id.desc()).limit(limit)).all()
