@@ -295,7 +295,8 @@ def test_fail_action_and_revert(client, ctx, run_jobs):
     assert r.status_code == 200 and r.json()["status"] == "failed"
     good = ingest(client, run_jobs, ds, {"a.json": json_lines([person(1)])})
     file_id = client.get(f"{EXPORT}/batches/{good}/files").json()["data"][0]["dataSetFileId"]
-    assert complete(client, good, action="REVERT").status_code == 200
+    reverted = complete(client, good, action="REVERT")
+    assert reverted.status_code == 200 and reverted.json()["id"] == good and reverted.json()["status"] == "deleted"
     assert client.get(f"/data/foundation/catalog/batches/{good}").status_code == 404
     catalog_error(client.get(f"{EXPORT}/files/{file_id}"), 404)
     assert ctx.lake.published_files(ORG, "prod", ds, good) == []

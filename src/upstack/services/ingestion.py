@@ -300,8 +300,8 @@ def upload_preview(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_
 
 # ---- actions ---------------------------------------------------------------------------------------
 
-def act(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_id: str, action: str | None) -> Batch | None:
-    """Apply `?action=`; returns the batch as it is now (None once REVERT deleted it)."""
+def act(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_id: str, action: str | None) -> Batch:
+    """Apply `?action=`; returns the batch as it is now (after REVERT: as it was, with status `deleted`)."""
     name = (action or "").strip().upper()
     if name not in ACTIONS:
         shown = f"'{action}'" if action else "none"
@@ -313,7 +313,9 @@ def act(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_id: str, ac
         return complete(s, t, settings, b)
     if name == "REVERT":
         revert(s, t, lake, b)
-        return None
+        s.expunge(b)  # its row is gone: the answer is the batch as it was, never written back
+        b.status = "deleted"
+        return b
     return stop_loading(s, t, lake, b, "aborted" if name == "ABORT" else "failed")
 
 

@@ -57,7 +57,7 @@ def create_batch(body: JsonBody, s: SessionDep, t: TenantDep):
 def batch_action(batch_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep, settings: SettingsDep):
     actions = request.query_params.getlist("action")
     b = ingestion.act(s, t, lake, settings, batch_id, actions[-1] if actions else None)
-    return Json(batch_view(b)) if b is not None else Response(status_code=200)
+    return Json(batch_view(b))
 
 
 @imports.get("/batches/{batch_id}/datasets/{dataset_id}/preview")
