@@ -97,10 +97,8 @@ INVALID = [
     {"filter": {"segments": [{"segmentNs": "ups"}]}},
     {"filter": {"segments": "s1"}},
     {"filter": {"emptyProfiles": "yes"}},
-    {"filter": {"somethingElse": 1}},
     {"additionalFields": {"eventList": {"filter": {"fromIngestTimestamp": True}}}},
     {"additionalFields": {"eventList": {"fields": "a/b"}}},
-    {"additionalFields": {"profiles": {}}},
     {"destination": "SEGMENT_PER_BATCH"},
 ]
 
@@ -112,6 +110,32 @@ def test_create_validation(client, target):
         body = {k: v for k, v in body.items() if v is not None}
         assert bad(client, body), change
     assert client.get(JOBS).json()["records"] == []
+
+
+def test_unknown_members_are_ignored_and_named(client, ctx, target):
+    """As the platform, members it does not know are ignored; the answer names them in x-upstack-warning and
+    the journal keeps the warning. UPSTACK_STRICT_MEMBERS makes them a 400 naming them."""
+    body = {"destination": {"datasetId": target, "segmentPerbatch": True}, "schema": SCHEMA,
+            "mergPolicy": {"id": "nope"}, "filter": {"somethingElse": 1, "segments": [{"segmentId": "s", "x": 1}]},
+            "additionalFields": {"profiles": {}}}
+    r = client.post(JOBS, json=body)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-upstack-warning"] == ("ignored member(s): mergPolicy, filter.somethingElse, "
+                                              "filter.segments[0].x, additionalFields.profiles, "
+                                              "destination.segmentPerbatch")
+    job = r.json()
+    assert job["filter"] == {"segments": [{"segmentId": "s"}]} and "additionalFields" in job
+    assert job["additionalFields"] == {} and job["destination"]["segmentPerBatch"] is False
+    assert "x-upstack-warning" not in client.post(JOBS, json={"destination": {"datasetId": target},
+                                                              "schema": SCHEMA}).headers
+    logged = client.get("/_upstack/requests", params={"method": "POST", "path": JOBS}).json()["requests"]
+    assert [e.get("warning") for e in logged][-2:] == [r.headers["x-upstack-warning"], None]
+
+    ctx.settings.strict_members = True
+    message = bad(client, body)
+    assert message.startswith("Unknown member(s): mergPolicy, filter.somethingElse,"), message
+    assert "UPSTACK_STRICT_MEMBERS" in message
+    assert client.post(JOBS, json={"destination": {"datasetId": target}, "schema": SCHEMA}).status_code == 200
 
 
 def test_destination_must_be_a_union_dataset_of_this_tenant(client, target):

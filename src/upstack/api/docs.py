@@ -20,6 +20,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse
 
+from upstack.api.bodies import hoist_defs
 from upstack.api.gateway import DOCS_ASSETS_PREFIX, needs_aep_headers
 from upstack.config import Settings
 
@@ -98,6 +99,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)  # builds and caches app.openapi_schema, which is edited in place
             _drop_validation_422(schema)
+            hoist_defs(schema)
             _describe_gateway(schema, settings)
         return app.openapi_schema
 
