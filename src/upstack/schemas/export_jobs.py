@@ -99,8 +99,11 @@ def time_ms(value: Any) -> int | None:
 
 
 def check_time(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise upstack_error("time", "'{loc}' must be an RFC 3339 timestamp or epoch milliseconds, got {got}.",
+                            got=_got(value))
     if time_ms(value) is None:
-        if isinstance(value, int | float) and not isinstance(value, bool) or (
+        if isinstance(value, int | float) or (
                 isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()):
             raise upstack_error("time", "'{loc}' must be a timestamp between the years 1 and 9999, got {got}.",
                                 got=_got(value))

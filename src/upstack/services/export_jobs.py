@@ -74,7 +74,7 @@ def parse_request(s: Session, t: Tenant, body: CreateExportJob) -> tuple[dict, D
     for key in ("filter", "additionalFields"):
         value = getattr(body, key)
         if value is not None:
-            req[key] = value.model_dump(mode="json", exclude_unset=True)
+            req[key] = value.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     req["destination"] = {"datasetId": ds.id, "segmentPerBatch": body.destination.segmentPerBatch}
     req["schema"] = {"name": merge_policies.PROFILE_SCHEMA}
     return req, ds
