@@ -132,3 +132,13 @@ def test_our_own_examples_validate(served):
         assert examples
         for body in examples:
             model.model_validate(body)
+
+
+def test_the_list_declares_the_query_it_reads(served):
+    op = operations(served, "/data/core/ups/export/jobs")["GET", "/data/core/ups/export/jobs"]
+    assert {p["name"] for p in op["parameters"]} == {"limit", "offset", "start", "page", "sort", "status"}
+    adobe = operations(ADOBE, "/data/core/ups/export/jobs")["GET", "/data/core/ups/export/jobs"]
+    for p in adobe["parameters"]:
+        if "name" in p and p["name"] in {q["name"] for q in op["parameters"]}:
+            ours = next(q for q in op["parameters"] if q["name"] == p["name"])
+            assert ours["schema"]["type"] == p["schema"]["type"], p["name"]

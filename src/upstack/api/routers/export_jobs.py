@@ -35,6 +35,23 @@ def _answers(*codes: int, ok: dict | None = None) -> dict[int | str, dict]:
 GATEWAY = (401, 403, 503)
 
 
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+# The list's query (api/paging.parse_cursor_query reads it): declared here, the route reads request.query_params.
+LIST_QUERY = {"parameters": [
+    _query("limit", {"type": "integer", "default": 20}, "Records per page: clamped to 1..1000, never refused."),
+    _query("offset", {"type": "string"}, "The `<time>_<id>` cursor of `link.next`."),
+    _query("start", {"type": "integer", "minimum": 0}, "Records to skip."),
+    _query("page", {"type": "integer", "minimum": 1}, "1-based page number."),
+    _query("sort", {"type": "string", "default": "createdTime:desc"},
+           "`createdTime` or `updateTime`, then `:asc` or `:desc`."),
+    _query("status", {"type": "string"}, "Only jobs in these states, comma-separated: "
+           + ", ".join(export_jobs.STATUSES) + "."),
+]}
+
+
 @router.post("", response_model=None, openapi_extra=request_body(CreateExportJob), responses=_answers(
     400, 408, 413, 415, *GATEWAY, 507, ok={200: {"model": ExportJob, "description": "The job, NEW.",
                                             "headers": {"X-Location": {"schema": {"type": "string"},
@@ -45,7 +62,7 @@ def create_job(body: CreateBody, s: SessionDep, t: TenantDep, request_id: Reques
     return Json(export_jobs.job_view(job), headers={"X-Location": f"/data/core/ups/export/jobs/{job.id}"})
 
 
-@router.get("", response_model=None, responses=_answers(
+@router.get("", response_model=None, openapi_extra=LIST_QUERY, responses=_answers(
     400, *GATEWAY, ok={200: {"model": ExportJobList, "description": "One page of jobs, newest first."}}))
 @router.get("/", include_in_schema=False)
 def list_jobs(request: Request, s: ReadSessionDep, t: TenantDep):
