@@ -75,6 +75,22 @@ def request_body(model: type[BaseModel], *, examples: dict[str, Any] | None = No
     return {"requestBody": {"required": True, "content": {"application/json": media}}}
 
 
+def _without_defaults(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_defaults(v) for k, v in schema.items() if k != "default"}
+    if isinstance(schema, list):
+        return [_without_defaults(v) for v in schema]
+    return schema
+
+
+def _add(components: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
+    """One component per name: a model FastAPI already added for an answer is the same one (it leaves out
+    `default: null`); two different models of one name would make a $ref lie, so that is refused."""
+    kept = components.setdefault(name, schema)
+    if kept is not schema and _without_defaults(kept) != _without_defaults(schema):
+        raise ValueError(f"Two different schemas are named {name!r} in the OpenAPI document: rename one model.")
+
+
 def hoist_defs(document: dict[str, Any]) -> None:
     """Move the `$defs` request_body left in operations to components.schemas (refs already point there)."""
     components = document.setdefault("components", {}).setdefault("schemas", {})
@@ -83,9 +99,9 @@ def hoist_defs(document: dict[str, Any]) -> None:
             media = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
             schema = media.get("schema", {})
             for name, definition in schema.pop("$defs", {}).items():
-                components.setdefault(name, definition)
+                _add(components, name, definition)
             if "title" in schema and schema.get("type") == "object" and "$ref" not in schema:
                 name = schema["title"]
-                components.setdefault(name, schema)
+                _add(components, name, schema)
                 media["schema"] = {"$ref": f"#/components/schemas/{name}"}
 

@@ -146,13 +146,13 @@ def _schema_name(value: Any) -> Any:
     return value
 
 
-FieldList = Annotated[str, BeforeValidator(check_fields), Field(max_length=FIELDS,
-                                                                examples=["identities.id,personalEmail.address"])]
+FieldList = Annotated[str, Field(max_length=FIELDS, examples=["identities.id,personalEmail.address"]),
+                      BeforeValidator(check_fields)]
 Timestamp = Annotated[str | int | float, BeforeValidator(check_time),
                       Field(description="RFC 3339 (e.g. 2018-10-25T13:22:04-07:00) or epoch milliseconds.",
                             examples=["2018-01-01T00:00:00+00:00"])]
 Bool = Annotated[bool, BeforeValidator(_bool)]
-Id = Annotated[str, BeforeValidator(_non_empty), Field(max_length=ID)]
+Id = Annotated[str, Field(max_length=ID), BeforeValidator(_non_empty)]
 SegmentStatus = Literal["realized", "existing", "exited"]
 
 
@@ -178,8 +178,8 @@ class Member(BaseModel):
 
 class MergePolicyRef(Member):
     id: Id = Field(examples=["timestampOrdered-none-mp"])
-    version: Annotated[int, BeforeValidator(_version)] | None = Field(
-        None, ge=1, le=MAX_VERSION, description="Omitted or null: the policy's latest version.")
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(_version)] | None = Field(
+        None, description="Omitted or null: the policy's latest version.")
 
     @model_validator(mode="before")
     @classmethod
@@ -192,8 +192,8 @@ class MergePolicyRef(Member):
 class SegmentRef(Member):
     segmentId: Id = Field(examples=["52c26d0d-45f2-47a2-ab30-ed06abc981ff"])
     segmentNs: Id = "ups"
-    status: Annotated[list[SegmentStatus], BeforeValidator(_statuses),
-                      Field(min_length=1, max_length=len(SEGMENT_STATUSES) * 4)] = list(DEFAULT_SEGMENT_STATUSES)
+    status: Annotated[list[SegmentStatus], Field(min_length=1, max_length=len(SEGMENT_STATUSES) * 4),
+                      BeforeValidator(_statuses)] = list(DEFAULT_SEGMENT_STATUSES)
 
     @model_validator(mode="before")
     @classmethod
@@ -215,7 +215,7 @@ class QualificationTime(Member):
 
 
 class Filter(Member):
-    segments: Annotated[list[SegmentRef], BeforeValidator(_segments), Field(max_length=SEGMENTS)] | None = None
+    segments: Annotated[list[SegmentRef], Field(max_length=SEGMENTS), BeforeValidator(_segments)] | None = None
     segmentQualificationTime: QualificationTime | None = None
     fromIngestTimestamp: Timestamp | None = None
     emptyProfiles: Bool | None = None
