@@ -1,4 +1,4 @@
-"""Profile export jobs (CONTRACT §7): validate a request, create the job with its batch, cancel, and every
+"""Profile export jobs (CONTRACT §7): check what a typed request (schemas/export_jobs.py) cannot know, create the job with its batch, cancel, and every
 state change of a job and its batches (NEW -> PROCESSING -> SUCCEEDED | FAILED, through jobs.states)."""
 
 from __future__ import annotations
