@@ -1,5 +1,6 @@
-"""Profile export jobs (CONTRACT §7): check what a typed request (schemas/export_jobs.py) cannot know, create the job with its batch, cancel, and every
-state change of a job and its batches (NEW -> PROCESSING -> SUCCEEDED | FAILED, through jobs.states)."""
+"""Profile export jobs (CONTRACT §7): check what a typed request (schemas/export_jobs.py) cannot know, create
+the job with its batch, cancel, and every state change of a job and its batches (NEW -> PROCESSING ->
+SUCCEEDED | FAILED, through jobs.states)."""
 
 from __future__ import annotations
 
