@@ -80,6 +80,7 @@ def test_list_cursor_stays_in_the_tenant(client):
 def test_concurrent_creates_in_one_tenant_never_collide(ctx):
     """Threads creating jobs at once, in one tenant and in another: every create succeeds, and each tenant's ids
     are exactly 1..N (on PostgreSQL the counter row's lock orders them; SQLite has one writer)."""
+    from upstack.schemas.export_jobs import CreateExportJob
     from upstack.services import export_jobs
     from upstack.services.catalog import create_dataset
     from upstack.tenant import Tenant
@@ -99,8 +100,8 @@ def test_concurrent_creates_in_one_tenant_never_collide(ctx):
             barrier.wait(10)
             for _ in range(per_thread):
                 with ctx.db.session() as s:
-                    job = export_jobs.create_job(s, t, {"destination": {"datasetId": targets[t]}, "schema": SCHEMA},
-                                                 "req")
+                    job = export_jobs.create_job(s, t, CreateExportJob.model_validate(
+                        {"destination": {"datasetId": targets[t]}, "schema": SCHEMA}), "req")
                     job_id = job.id
                 ids[t].append(job_id)
         except Exception as exc:  # noqa: BLE001 - collected and shown by the assertion below

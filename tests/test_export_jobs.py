@@ -97,10 +97,8 @@ INVALID = [
     {"filter": {"segments": [{"segmentNs": "ups"}]}},
     {"filter": {"segments": "s1"}},
     {"filter": {"emptyProfiles": "yes"}},
-    {"filter": {"somethingElse": 1}},
     {"additionalFields": {"eventList": {"filter": {"fromIngestTimestamp": True}}}},
     {"additionalFields": {"eventList": {"fields": "a/b"}}},
-    {"additionalFields": {"profiles": {}}},
     {"destination": "SEGMENT_PER_BATCH"},
 ]
 
@@ -112,6 +110,85 @@ def test_create_validation(client, target):
         body = {k: v for k, v in body.items() if v is not None}
         assert bad(client, body), change
     assert client.get(JOBS).json()["records"] == []
+
+
+# The texts of the common mistakes, as the hand-written validators said them before the models replaced them.
+MESSAGES = [
+    ({"schema": None}, "'schema.name' is required."),
+    ({"schema": {"name": "_xdm.context.experienceevent"}},
+     "'schema.name' must be '_xdm.context.profile', got '_xdm.context.experienceevent'."),
+    ({"destination": None}, "'destination' with a 'datasetId' is required."),
+    ({"destination": {}}, "'destination.datasetId' is required."),
+    ({"destination": "SEGMENT_PER_BATCH"}, "'destination' must be an object."),
+    ({"fields": "a,,b"}, "'fields' has a malformed field path '': use dot paths like 'person.name.firstName', "
+                         "separated by commas."),
+    ({"fields": ["person"]}, "'fields' must be a comma-separated string of dot paths."),
+    ({"filter": {"fromIngestTimestamp": "yesterday"}}, "'filter.fromIngestTimestamp' must be an RFC 3339 timestamp "
+     "(e.g. 2018-10-25T13:22:04-07:00) or epoch milliseconds, got 'yesterday'."),
+    ({"filter": {"fromIngestTimestamp": 1e300}},
+     "'filter.fromIngestTimestamp' must be a timestamp between the years 1 and 9999, got 1e+300."),
+    ({"filter": {"segments": [{"segmentId": "s", "status": ["qualified"]}]}},
+     "'filter.segments[0].status' must be a non-empty array of realized, existing, exited; got ['qualified']."),
+    ({"filter": {"segments": [{"segmentNs": "ups"}]}},
+     "'filter.segments[0].segmentId' is required and must be a non-empty string."),
+    ({"filter": {"segments": [{"segmentId": "s", "segmentNs": ""}]}},
+     "'filter.segments[0].segmentNs' must be a non-empty string."),
+    ({"filter": {"segments": "s1"}}, "'filter.segments' must be an array of {segmentId, segmentNs, status}."),
+    ({"filter": {"emptyProfiles": "yes"}}, "'filter.emptyProfiles' must be true or false, got 'yes'."),
+    ({"filter": 7}, "'filter' must be an object."),
+    ({"additionalFields": {"eventList": {"filter": {"fromIngestTimestamp": True}}}},
+     "'additionalFields.eventList.filter.fromIngestTimestamp' must be an RFC 3339 timestamp or epoch "
+     "milliseconds, got True."),
+    ({"additionalFields": {"eventList": {"fields": "a/b"}}}, "'additionalFields.eventList.fields' has a malformed "
+     "field path 'a/b': use dot paths like 'person.name.firstName', separated by commas."),
+    ({"mergePolicy": "timestampOrdered-none-mp"}, "'mergePolicy' must be an object."),
+    ({"mergePolicy": {"id": 7}}, "'mergePolicy.id' must be a non-empty string."),
+    ({"mergePolicy": {"id": "timestampOrdered-none-mp", "version": "latest"}},
+     "'mergePolicy.version' must be a positive integer of at most 2147483647, got 'latest'."),
+]
+
+
+def test_common_mistakes_keep_their_messages(client, target):
+    for change, message in MESSAGES:
+        body = {k: v for k, v in dict({"destination": {"datasetId": target}, "schema": SCHEMA}, **change).items()
+                if v is not None}
+        assert bad(client, body) == message, change
+    body = {"destination": {"datasetId": target, "segmentPerBatch": True}, "schema": SCHEMA}
+    assert bad(client, body) == ("'destination.segmentPerBatch' needs 'filter.segments': one batch is written "
+                                 "per segment.")
+    assert bad(client, ["x"]) == "'body' must be an object."
+    # CONTRACT §1: a typed body is still read as text/plain or without a Content-Type.
+    raw = b'{"destination": {"datasetId": "%s"}, "schema": {"name": "_xdm.context.profile"}}' % target.encode()
+    for ctype in ("text/plain", None):
+        r = client.post(JOBS, content=raw, headers={"Content-Type": ctype} if ctype else {})
+        assert r.status_code == 200, (ctype, r.text)
+    assert client.post(JOBS, content=raw, headers={"Content-Type": "application/xml"}).status_code == 415
+
+
+def test_unknown_members_are_ignored_and_named(client, ctx, target):
+    """As the platform, members it does not know are ignored; the answer names them in x-upstack-warning and
+    the journal keeps the warning. UPSTACK_STRICT_MEMBERS makes them a 400 naming them."""
+    body = {"destination": {"datasetId": target, "segmentPerbatch": True}, "schema": SCHEMA,
+            "mergPolicy": {"id": "nope"}, "filter": {"somethingElse": 1, "segments": [{"segmentId": "s", "x": 1}]},
+            "additionalFields": {"profiles": {}}}
+    r = client.post(JOBS, json=body)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-upstack-warning"] == ("ignored member(s): mergPolicy, filter.somethingElse, "
+                                              "filter.segments[0].x, additionalFields.profiles, "
+                                              "destination.segmentPerbatch")
+    job = r.json()
+    assert job["filter"] == {"segments": [{"segmentId": "s"}]} and "additionalFields" in job
+    assert job["additionalFields"] == {} and job["destination"]["segmentPerBatch"] is False
+    assert "x-upstack-warning" not in client.post(JOBS, json={"destination": {"datasetId": target},
+                                                              "schema": SCHEMA}).headers
+    logged = client.get("/_upstack/requests", params={"method": "POST", "path": JOBS}).json()["requests"]
+    assert [e.get("warning") for e in logged][-2:] == [r.headers["x-upstack-warning"], None]
+
+    ctx.settings.strict_members = True
+    message = bad(client, body)
+    assert message.startswith("Unknown member(s): mergPolicy, filter.somethingElse,"), message
+    assert "UPSTACK_STRICT_MEMBERS" in message
+    assert client.post(JOBS, json={"destination": {"datasetId": target}, "schema": SCHEMA}).status_code == 200
 
 
 def test_destination_must_be_a_union_dataset_of_this_tenant(client, target):

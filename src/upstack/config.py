@@ -55,6 +55,9 @@ class Settings(BaseSettings):
                                         "keeps (uploads are only counted).")
     journal_max_bytes: int = Field(64 * 1024**2, gt=0, description="Memory the journal may use in all; the oldest "
                                    "entries go first.")
+    strict_members: bool = Field(False, description="Request bodies' members the platform does not know (a typo "
+                                 "like `mergPolicy`) are a 400 naming them, instead of being ignored with an "
+                                 "`x-upstack-warning` header (typed bodies: export jobs so far).")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="Emit logs as JSON lines instead of console text.")
     max_upload_bytes: int = Field(1024**3, gt=0, description="Largest file accepted by one upload PUT.")

@@ -20,6 +20,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse
 
+from upstack.api.bodies import hoist_defs
 from upstack.api.gateway import DOCS_ASSETS_PREFIX, needs_aep_headers
 from upstack.config import Settings
 
@@ -89,6 +90,18 @@ def _drop_validation_422(schema: dict) -> None:
         del components["schemas"]
 
 
+def _typed_answers(schema: dict) -> None:
+    """A route answering with a model (`responses={200: {"model": ...}}`) keeps only its $ref: FastAPI adds the
+    `type: string` it gives every answer of a response class that is not its JSONResponse (api/responses.Json)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for answer in operation.get("responses", {}).values():
+                for media in answer.get("content", {}).values():
+                    body = media.get("schema", {})
+                    if "$ref" in body:
+                        body.pop("type", None)
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Replace FastAPI's CDN-loaded pages (create the app with docs_url=None, redoc_url=None) and its
     OpenAPI document."""
@@ -98,6 +111,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)  # builds and caches app.openapi_schema, which is edited in place
             _drop_validation_422(schema)
+            hoist_defs(schema)
+            _typed_answers(schema)
             _describe_gateway(schema, settings)
         return app.openapi_schema
 

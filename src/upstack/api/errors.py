@@ -98,13 +98,30 @@ def _request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "") or ""
 
 
+def dotted(loc) -> str:
+    """('filter', 'segments', 0, 'segmentId') -> filter.segments[0].segmentId (FastAPI's leading 'body' dropped)."""
+    out = ""
+    for p in loc:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif p != "body" or out:
+            out += f".{p}" if out else str(p)
+    return out
+
+
 def _validation_message(exc: RequestValidationError | ValidationError) -> DomainError:
+    """One 400 for the first errors. A check of ours (schemas/: a PydanticCustomError of type `upstack_*`) says
+    its message as is, `{loc}` filled with the member's path; pydantic's own ones are `path: message`."""
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return MalformedJson("Request body is not valid JSON")
+    ours = [str(e.get("msg")).replace("{loc}", dotted(e.get("loc", ())) or "body")
+            for e in errors if str(e.get("type", "")).startswith("upstack_")]
+    if ours:
+        return Invalid(" ".join(dict.fromkeys(ours[:5])))
     parts = []
     for e in errors[:5]:
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",))
+        loc = dotted(e.get("loc", ()))
         parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
     return Invalid("Invalid request: " + "; ".join(parts))
 

@@ -61,6 +61,11 @@ def needs_aep_headers(path: str) -> bool:
     return not (path.startswith(("/ims/", CONTROLS_PREFIX)) or is_docs(path))
 
 
+# api/bodies.py leaves here the members a typed body ignored; the answer names them in this header.
+WARNING_STATE = "upstack_warning"
+WARNING_HEADER = b"x-upstack-warning"
+
+
 def _journaled(path: str) -> bool:
     return not (path.startswith(CONTROLS_PREFIX) or is_docs(path))
 
@@ -106,9 +111,12 @@ class GatewayMiddleware:
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+                warning = state.get(WARNING_STATE)  # api/bodies.py: members a typed body ignored
+                if warning:
+                    message["headers"].append((WARNING_HEADER, warning.encode("latin-1", "replace")))
                 if journal is not None:  # before the client can see the answer, so a test asking next finds it
                     journal.record(request_id, began, method, path, scope["query_string"], scope["headers"],
-                                   state.get("tenant"), headers, copy, status)
+                                   state.get("tenant"), headers, copy, status, warning or "")
             await send(message)
 
         bound = logs.bind_request(state)  # what is logged inside the request carries its request_id and tenant

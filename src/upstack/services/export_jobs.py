@@ -1,21 +1,31 @@
-"""Profile export jobs (CONTRACT §7): validate a request, create the job with its batch, cancel, and every
-state change of a job and its batches (NEW -> PROCESSING -> SUCCEEDED | FAILED, through jobs.states)."""
+"""Profile export jobs (CONTRACT §7): check what a typed request (schemas/export_jobs.py) cannot know, create
+the job with its batch, cancel, and every state change of a job and its batches (NEW -> PROCESSING ->
+SUCCEEDED | FAILED, through jobs.states)."""
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
 from upstack.jobs import queue
 from upstack.jobs.states import BATCH, EXPORT, transition
 from upstack.profiles import ExportQuery, MergePolicySpec, SegmentFilter
+from upstack.schemas.export_jobs import (  # noqa: F401 - MIN_TIME_MS, MAX_TIME_MS: services/entities.py's bounds
+    DEFAULT_SEGMENT_STATUSES,
+    JOB_STATUSES,
+    MAX_TIME_MS,
+    MIN_TIME_MS,
+    CreateExportJob,
+    check_fields,
+    split_fields,
+    time_ms,
+)
 from upstack.services import merge_policies
 from upstack.services.errors import Invalid, NotFound
 from upstack.storage import catalog_repo, metrics_repo
@@ -23,155 +33,26 @@ from upstack.storage import ups_repo as repo
 from upstack.storage.models import Batch, Dataset, DatasetFile, ExportJob
 from upstack.tenant import Tenant
 
-STATUSES = ("NEW", "PROCESSING", "SUCCEEDED", "FAILED")
+STATUSES = JOB_STATUSES
 FINISHED = ("SUCCEEDED", "FAILED")
-SEGMENT_STATUSES = ("realized", "existing", "exited")
-DEFAULT_SEGMENT_STATUSES = ("realized", "existing")
 CANCELLED = {"code": "EXPORT-CANCELLED", "msg": "Export job was cancelled", "callStack": ""}
-# An XDM field name (tenant fields start with "_", segment ids carry "-", identity namespaces may carry "@").
-_FIELD = re.compile(r"[A-Za-z0-9_@$:\-]+(\.[A-Za-z0-9_@$:\-]+)*")
-FILTER_KEYS = {"segments", "segmentQualificationTime", "fromIngestTimestamp", "emptyProfiles"}
-EVENT_FILTER_KEYS = {"fromIngestTimestamp", "toIngestTimestamp"}
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-# ---- request validation --------------------------------------------------------------------------------
-
-def _object(value: Any, what: str) -> dict:
-    if not isinstance(value, dict):
-        raise Invalid(f"'{what}' must be an object.")
-    return value
-
-
-def _only(obj: dict, allowed: set[str], what: str) -> None:
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise Invalid(f"'{what}' has unknown member(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.")
-
+# ---- the request (validated by its model, schemas/export_jobs.py) ----------------------------------------
 
 def parse_fields(value: Any, what: str) -> tuple[str, ...]:
-    """`a.b,c` -> ("a.b", "c"); empty segments and characters outside XDM names are 400."""
-    if not isinstance(value, str):
-        raise Invalid(f"'{what}' must be a comma-separated string of dot paths.")
-    parts = tuple(p.strip() for p in value.split(","))
-    for p in parts:
-        if not _FIELD.fullmatch(p):
-            raise Invalid(f"'{what}' has a malformed field path {p!r}: use dot paths like "
-                          "'person.name.firstName', separated by commas.")
-    return parts
+    """`a.b,c` -> ("a.b", "c"), checked as the request's `fields` are (Profile Access's query parameter)."""
+    try:
+        return split_fields(check_fields(value))
+    except PydanticCustomError as e:
+        raise Invalid(e.message().replace("{loc}", what)) from None
 
 
-# Epoch ms of the first and last moments of years 1 and 9999: a number outside names no date the engine can
-# compare with (it overflows there), so it is refused like any other malformed timestamp.
-MIN_TIME_MS = int(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
-MAX_TIME_MS = int(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
-
-
-def _in_time_range(ms: int | float, value: Any, what: str) -> int:
-    if not MIN_TIME_MS <= ms <= MAX_TIME_MS:
-        raise Invalid(f"'{what}' must be a timestamp between the years 1 and 9999, got {repr(value)[:100]}.")
-    return int(ms)
-
-
-def parse_time_ms(value: Any, what: str) -> int:
-    """RFC 3339 text (a space instead of 'T' and a missing offset, read as UTC, tolerated) or epoch ms."""
-    if isinstance(value, bool):
-        raise Invalid(f"'{what}' must be an RFC 3339 timestamp or epoch milliseconds, got {value!r}.")
-    if isinstance(value, int | float):
-        return _in_time_range(value, value, what)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isascii() and text.isdigit():
-            # More than 19 digits is past every date (and int() refuses thousands of digits outright).
-            return _in_time_range(int(text) if len(text) <= 19 else MAX_TIME_MS + 1, value, what)
-        try:
-            stamp = datetime.fromisoformat(text)
-        except ValueError:
-            stamp = None
-        if stamp is not None and len(text) >= 10:
-            if stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=UTC)
-            return int(stamp.timestamp() * 1000)
-    raise Invalid(f"'{what}' must be an RFC 3339 timestamp (e.g. 2018-10-25T13:22:04-07:00) or epoch "
-                  f"milliseconds, got {value!r}.")
-
-
-def _bool(value: Any, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid(f"'{what}' must be true or false, got {value!r}.")
-    return value
-
-
-def _segments(value: Any) -> list[dict]:
-    if not isinstance(value, list):
-        raise Invalid("'filter.segments' must be an array of {segmentId, segmentNs, status}.")
-    out = []
-    for i, seg in enumerate(value):
-        seg = _object(seg, f"filter.segments[{i}]")
-        _only(seg, {"segmentId", "segmentNs", "status"}, f"filter.segments[{i}]")
-        if not isinstance(seg.get("segmentId"), str) or not seg["segmentId"].strip():
-            raise Invalid(f"'filter.segments[{i}].segmentId' is required and must be a non-empty string.")
-        ns = seg.get("segmentNs", "ups")
-        if not isinstance(ns, str) or not ns:
-            raise Invalid(f"'filter.segments[{i}].segmentNs' must be a non-empty string.")
-        status = seg.get("status", list(DEFAULT_SEGMENT_STATUSES))
-        if (not isinstance(status, list) or not status
-                or any(s not in SEGMENT_STATUSES for s in status)):
-            raise Invalid(f"'filter.segments[{i}].status' must be a non-empty array of "
-                          f"{', '.join(SEGMENT_STATUSES)}; got {status!r}.")
-        out.append(seg)
-    return out
-
-
-def _filter(value: Any) -> dict:
-    f = _object(value, "filter")
-    _only(f, FILTER_KEYS, "filter")
-    if "segments" in f:
-        _segments(f["segments"])
-    if "segmentQualificationTime" in f:
-        sqt = _object(f["segmentQualificationTime"], "filter.segmentQualificationTime")
-        _only(sqt, {"startTime", "endTime"}, "filter.segmentQualificationTime")
-        for k in ("startTime", "endTime"):
-            if k in sqt:
-                parse_time_ms(sqt[k], f"filter.segmentQualificationTime.{k}")
-    if "fromIngestTimestamp" in f:
-        parse_time_ms(f["fromIngestTimestamp"], "filter.fromIngestTimestamp")
-    if "emptyProfiles" in f:
-        _bool(f["emptyProfiles"], "filter.emptyProfiles")
-    return f
-
-
-def _additional_fields(value: Any) -> dict:
-    af = _object(value, "additionalFields")
-    _only(af, {"eventList"}, "additionalFields")
-    if "eventList" in af:
-        ev = _object(af["eventList"], "additionalFields.eventList")
-        _only(ev, {"fields", "filter"}, "additionalFields.eventList")
-        if "fields" in ev:
-            parse_fields(ev["fields"], "additionalFields.eventList.fields")
-        if "filter" in ev:
-            evf = _object(ev["filter"], "additionalFields.eventList.filter")
-            _only(evf, EVENT_FILTER_KEYS, "additionalFields.eventList.filter")
-            for k in sorted(EVENT_FILTER_KEYS & set(evf)):
-                parse_time_ms(evf[k], f"additionalFields.eventList.filter.{k}")
-    return af
-
-
-def _policy_ref(value: Any) -> tuple[str, int | None]:
-    ref = _object(value, "mergePolicy")
-    if not isinstance(ref.get("id"), str) or not ref["id"]:
-        raise Invalid("'mergePolicy.id' must be a non-empty string.")
-    version = ref.get("version")
-    return ref["id"], None if version is None else merge_policies.parse_version(version, "mergePolicy.version")
-
-
-def _target_dataset(s: Session, t: Tenant, dest: dict) -> Dataset:
-    ds_id = dest.get("datasetId", dest.get("dataSetId"))
-    if not isinstance(ds_id, str) or not ds_id:
-        raise Invalid("'destination.datasetId' is required.")
+def _target_dataset(s: Session, t: Tenant, ds_id: str) -> Dataset:
     ds = catalog_repo.get_dataset(s, t, ds_id)
     if ds is None:
         raise Invalid(f"Destination dataset '{ds_id}' does not exist in this sandbox.")
@@ -181,33 +62,21 @@ def _target_dataset(s: Session, t: Tenant, dest: dict) -> Dataset:
     return ds
 
 
-def parse_request(s: Session, t: Tenant, body: Any) -> tuple[dict, Dataset]:
-    """Validate a create body; the normalised request is what the job stores, echoes and runs."""
-    body = _object(body, "body")
-    schema = body.get("schema")
-    if not isinstance(schema, dict) or "name" not in schema:
-        raise Invalid("'schema.name' is required.")
-    if schema["name"] != merge_policies.PROFILE_SCHEMA:
-        raise Invalid(f"'schema.name' must be '{merge_policies.PROFILE_SCHEMA}', got {schema['name']!r}.")
-    if "destination" not in body:
-        raise Invalid("'destination' with a 'datasetId' is required.")
-    dest = _object(body["destination"], "destination")
-    ds = _target_dataset(s, t, dest)
-    per_segment = _bool(dest.get("segmentPerBatch", False), "destination.segmentPerBatch")
+def parse_request(s: Session, t: Tenant, body: CreateExportJob) -> tuple[dict, Dataset]:
+    """What the model cannot know (the dataset, the merge policy); the normalised request is what the job
+    stores, echoes and runs: the members as sent (defaults not added), unknown members left out."""
+    ds = _target_dataset(s, t, body.destination.datasetId)
     req: dict[str, Any] = {}
-    if "fields" in body and body["fields"] is not None:
-        parse_fields(body["fields"], "fields")
-        req["fields"] = body["fields"]
-    policy_id, version = _policy_ref(body["mergePolicy"]) if body.get("mergePolicy") is not None else (None, None)
-    pid, pversion, _ = merge_policies.resolve(s, t, policy_id, version)
+    if body.fields is not None:
+        req["fields"] = body.fields
+    ref = body.mergePolicy
+    pid, pversion, _ = merge_policies.resolve(s, t, ref.id if ref else None, ref.version if ref else None)
     req["mergePolicy"] = {"id": pid, "version": pversion}
-    if body.get("filter") is not None:
-        req["filter"] = _filter(body["filter"])
-    if body.get("additionalFields") is not None:
-        req["additionalFields"] = _additional_fields(body["additionalFields"])
-    if per_segment and not (req.get("filter") or {}).get("segments"):
-        raise Invalid("'destination.segmentPerBatch' needs 'filter.segments': one batch is written per segment.")
-    req["destination"] = {"datasetId": ds.id, "segmentPerBatch": per_segment}
+    for key in ("filter", "additionalFields"):
+        value = getattr(body, key)
+        if value is not None:
+            req[key] = value.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    req["destination"] = {"datasetId": ds.id, "segmentPerBatch": body.destination.segmentPerBatch}
     req["schema"] = {"name": merge_policies.PROFILE_SCHEMA}
     return req, ds
 
@@ -227,12 +96,12 @@ def export_query(req: dict) -> ExportQuery:
     evf = (ev or {}).get("filter") or {}
 
     def ms(obj: dict, key: str) -> int | None:
-        return parse_time_ms(obj[key], key) if key in obj else None
+        return time_ms(obj[key]) if obj.get(key) is not None else None
 
     return ExportQuery(
-        fields=parse_fields(req["fields"], "fields") if "fields" in req else None,
+        fields=split_fields(req["fields"]) if "fields" in req else None,
         include_events=ev is not None,
-        event_fields=parse_fields(ev["fields"], "fields") if ev and "fields" in ev else None,
+        event_fields=split_fields(ev["fields"]) if ev and ev.get("fields") is not None else None,
         event_from_ingest_ms=ms(evf, "fromIngestTimestamp"),
         event_to_ingest_ms=ms(evf, "toIngestTimestamp"),
         segments=segment_filters(req),
@@ -257,7 +126,7 @@ def _new_batch(t: Tenant, dataset_id: str, job_id: int, at: int) -> Batch:
                  records_read=0, records_written=0, records_failed=0, errors=[], export_job_id=job_id)
 
 
-def create_job(s: Session, t: Tenant, body: Any, request_id: str, *, max_attempts: int = 3) -> ExportJob:
+def create_job(s: Session, t: Tenant, body: CreateExportJob, request_id: str, *, max_attempts: int = 3) -> ExportJob:
     """The job (NEW), its Catalog batch(es) (loading) and the queued work, in the caller's one transaction."""
     req, ds = parse_request(s, t, body)
     at = now_ms()

@@ -55,6 +55,7 @@ class Record(NamedTuple):
     body_size: int
     body_truncated: bool
     status: int
+    warning: str = ""  # x-upstack-warning of the answer (api/bodies.py: members a typed body ignored)
 
     @property
     def logged_ms(self) -> int:
@@ -77,7 +78,7 @@ def view(r: Record) -> dict[str, Any]:
             "query": r.query.decode("latin-1"), "tenant": {"org": r.org, "sandbox": r.sandbox} if r.org is not None else None,
             "headers": redact_headers({k.decode("latin-1").lower(): v.decode("latin-1") for k, v in r.headers}),
             "body": _body_view(r), "bodySize": r.body_size, "bodyTruncated": r.body_truncated, "status": r.status,
-            "durationMs": r.duration_ms}
+            "durationMs": r.duration_ms, **({"warning": r.warning} if r.warning else {})}
 
 
 def _body_view(r: Record) -> Any:
@@ -170,7 +171,7 @@ class Journal:
         return self.max_requests > 0
 
     def record(self, request_id: str, began: float, method: str, path: str, query: bytes, raw_headers: list,
-               tenant, headers: dict[str, str], copy: BodyCopy | None, status: int) -> None:
+               tenant, headers: dict[str, str], copy: BodyCopy | None, status: int, warning: str = "") -> None:
         """Journal a request as its answer starts (`began`: its perf_counter at arrival). Called on the event
         loop for every AEP request, so it only copies references: the rest happens when a test reads."""
         answered = time.perf_counter()
@@ -184,7 +185,7 @@ class Journal:
         with self._lock:
             self._entries.append((next(self._ids), request_id, began, answered, method, path, query,
                                   tuple(raw_headers), org, sandbox, copy.content_type, copy.body, copy.body_size,
-                                  copy.body_truncated, status))
+                                  copy.body_truncated, status, warning))
             self._bytes += ENTRY_OVERHEAD_BYTES + len(copy.body)
             while len(self._entries) > self.max_requests or self._bytes > self.max_bytes:
                 self._bytes -= ENTRY_OVERHEAD_BYTES + len(self._entries.popleft()[_BODY])

@@ -1,0 +1,107 @@
+"""Typed request bodies: a body is read as every JSON body is (`deps.read_json`: JSON, text/plain or no
+Content-Type, bounded depth and size, CONTRACT §1), then validated with its schemas/ model; a route receives the
+model. A body the model refuses is the family's 400 (api/errors.py renders pydantic's ValidationError).
+
+Members the model does not know (kept aside by `extra="allow"` models) are ignored,
+as the platform ignores them, and named: the gateway adds `x-upstack-warning: ignored member(s): a, b.c` to the
+answer and keeps the warning in the request journal. With UPSTACK_STRICT_MEMBERS=true they are a 400 instead.
+
+    CreateBody = typed_body(CreateExportJob)
+
+    @router.post("", openapi_extra=request_body(CreateExportJob))
+    def create(body: CreateBody): ...
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel
+
+from upstack.api.deps import read_json
+from upstack.api.gateway import WARNING_STATE
+from upstack.services.errors import Invalid
+
+M = TypeVar("M", bound=BaseModel)
+MAX_NAMED = 20  # members named in one warning
+
+
+def unknown_members(model: BaseModel, prefix: str = "") -> list[str]:
+    """Dotted paths of the members `model` and the models in it kept aside as unknown, in the order they came."""
+    found = [prefix + str(name) for name in (model.model_extra or {})]
+    for name, field in type(model).model_fields.items():
+        value, key = getattr(model, name), prefix + (field.alias or name)
+        if isinstance(value, BaseModel):
+            found += unknown_members(value, key + ".")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found += unknown_members(item, f"{key}[{i}].")
+    return found
+
+
+def _names(members: list[str]) -> str:
+    """The members as one header-safe line: printable ASCII, bounded (a member name is whatever a client sent)."""
+    shown = [m.encode("ascii", "backslashreplace").decode("ascii")[:100] for m in members[:MAX_NAMED]]
+    text = ", ".join("".join(c if c.isprintable() else "?" for c in m) for m in shown)
+    return text + (f" and {len(members) - MAX_NAMED} more" if len(members) > MAX_NAMED else "")
+
+
+def typed_body(model: type[M]) -> Any:
+    """`Annotated[model, Depends(...)]`: the request's body, validated as `model`."""
+
+    async def validated(request: Request) -> M:
+        body = model.model_validate(await read_json(request))
+        ignored = unknown_members(body)
+        if ignored:
+            if request.app.state.ctx.settings.strict_members:
+                raise Invalid(f"Unknown member(s): {_names(ignored)}. The platform ignores them; this server "
+                              "refuses them because UPSTACK_STRICT_MEMBERS is set.")
+            setattr(request.state, WARNING_STATE, f"ignored member(s): {_names(ignored)}")
+        return body
+
+    validated.__name__ = f"{model.__name__}_body"
+    return Annotated[model, Depends(validated)]
+
+
+def request_body(model: type[BaseModel], *, examples: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`openapi_extra` describing a required JSON request body with `model`'s schema (its $defs moved to
+    the document's components by `hoist_defs`, which api/docs.py runs over the whole document)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    media: dict[str, Any] = {"schema": schema}
+    if examples:
+        media["examples"] = {k: {"value": v} for k, v in examples.items()}
+    return {"requestBody": {"required": True, "content": {"application/json": media}}}
+
+
+def _without_defaults(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_defaults(v) for k, v in schema.items() if k != "default"}
+    if isinstance(schema, list):
+        return [_without_defaults(v) for v in schema]
+    return schema
+
+
+def _add(components: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
+    """One component per name: a model FastAPI already added for an answer is the same one (it leaves out
+    `default: null`); two different models of one name would make a $ref lie, so that is refused."""
+    kept = components.setdefault(name, schema)
+    if kept is not schema and _without_defaults(kept) != _without_defaults(schema):
+        raise ValueError(f"Two different schemas are named {name!r} in the OpenAPI document: rename one model.")
+
+
+def hoist_defs(document: dict[str, Any]) -> None:
+    """Move the `$defs` request_body left in operations to components.schemas (refs already point there)."""
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            media = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            schema = media.get("schema", {})
+            for name, definition in schema.pop("$defs", {}).items():
+                _add(components, name, definition)
+            if "title" in schema and schema.get("type") == "object" and "$ref" not in schema:
+                name = schema["title"]
+                _add(components, name, schema)
+                media["schema"] = {"$ref": f"#/components/schemas/{name}"}
+

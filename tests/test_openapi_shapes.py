@@ -1,0 +1,144 @@
+"""/openapi.json tells the truth (issue 11 part 3), family by family: (a) the example bodies of Adobe's spec and
+of our own document validate against our models, and (b) our served document is shape-compatible with Adobe's
+merged spec (conformance/aep-export-loop.augmented.openapi.json) for the family's operations: the same paths and
+methods, and every property of Adobe's request and answer schemas that we model has a compatible type
+(tests/openapi_shapes.py). A family joins by adding its entry to FAMILIES and its models to the example tests.
+
+Export jobs (CONTRACT §7) are the first family."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tests.openapi_shapes import Comparison, example, json_schema, operations
+from upstack.schemas import export_jobs as ej
+
+ROOT = Path(__file__).resolve().parents[1]
+ADOBE = json.loads((ROOT / "conformance" / "aep-export-loop.augmented.openapi.json").read_text())
+
+# family -> (path prefix, {(METHOD, path): the statuses whose JSON bodies both documents describe})
+FAMILIES = {
+    "export jobs": ("/data/core/ups/export/jobs", {
+        ("POST", "/data/core/ups/export/jobs"): ("200",),
+        ("GET", "/data/core/ups/export/jobs"): ("200",),
+        ("GET", "/data/core/ups/export/jobs/{}"): ("200",),
+        ("DELETE", "/data/core/ups/export/jobs/{}"): (),  # Adobe's 200 body is not what the doc page says: 204
+    }),
+}
+# Where we knowingly differ from Adobe's merged spec, and why (checked to still be the only differences).
+KNOWN = {
+    # The spec types `batches` as one object; Adobe's "Profile export jobs" page and its samples answer an array
+    # of {segmentId, segmentNs, status, batchId}, one per segment (CONTRACT §7).
+    "GET /data/core/ups/export/jobs 200.records[].destination.batches",
+    "GET /data/core/ups/export/jobs/{} 200.destination.batches",
+    "POST /data/core/ups/export/jobs 200.destination.batches",
+}
+
+
+@pytest.fixture
+def served(client):
+    r = client.get("/openapi.json")
+    assert r.status_code == 200
+    return r.json()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_same_paths_and_methods(served, family):
+    prefix, ops = FAMILIES[family]
+    assert set(operations(served, prefix)) == set(operations(ADOBE, prefix)) == set(ops)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_our_schemas_are_shape_compatible_with_adobes(served, family):
+    prefix, ops = FAMILIES[family]
+    ours, theirs = operations(served, prefix), operations(ADOBE, prefix)
+    problems, compared = [], 0
+    for (method, path), statuses in ops.items():
+        name = f"{method} {path}"
+        for status in (None, *statuses):
+            t, o = json_schema(theirs[method, path], status), json_schema(ours[method, path], status)
+            if t is None:
+                continue
+            assert o is not None, f"{name} {status or 'request'}: Adobe describes a JSON body, we do not"
+            c = Comparison(ADOBE, served)
+            c.schemas(t, o, f"{name} {status or 'request'}")
+            problems += c.problems
+            compared += c.compared
+    unexplained = [p for p in problems if p.split(":")[0] not in KNOWN]
+    assert not unexplained, "\n".join(unexplained)
+    assert {p.split(":")[0] for p in problems} == {k for k in KNOWN if k.split(" ")[1].startswith(prefix)}
+    assert compared >= 40  # the comparison really walked the bodies
+
+
+def test_only_the_statuses_the_server_gives(served):
+    ops = operations(served, "/data/core/ups/export/jobs")
+    assert set(ops["POST", "/data/core/ups/export/jobs"]["responses"]) == {
+        "200", "400", "401", "403", "408", "413", "415", "503", "507"}
+    assert set(ops["GET", "/data/core/ups/export/jobs"]["responses"]) == {"200", "400", "401", "403", "503"}
+    assert set(ops["GET", "/data/core/ups/export/jobs/{}"]["responses"]) == {"200", "404", "401", "403", "503"}
+    assert set(ops["DELETE", "/data/core/ups/export/jobs/{}"]["responses"]) == {
+        "204", "404", "401", "403", "503", "507"}
+    for op in ops.values():
+        assert "422" not in op["responses"]
+        for answer in op["responses"].values():
+            schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+            assert "type" not in schema or "$ref" not in schema  # no more "every answer is a string"
+    body = ops["POST", "/data/core/ups/export/jobs"]["requestBody"]
+    assert body["required"] is True
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/CreateExportJob"}
+
+
+# ---- (a) example bodies against our models --------------------------------------------------------------
+
+def _adobe_example(name: str) -> dict:
+    return example(ADOBE, ADOBE["components"]["schemas"][name])
+
+
+def test_adobes_create_example_is_a_valid_request():
+    body = _adobe_example("seg_CreateExportJobRequest")
+    assert body["destination"] == {"datasetId": "5b7c86968f7b6501e21ba9df"} and body["mergePolicy"]["version"] == 1.0
+    job = ej.CreateExportJob.model_validate(body)
+    assert job.mergePolicy.version == 1 and job.filter.segments[0].status == ["realized"]
+
+
+def test_adobes_job_examples_validate_but_for_the_batches_object():
+    """Rejected as they are: `destination.batches` is an object in the spec (an array on Adobe's doc page and
+    here, KNOWN above) and the list's `page.pageOffset` example is a number where the spec says string."""
+    job = _adobe_example("seg_ExportJobResponse")
+    with pytest.raises(ValidationError) as e:
+        ej.ExportJob.model_validate(job)
+    assert {err["loc"][:2] for err in e.value.errors()} == {("destination", "batches")}
+    job["destination"]["batches"] = [job["destination"]["batches"]]
+    assert ej.ExportJob.model_validate(job).id == 100
+
+    page = _adobe_example("seg_GetExportJobsResponse")
+    with pytest.raises(ValidationError) as e:
+        ej.ExportJobList.model_validate(page)
+    assert {err["loc"][0] for err in e.value.errors()} == {"records", "page", "link"}
+    page["records"] = [job]
+    page["page"]["pageOffset"] = str(page["page"]["pageOffset"])
+    page["link"] = {"next": ""}  # the spec gives no example for it
+    assert ej.ExportJobList.model_validate(page).page.pageSize == 10
+
+
+def test_our_own_examples_validate(served):
+    schemas = served["components"]["schemas"]
+    for name, model in (("CreateExportJob", ej.CreateExportJob), ("ExportJob", ej.ExportJob)):
+        examples = schemas[name]["examples"]
+        assert examples
+        for body in examples:
+            model.model_validate(body)
+
+
+def test_the_list_declares_the_query_it_reads(served):
+    op = operations(served, "/data/core/ups/export/jobs")["GET", "/data/core/ups/export/jobs"]
+    assert {p["name"] for p in op["parameters"]} == {"limit", "offset", "start", "page", "sort", "status"}
+    adobe = operations(ADOBE, "/data/core/ups/export/jobs")["GET", "/data/core/ups/export/jobs"]
+    for p in adobe["parameters"]:
+        if "name" in p and p["name"] in {q["name"] for q in op["parameters"]}:
+            ours = next(q for q in op["parameters"] if q["name"] == p["name"])
+            assert ours["schema"]["type"] == p["schema"]["type"], p["name"]
