@@ -184,6 +184,8 @@ class _BatchedStreamHandler(logging.StreamHandler):
     costs one write system call instead of one each."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self.stream, "closed", False):  # closed by its owner (a test's captured stream): nowhere to write
+            return
         try:
             self.stream.write(self.format(record) + self.terminator)
         except Exception:  # noqa: BLE001 - logging must never raise into the server

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 import jinja2
@@ -25,6 +26,9 @@ from upstack.schemas.controls import FailureRule, FaultRule, PacingRule
 from upstack.services import admin, console, controls, data_access, entities, journal
 from upstack.services.errors import DomainError, Invalid
 from upstack.tenant import Tenant
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
 
@@ -106,40 +110,38 @@ def _tenant(page: Page) -> Tenant:
 
 # ---- pages ---------------------------------------------------------------------------------------------------
 
-@router.get("")
-@router.get("/")
-def overview(request: Request, ctx: ContextDep):
+def _read_page(request: Request, ctx, render: Callable[[Page, Session, Tenant], Response]) -> Response:
+    """A page of the request's tenant rendered inside one read session (the rows are ORM objects), or the
+    error page of what went wrong."""
     page = _page(request)
     try:
         t = _tenant(page)
-        with ctx.db.read_session() as s:  # rendered within it: the rows are ORM objects
-            return page.render("overview.html", data=console.overview(s, t), batch_ids=console.job_batch_ids,
-                               max_rows=console.MAX_ROWS)
+        with ctx.db.read_session() as s:
+            return render(page, s, t)
     except DomainError as exc:
         return page.error(exc)
+
+
+@router.get("")
+@router.get("/")
+def overview(request: Request, ctx: ContextDep):
+    return _read_page(request, ctx, lambda page, s, t: page.render(
+        "overview.html", data=console.overview(s, t), batch_ids=console.job_batch_ids, max_rows=console.MAX_ROWS))
 
 
 @router.get("/batches/{batch_id}")
 def batch_page(batch_id: str, request: Request, ctx: ContextDep):
-    page = _page(request)
-    try:
-        t = _tenant(page)
-        with ctx.db.read_session() as s:
-            return page.render("batch.html", d=console.batch_detail(s, t, batch_id), max_rows=console.MAX_ROWS)
-    except DomainError as exc:
-        return page.error(exc)
+    return _read_page(request, ctx, lambda page, s, t: page.render(
+        "batch.html", d=console.batch_detail(s, t, batch_id), max_rows=console.MAX_ROWS))
 
 
 @router.get("/files/{file_id}")
 def file_page(file_id: str, request: Request, ctx: ContextDep):
-    page = _page(request)
-    try:
-        t = _tenant(page)
-        with ctx.db.read_session() as s:
-            f, parts = console.file_detail(s, t, ctx.lake, file_id)
-            return page.render("file.html", f=f, parts=parts)
-    except DomainError as exc:
-        return page.error(exc)
+    def render(page: Page, s: Session, t: Tenant) -> Response:
+        f, parts = console.file_detail(s, t, ctx.lake, file_id)
+        return page.render("file.html", f=f, parts=parts)
+
+    return _read_page(request, ctx, render)
 
 
 @router.get("/files/{file_id}/download")
