@@ -77,14 +77,6 @@ def _wait(driver, css: str, timeout: float = 30.0):
     return WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
-def _settled(driver) -> bool:
-    """Whether the page a form posted to has loaded (whatever it shows)."""
-    deadline = time.monotonic() + 10
-    while driver.execute_script("return document.readyState") != "complete" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return True
-
-
 def test_console_in_headless_chromium(browser, upstack):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -154,9 +146,9 @@ def test_console_in_headless_chromium(browser, upstack):
     form = _wait(browser, "#pacing-form")
     Select(form.find_element(By.NAME, "mode")).select_by_value("manual")
     form.find_element(By.CSS_SELECTOR, "button").click()
-    _settled(browser)
-    done = browser.find_elements(By.ID, "done")
-    assert done and "pacing" in done[0].text, (browser.current_url, browser.page_source[:2000])
+    # Wait for the page the form redirects to: the old page's readyState is "complete" until it is replaced.
+    done = _wait(browser, "#done")
+    assert "pacing" in done.text, (browser.current_url, browser.page_source[:2000])
     pacing = upstack.request("GET", "/_upstack/controls", aep=False).json()["tenantPacing"]
     assert [(p["org"], p["mode"]) for p in pacing] == [(upstack.org, "manual")]
     upstack.clear_controls()
