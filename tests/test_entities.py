@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.profile_data import (
+    ENTITIES,
     JOBS,
+    PROFILE,
     Loader,
     clean,
     create_dataset,
@@ -17,8 +19,6 @@ from tests.profile_data import (
     union_dataset,
 )
 
-ENTITIES = "/data/core/ups/access/entities"
-PROFILE = {"schema.name": "_xdm.context.profile"}
 EVENTS = {"schema.name": "_xdm.context.experienceevent", "relatedSchema.name": "_xdm.context.profile"}
 
 

@@ -18,6 +18,7 @@ from tests.conftest import HEADERS
 from tests.profile_data import (
     CRM,
     DATA_ACCESS,
+    ENTITIES,
     JOBS,
     LOYALTY,
     WEB,
@@ -27,8 +28,6 @@ from tests.profile_data import (
     union_dataset,
 )
 from upstack import identitymap
-
-ENTITIES = "/data/core/ups/access/entities"
 
 
 @pytest.fixture

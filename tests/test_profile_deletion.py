@@ -8,7 +8,9 @@ import pytest
 
 from tests.conftest import HEADERS
 from tests.profile_data import (
+    ENTITIES,
     JOBS,
+    PROFILE,
     Loader,
     clean,
     create_dataset,
@@ -18,8 +20,6 @@ from tests.profile_data import (
     union_dataset,
 )
 
-ENTITIES = "/data/core/ups/access/entities"
-PROFILE = {"schema.name": "_xdm.context.profile"}
 OTHER = dict(HEADERS, **{"x-gw-ims-org-id": "OTHER@AdobeOrg"})
 
 

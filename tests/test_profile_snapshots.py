@@ -9,14 +9,23 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import ORG
-from tests.profile_data import CRM, EVENT_SCHEMA, LOYALTY, MP, WEB, Loader, create_dataset, idmap
+from tests.profile_data import (
+    CRM,
+    ENTITIES,
+    EVENT_SCHEMA,
+    LOYALTY,
+    MP,
+    PROFILE,
+    WEB,
+    Loader,
+    create_dataset,
+    idmap,
+)
 from upstack.services import entities
 from upstack.services.errors import NotFound, Unprocessable
 from upstack.storage.models import Job
 from upstack.tenant import Tenant
 
-ENTITIES = "/data/core/ups/access/entities"
-PROFILE = {"schema.name": "_xdm.context.profile"}
 T = Tenant(ORG, "prod")
 
 # Beyond the shared world: an email listed by two CRM profiles (neither's primary), an upsert, a list, a

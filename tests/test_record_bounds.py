@@ -14,18 +14,18 @@ import pytest
 from tests.ingest_helpers import complete, create_batch, upload
 from tests.profile_data import (
     DATA_ACCESS,
+    ENTITIES,
     EVENT_SCHEMA,
     IMPORT,
     JOBS,
     MP,
+    PROFILE,
     create_dataset,
     read_batch,
     union_dataset,
 )
 
-ENTITIES = "/data/core/ups/access/entities"
 CATALOG = "/data/foundation/catalog"
-PROFILE = {"schema.name": "_xdm.context.profile"}
 
 
 def nest(levels: list[str], leaf: object) -> object:
