@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from upstack.config import Settings
+from upstack.jobs.states import BATCH
 from upstack.lake import Lake
 from upstack.schemas.catalog import BatchPatch, BatchRequest
 from upstack.services import ingestion
@@ -102,12 +103,13 @@ def update(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_id: str,
 def _check_move(b: Batch, to_state: str) -> None:
     if b.origin != "ingestion":
         raise Invalid(f"Batch {b.id} belongs to an export job; only its job changes its status.")
-    if b.status == "loading" and to_state in ("processing", "aborted", "failed"):
+    # The batch state table's moves out of loading (a processing batch is its ingest job's to end).
+    if b.status == "loading" and to_state in BATCH["loading"]:
         return
     if b.status == "processing":
         why = "its ingest job is processing it and decides how it ends"
     elif b.status == "loading":
-        why = "a loading batch moves only to processing, aborted or failed"
+        why = f"a loading batch moves only to {', '.join(sorted(BATCH['loading']))}"
     else:
         why = f"'{b.status}' is final"
     raise Invalid(f"Batch {b.id} cannot move from '{b.status}' to '{to_state}': {why}.")
