@@ -26,3 +26,13 @@ class GatewayErrorBody(BaseModel):
 
     error_code: str = Field(examples=["403010"])
     message: str
+
+
+class CatalogError(BaseModel):
+    """/data/foundation/* (Catalog, Batch Ingestion, Data Access): RFC 7807-like; `requestId` on 5xx only."""
+
+    type: str = Field(examples=["/placeholder/type/uri"])
+    status: int = Field(examples=[400])
+    title: str = Field(examples=["BadRequestError"])
+    detail: str = Field(examples=["'name' is required."])
+    requestId: str | None = None

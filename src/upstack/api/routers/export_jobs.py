@@ -6,53 +6,31 @@ from fastapi import APIRouter, Request, Response
 
 from upstack.api.bodies import request_body, typed_body
 from upstack.api.deps import ReadSessionDep, RequestIdDep, SessionDep, SettingsDep, TenantDep
+from upstack.api.openapi import GATEWAY, answers, query
 from upstack.api.paging import export_cursor_page, parse_cursor_query
 from upstack.api.responses import Json
-from upstack.schemas.errors import GatewayErrorBody, UpsError
 from upstack.schemas.export_jobs import CreateExportJob, ExportJob, ExportJobList
 from upstack.services import export_jobs
 
 router = APIRouter(prefix="/data/core/ups/export/jobs", tags=["export jobs"])
 CreateBody = typed_body(CreateExportJob)
-
-
-def _answers(*codes: int, ok: dict | None = None) -> dict[int | str, dict]:
-    """The statuses an operation really answers (the AEP error body of errors.py for the others)."""
-    said = {400: "Malformed or invalid request (a message naming the member).",
-            404: "No such export job in this sandbox.", 413: "The body is larger than UPSTACK_MAX_BODY_BYTES.",
-            408: "The body did not arrive within UPSTACK_REQUEST_IDLE_TIMEOUT_SECONDS.",
-            415: "The body is not JSON (application/json, text/plain or no Content-Type are).",
-            401: "Missing or invalid token (strict auth).", 403: "Missing gateway headers or api key.",
-            503: "The database is not reachable; retry.", 507: "The server is out of disk space."}
-    out: dict[int | str, dict] = {code: {"description": said[code],
-                                         "model": GatewayErrorBody if code in (401, 403) else UpsError}
-                                  for code in codes}
-    if ok:
-        out.update(ok)
-    return out
-
-
-GATEWAY = (401, 403, 503)
-
-
-def _query(name: str, schema: dict, description: str) -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+NOT_FOUND = {404: "No such export job in this sandbox."}
 
 
 # The list's query (api/paging.parse_cursor_query reads it): declared here, the route reads request.query_params.
 LIST_QUERY = {"parameters": [
-    _query("limit", {"type": "integer", "default": 20}, "Records per page: clamped to 1..1000, never refused."),
-    _query("offset", {"type": "string"}, "The `<time>_<id>` cursor of `link.next`."),
-    _query("start", {"type": "integer", "minimum": 0}, "Records to skip."),
-    _query("page", {"type": "integer", "minimum": 1}, "1-based page number."),
-    _query("sort", {"type": "string", "default": "createdTime:desc"},
+    query("limit", {"type": "integer", "default": 20}, "Records per page: clamped to 1..1000, never refused."),
+    query("offset", {"type": "string"}, "The `<time>_<id>` cursor of `link.next`."),
+    query("start", {"type": "integer", "minimum": 0}, "Records to skip."),
+    query("page", {"type": "integer", "minimum": 1}, "1-based page number."),
+    query("sort", {"type": "string", "default": "createdTime:desc"},
            "`createdTime` or `updateTime`, then `:asc` or `:desc`."),
-    _query("status", {"type": "string"}, "Only jobs in these states, comma-separated: "
+    query("status", {"type": "string"}, "Only jobs in these states, comma-separated: "
            + ", ".join(export_jobs.STATUSES) + "."),
 ]}
 
 
-@router.post("", response_model=None, openapi_extra=request_body(CreateExportJob), responses=_answers(
+@router.post("", response_model=None, openapi_extra=request_body(CreateExportJob), responses=answers(
     400, 408, 413, 415, *GATEWAY, 507, ok={200: {"model": ExportJob, "description": "The job, NEW.",
                                             "headers": {"X-Location": {"schema": {"type": "string"},
                                                                        "description": "The job's path."}}}}))
@@ -62,7 +40,7 @@ def create_job(body: CreateBody, s: SessionDep, t: TenantDep, request_id: Reques
     return Json(export_jobs.job_view(job), headers={"X-Location": f"/data/core/ups/export/jobs/{job.id}"})
 
 
-@router.get("", response_model=None, openapi_extra=LIST_QUERY, responses=_answers(
+@router.get("", response_model=None, openapi_extra=LIST_QUERY, responses=answers(
     400, *GATEWAY, ok={200: {"model": ExportJobList, "description": "One page of jobs, newest first."}}))
 @router.get("/", include_in_schema=False)
 def list_jobs(request: Request, s: ReadSessionDep, t: TenantDep):
@@ -75,14 +53,14 @@ def list_jobs(request: Request, s: ReadSessionDep, t: TenantDep):
     return Json(export_cursor_page(params, q, rows))
 
 
-@router.get("/{job_id}", response_model=None, responses=_answers(
-    404, *GATEWAY, ok={200: {"model": ExportJob, "description": "The job."}}))
+@router.get("/{job_id}", response_model=None, responses=answers(
+    404, *GATEWAY, said=NOT_FOUND, ok={200: {"model": ExportJob, "description": "The job."}}))
 def get_job(job_id: str, s: ReadSessionDep, t: TenantDep):
     return Json(export_jobs.job_view(export_jobs.get_job(s, t, job_id)))
 
 
-@router.delete("/{job_id}", status_code=204, response_model=None, responses=_answers(
-    404, *GATEWAY, 507, ok={204: {"description": "Cancelled (a finished job is left as it is)."}}))
+@router.delete("/{job_id}", status_code=204, response_model=None, responses=answers(
+    404, *GATEWAY, 507, said=NOT_FOUND, ok={204: {"description": "Cancelled (a finished job is left as it is)."}}))
 def cancel_job(job_id: str, s: SessionDep, t: TenantDep):
     export_jobs.cancel_job(s, t, job_id)
     return Response(status_code=204)
