@@ -240,3 +240,95 @@ def test_json_body_without_application_json(client):
     r = client.post(MP, content=b"{nope")
     assert_ups_error(r, 400, "UPLIB-101206-500")
     assert client.get(MP).json()["_page"]["totalCount"] == 1
+
+
+# The texts of the common mistakes, as the hand-written validators said them before the models replaced them.
+CREATE_MESSAGES = [
+    ({"name": 7}, "'name' must be a non-empty string."),
+    ({"name": "  "}, "'name' must be a non-empty string."),
+    ({"name": None}, "'name' must be a non-empty string."),
+    ({"schema": "_xdm.context.profile"}, "'schema' must be an object."),
+    ({"schema": {"name": "_xdm.context.experienceevent"}},
+     "'schema.name' must be '_xdm.context.profile', got '_xdm.context.experienceevent'."),
+    ({"schema": {}}, "'schema.name' must be '_xdm.context.profile', got None."),
+    ({"identityGraph": "pdg"}, "'identityGraph' must be an object."),
+    ({"identityGraph": {"type": "cookie"}}, "'identityGraph.type' must be one of none, pdg; got 'cookie'."),
+    ({"identityGraph": {}}, "'identityGraph.type' must be one of none, pdg; got None."),
+    ({"attributeMerge": []}, "'attributeMerge' must be an object."),
+    ({"attributeMerge": {"type": "newestFirst"}},
+     "'attributeMerge.type' must be one of timestampOrdered, dataSetPrecedence; got 'newestFirst'."),
+    ({"attributeMerge": {"type": "timestampOrdered", "order": ["x"]}},
+     "'attributeMerge.order' is only allowed with type dataSetPrecedence."),
+    ({"attributeMerge": {"type": "dataSetPrecedence"}},
+     "'attributeMerge.order' must be a non-empty array of dataset ids for dataSetPrecedence."),
+    ({"attributeMerge": {"type": "dataSetPrecedence", "order": []}},
+     "'attributeMerge.order' must be a non-empty array of dataset ids for dataSetPrecedence."),
+    ({"attributeMerge": {"type": "dataSetPrecedence", "order": ["a", 7]}},
+     "'attributeMerge.order' must be a non-empty array of dataset ids for dataSetPrecedence."),
+    ({"attributeMerge": {"type": "dataSetPrecedence", "order": ["a", "a"]}},
+     "'attributeMerge.order' names a dataset more than once."),
+    ({"attributeMerge": {"type": "dataSetPrecedence", "order": ["5b020a27e7040801dedba61b"]}},
+     "'attributeMerge.order' names dataset '5b020a27e7040801dedba61b', which does not exist in this sandbox."),
+    ({"default": "maybe"}, "'default' must be a boolean, got 'maybe'."),
+    ({"default": None}, "'default' must be a boolean, got None."),
+    ({"isActiveOnEdge": 1}, "'isActiveOnEdge' must be a boolean, got 1."),
+    ({"version": "latest"}, "'version' must be a positive integer of at most 2147483647, got 'latest'."),
+    ({"version": 0}, "'version' must be a positive integer of at most 2147483647, got 0."),
+    ({"schema": None}, "Merge policy is missing required field(s): schema."),
+    ({"attributeMerge": None, "identityGraph": None},
+     "Merge policy is missing required field(s): attributeMerge, identityGraph."),
+]
+PATCH_MESSAGES = [
+    ({"op": "remove", "path": "/name", "value": "x"}, "Unsupported patch op 'remove'; use 'add' or 'replace'."),
+    ({"path": "/name", "value": "x"}, "Unsupported patch op None; use 'add' or 'replace'."),
+    ({"op": "add", "path": "/name"}, "Every patch operation needs a 'value'."),
+    ({"op": "add", "path": "/version", "value": 9}, "Unsupported patch path '/version'; supported: /name, /default, "
+                                                    "/isActiveOnEdge, /identityGraph.type, /attributeMerge.type."),
+    ({"op": "add", "path": "/name", "value": ""}, "'name' must be a non-empty string."),
+    ({"op": "add", "path": "/default", "value": "maybe"}, "'default' must be a boolean, got 'maybe'."),
+    ({"op": "replace", "path": "/isActiveOnEdge", "value": None}, "'isActiveOnEdge' must be a boolean, got None."),
+    ({"op": "add", "path": "/identityGraph.type", "value": "bogus"},
+     "'identityGraph.type' must be one of none, pdg; got 'bogus'."),
+    ({"op": "add", "path": "/attributeMerge/type", "value": "newest"},
+     "'attributeMerge.type' must be one of timestampOrdered, dataSetPrecedence; got 'newest'."),
+    ({"op": "add", "path": "/attributeMerge.type", "value": "dataSetPrecedence"},
+     "Switching to dataSetPrecedence needs an 'attributeMerge.order'; use PUT with the whole attributeMerge object."),
+    ([], "PATCH body must be an operation {op, path, value} or a non-empty array of them."),
+    ("name", "PATCH body must be an operation {op, path, value} or a non-empty array of them."),
+    (["x"], "'operation' must be an object."),
+]
+BULK_MESSAGES = [
+    ([{"id": "x"}], "'body' must be an object."),
+    ({}, "'ids' must be an array of 1 to 100 objects {\"id\": \"...\"}."),
+    ({"ids": [{"id": "x"}] * 101}, "'ids' must be an array of 1 to 100 objects {\"id\": \"...\"}."),
+    ({"ids": ["x"]}, "Every entry of 'ids' must be an object with a string 'id'."),
+    ({"ids": [{"id": ""}]}, "Every entry of 'ids' must be an object with a string 'id'."),
+]
+
+
+def message(r) -> str:
+    assert_ups_error(r, 400)
+    return r.json()["errors"]["400"][0]["message"]
+
+
+def test_common_mistakes_keep_their_messages(client):
+    p = create(client)
+    for change, text in CREATE_MESSAGES:
+        b = dict(body(), **change)
+        b = {k: v for k, v in b.items() if v is not None or k not in ("schema", "attributeMerge", "identityGraph")}
+        assert message(client.post(MP, json=b)) == text, change
+        assert message(client.put(f"{MP}/{p['id']}", json=b)) == text, change
+    assert message(client.post(MP, json=[body()])) == "'body' must be an object."
+    assert message(client.put(f"{MP}/{p['id']}", json="policy")) == "'body' must be an object."
+    for ops, text in PATCH_MESSAGES:
+        assert message(client.patch(f"{MP}/{p['id']}", json=ops)) == text, ops
+        if isinstance(ops, dict):
+            assert message(client.patch(f"{MP}/{p['id']}", json=[ops])) == text, ops
+    for b, text in BULK_MESSAGES:
+        assert message(client.post(f"{MP}/bulk-get", json=b)) == text, b
+    for params, text in (({"default": "maybe"}, "'default' must be a boolean, got 'maybe'."),
+                         ({"orderBy": "tags"}, "'orderBy' must name one of id, name, version, updateEpoch, default, "
+                                               "isActiveOnEdge (optionally prefixed by - or +).")):
+        assert message(client.get(MP, params=params)) == text, params
+    assert client.get(f"{MP}/{p['id']}").json() == p
+    assert client.get(MP).json()["_page"]["totalCount"] == 2
