@@ -84,7 +84,7 @@ def patch_policy(policy_id: str, body: PatchBody, s: SessionDep, t: TenantDep):
     return Json(mp.policy_view(mp.patch_policy(s, t, policy_id, body)))
 
 
-@router.delete("/{policy_id}", response_model=None, responses=answers(
+@router.delete("/{policy_id}", response_model=None, response_class=Response, responses=answers(
     400, 404, *GATEWAY, 507, said={**NOT_FOUND, 400: "The policy is active on edge: it cannot be deleted."},
     ok={200: {"description": "Deleted: an empty body."}}))
 def delete_policy(policy_id: str, s: SessionDep, t: TenantDep):
