@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from upstack.api.deps import read_json
 from upstack.api.gateway import WARNING_STATE
@@ -28,10 +28,12 @@ MAX_NAMED = 20  # members named in one warning
 
 
 def unknown_members(model: BaseModel, prefix: str = "") -> list[str]:
-    """Dotted paths of the members `model` and the models in it kept aside as unknown, in the order they came."""
+    """Dotted paths of the members `model` and the models in it kept aside as unknown, in the order they came
+    (a RootModel's items are named by their index alone: `[0].from`)."""
     found = [prefix + str(name) for name in (model.model_extra or {})]
     for name, field in type(model).model_fields.items():
-        value, key = getattr(model, name), prefix + (field.alias or name)
+        value = getattr(model, name)
+        key = prefix if isinstance(model, RootModel) else prefix + (field.alias or name)
         if isinstance(value, BaseModel):
             found += unknown_members(value, key + ".")
         elif isinstance(value, list):
