@@ -59,17 +59,21 @@ def _records(args) -> pa.Table:
 
 
 def _one_batch(ctx, tenant, dataset_id: str, fmt: str, files: list[bytes]) -> dict[str, Any]:
+    from upstack.schemas.ingestion import CreateImportBatch
     from upstack.services import ingestion
     from upstack.storage.models import Batch
     from upstack.worker.ingest import IngestHandler
     from upstack.worker.loop import Worker
 
+    body = CreateImportBatch.model_validate({"datasetId": dataset_id, "inputFormat": {"format": fmt}})
     with ctx.db.session() as s:
-        batch_id = ingestion.create_batch(s, tenant, {"datasetId": dataset_id, "inputFormat": {"format": fmt}}).id
+        batch_id = ingestion.create_batch(s, tenant, body).id
     for n, data in enumerate(files):
         with ctx.db.session() as s:
             b, rel = ingestion.check_upload(s, tenant, batch_id, dataset_id, f"part-{n:04d}.{fmt}")
-        ingestion.store_upload(ctx.lake, b, rel, memoryview(data), ctx.settings.max_upload_bytes)
+        pending = ingestion.receive_upload(ctx.lake, b, rel, memoryview(data), ctx.settings.max_upload_bytes)
+        with pending, ctx.db.session() as s:
+            ingestion.accept_upload(s, tenant, batch_id, pending)
     worker = Worker(ctx, {"ingest": IngestHandler()}, name=f"bench-ingest-{fmt}")
     worker._register()
     with ctx.db.session() as s:

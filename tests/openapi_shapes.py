@@ -122,3 +122,93 @@ def example(doc: dict, schema: dict, depth: int = 0) -> Any:
         item = example(doc, schema["items"], depth + 1)
         return [] if item is None else [item]
     return None
+
+
+# ---- real answers against our document ------------------------------------------------------------------
+
+JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, JSON_TYPES[kind])
+
+
+def conforms(doc: dict, schema: dict, value: Any, where: str = "body") -> list[str]:
+    """What of `value` the schema does not allow, as `where.path: why` lines (none: it conforms). The subset of
+    JSON Schema our document uses: $ref, anyOf/oneOf/allOf, type, enum, const, required, properties, items,
+    additionalProperties, length, bounds, pattern.
+
+    Stricter than JSON Schema in one way: an object schema that lists `properties` admits no other member, even
+    with `additionalProperties: true` (our answer models keep unknown members aside when they read, which adds
+    it). So an answer member the document does not describe is found; a map (`additionalProperties` and no
+    `properties`) admits any member its values' schema allows."""
+    schema = resolve(doc, schema)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            tried = [conforms(doc, alt, value, where) for alt in schema[key]]
+            if all(tried):
+                return [f"{where}: no alternative of {key} fits: " + " | ".join(p[0] for p in tried)]
+    problems = [p for sub in schema.get("allOf", []) for p in conforms(doc, sub, value, where)]
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if not any(_is(value, k) for k in kinds):
+            return problems + [f"{where}: {type(value).__name__} {str(value)[:60]!r}, the schema says {kinds}"]
+    if "enum" in schema and value not in schema["enum"]:
+        problems.append(f"{where}: {value!r} is none of {schema['enum']}")
+    if "const" in schema and value != schema["const"]:
+        problems.append(f"{where}: {value!r} is not {schema['const']!r}")
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
+            problems.append(f"{where}: length {len(value)} is out of bounds")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            problems.append(f"{where}: {value[:60]!r} does not match {schema['pattern']}")
+    if _is(value, "number"):
+        if value < schema.get("minimum", value) or value > schema.get("maximum", value):
+            problems.append(f"{where}: {value} is out of bounds")
+    if isinstance(value, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties", True)
+        problems += [f"{where}.{name}: required, missing" for name in schema.get("required", ()) if name not in value]
+        for name, member in value.items():
+            if name in props:
+                problems += conforms(doc, props[name], member, f"{where}.{name}")
+            elif props or extra is False:
+                problems.append(f"{where}.{name}: not in the schema")
+            elif isinstance(extra, dict):
+                problems += conforms(doc, extra, member, f"{where}.{name}")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            problems += conforms(doc, schema["items"], item, f"{where}[{i}]")
+    return problems
+
+
+def answer_problems(doc: dict, method: str, path: str, response: Any, *, json_lines: bool = False) -> list[str]:
+    """What our document does not say of a real answer to `METHOD path` (a template, `{}` for each parameter):
+    its status must be declared, with its media type, and a JSON body must conform to its schema (each line of
+    it, with `json_lines`)."""
+    name = f"{method} {path} {response.status_code}"
+    op = operations(doc, path).get((method.upper(), normalise(path)))
+    if op is None:
+        return [f"{name}: no such operation in the document"]
+    declared = op["responses"].get(str(response.status_code))
+    if declared is None:
+        return [f"{name}: the status is not declared (only {sorted(op['responses'])})"]
+    content = declared.get("content", {})
+    if not response.content:
+        return []
+    media = response.headers.get("content-type", "").split(";")[0].strip()
+    if media not in content:
+        return [f"{name}: {media} is not declared (only {sorted(content)})"]
+    if media != "application/json" and not media.endswith("+json"):
+        return []
+    schema = content[media]["schema"]
+    if json_lines:
+        import json
+
+        return [p for i, line in enumerate(response.text.splitlines())
+                for p in conforms(doc, schema, json.loads(line), f"{name} line {i}")]
+    return conforms(doc, schema, response.json(), name)

@@ -139,6 +139,74 @@ def test_create_batch_refusals(client):
     catalog_error(r, 400)
 
 
+# What a client is told of the common mistakes: the texts of the hand-written checks the model replaced (they pass
+# on main's checks too, but for the last: a body missing both members now hears of both).
+CREATE_MESSAGES = [
+    ([1], "Request body must be a JSON object with 'datasetId' and 'inputFormat'."),
+    (None, "Request body must be a JSON object with 'datasetId' and 'inputFormat'."),
+    ({"datasetId": "DS"}, "'inputFormat' is required and must be an object like {\"format\": \"json\"}."),
+    ({"datasetId": "DS", "inputFormat": "json"},
+     "'inputFormat' is required and must be an object like {\"format\": \"json\"}."),
+    ({"datasetId": "DS", "inputFormat": {}}, "'inputFormat.format' is required: json or parquet."),
+    ({"datasetId": "DS", "inputFormat": {"format": " "}}, "'inputFormat.format' is required: json or parquet."),
+    ({"datasetId": "DS", "inputFormat": {"format": ["json"]}}, "'inputFormat.format' is required: json or parquet."),
+    ({"datasetId": "DS", "inputFormat": {"format": " XML "}},
+     "Unsupported inputFormat.format ' XML ': this server ingests json or parquet."),
+    ({"datasetId": "DS", "inputFormat": {"format": "json", "isMultiLineJson": "yes"}},
+     "'inputFormat.isMultiLineJson' must be true or false."),
+    ({"datasetId": "DS", "inputFormat": {"format": "parquet", "isMultiLineJson": None}},
+     "'inputFormat.isMultiLineJson' must be true or false."),
+    ({"inputFormat": {"format": "json"}}, "'datasetId' is required and must be a non-empty string."),
+    ({"datasetId": " ", "inputFormat": {"format": "json"}}, "'datasetId' is required and must be a non-empty string."),
+    ({"dataSetId": 7, "inputFormat": {"format": "json"}}, "'datasetId' is required and must be a non-empty string."),
+    ({"datasetId": "0" * 24, "inputFormat": {"format": "json"}}, "DataSet not found."),
+    ({}, "'inputFormat' is required and must be an object like {\"format\": \"json\"}. "
+         "'datasetId' is required and must be a non-empty string."),
+]
+
+
+def test_create_batch_mistakes_keep_their_messages(client):
+    ds = create_dataset(client)
+    for body, message in CREATE_MESSAGES:
+        raw = json.dumps(body).replace('"DS"', json.dumps(ds)).encode()
+        r = client.post(f"{IMPORT}/batches", content=raw, headers={"Content-Type": "application/json"})
+        assert catalog_error(r, 404 if "not found" in message else 400) == message, body
+    # The accepted spellings, as before the model: any case, spaces around, `dataSetId`, the flag as text.
+    r = client.post(f"{IMPORT}/batches", json={"dataSetId": f" {ds} ", "inputFormat": {
+        "format": " Parquet ", "isMultiLineJson": "TRUE"}})
+    assert r.status_code == 201 and r.json()["inputFormat"] == {"format": "parquet"}
+    assert r.json()["relatedObjects"] == [{"type": "dataSet", "id": ds}]
+    r = client.post(f"{IMPORT}/batches", json={"datasetId": ds, "inputFormat": {"format": "JSON",
+                                                                                "isMultiLineJson": "true"}})
+    assert r.json()["inputFormat"] == {"format": "json", "isMultiLineJson": True}
+    # CONTRACT §1: a typed body is still read as text/plain or without a Content-Type.
+    raw = json.dumps({"datasetId": ds, "inputFormat": {"format": "json"}}).encode()
+    for headers in ({"Content-Type": "text/plain"}, {}):
+        assert client.post(f"{IMPORT}/batches", content=raw, headers=headers).status_code == 201, headers
+
+
+def test_create_batch_names_the_members_it_ignores(client, ctx):
+    """Adobe's `externalId`, `replay` and `tags`, a CSV `delimiter`: the batch is opened without them, and the
+    answer says so (x-upstack-warning, the journal); UPSTACK_STRICT_MEMBERS refuses them."""
+    ds = create_dataset(client)
+    body = {"datasetId": ds, "inputFormat": {"format": "json", "delimiter": ","}, "externalId": "mine",
+            "tags": {"a": ["b"]}}
+    r = client.post(f"{IMPORT}/batches", json=body)
+    assert r.status_code == 201, r.text
+    assert r.headers["x-upstack-warning"] == "ignored member(s): externalId, tags, inputFormat.delimiter"
+    assert "externalId" not in r.json() and r.json()["tags"] == {}
+    plain = client.post(f"{IMPORT}/batches", json={"datasetId": ds, "inputFormat": {"format": "json"}})
+    assert "x-upstack-warning" not in plain.headers
+    logged = client.get("/_upstack/requests", params={"method": "POST", "path": f"{IMPORT}/batches"}).json()
+    assert [e.get("warning") for e in logged["requests"]][-2:] == [r.headers["x-upstack-warning"], None]
+
+    ctx.settings.strict_members = True
+    message = catalog_error(client.post(f"{IMPORT}/batches", json=body), 400)
+    assert message.startswith("Unknown member(s): externalId, tags, inputFormat.delimiter.")
+    assert client.post(f"{IMPORT}/batches", json={"datasetId": ds, "inputFormat": {"format": "json"}}).status_code \
+        == 201
+
+
 # ---- uploads ---------------------------------------------------------------------------------------
 
 def test_reupload_replaces_and_head_reports_size(client, ctx):

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from tests.conftest import HEADERS
+from tests.conftest import HEADERS, ORG
+from upstack.api.deps import JsonBody
 
 CATALOG = "/data/foundation/catalog/dataSets"
 CONTENT_TYPES = {".js": ("text/javascript", "application/javascript"), ".css": ("text/css",), ".png": ("image/png",)}
@@ -189,3 +190,228 @@ def test_a_request_the_routes_cannot_read_is_answered_400_in_the_aep_shape(clien
     r = client.patch(f"{CATALOG}/any", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 400
     assert r.json()["status"] == 400 and r.json()["title"] == "BadRequestError"
+
+
+# ---- every operation declares its bodies (issue 11 part 3) ---------------------------------------------------
+
+# Families other helpers are still converting (issue 11): their operations are left out of the two checks below
+# until their typed bodies and answer models are merged, and each merge removes its entry. An entry whose family
+# already passes fails the test (test_todo_families_still_have_work), so none outlives its conversion.
+TODO_FAMILIES = {
+    "profile access": "/data/core/ups/access/entities",
+    "catalog": "/data/foundation/catalog",
+}
+JSON = "application/json"
+# What the non-JSON answers may be: file bytes, the metrics' text formats, and the console's pages.
+OTHER_MEDIA = {"application/octet-stream", "text/plain", "application/openmetrics-text", "text/html"}
+
+
+def _reads_json(route) -> bool:
+    """Whether the route reads a JSON body: its endpoint, or a dependency of it (api/deps.json_body, a typed_body),
+    calls api/deps.read_json."""
+    import inspect
+
+    calls, dependants = [route.endpoint], [route.dependant]
+    while dependants:
+        for dep in dependants.pop().dependencies:
+            calls.append(dep.call)
+            dependants.append(dep)
+    return any("read_json(" in inspect.getsource(call) for call in calls if callable(call))
+
+
+def _is_structured(spec, schema) -> bool:
+    """A real schema for a JSON body: an object or an array (or alternatives of those), never the bare
+    `type: string` FastAPI gives an answer it knows nothing of, nor an empty schema."""
+    from tests.openapi_shapes import resolve
+
+    schema = resolve(spec, schema)
+    alternatives = schema.get("anyOf") or schema.get("oneOf")
+    if alternatives:
+        return all(_is_structured(spec, alt) for alt in alternatives)
+    kinds = schema.get("type")
+    kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+    return bool(kinds & {"object", "array"}) and not kinds - {"object", "array", "null"}
+
+
+def _api_routes(routes):
+    """The app's API routes, through the routers it includes (FastAPI 0.16x keeps them nested; every router of
+    upstack has its prefix in its own constructor, so a route's path is whole either way)."""
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from _api_routes(route.original_router.routes)
+
+
+def _body_problems(app, spec) -> dict[str, list[str]]:
+    """Problems of each operation (`METHOD path`): a JSON body read but not declared (or declared and not read), a
+    declared body or JSON answer without a real schema, an answer in a media type no route gives."""
+    found: dict[str, list[str]] = {}
+    for route in _api_routes(app.routes):
+        if not route.include_in_schema or route.path_format not in spec["paths"]:
+            continue
+        for method in sorted(route.methods - {"HEAD"}):
+            name = f"{method} {route.path_format}"
+            op = spec["paths"][route.path_format][method.lower()]
+            problems = found.setdefault(name, [])
+            declared = op.get("requestBody", {}).get("content", {})
+            reads = _reads_json(route)
+            if reads != (JSON in declared):
+                problems.append("reads a JSON body the document does not declare" if reads
+                                else "declares a JSON body the route never reads")
+            for media, body in declared.items():
+                if media == "application/octet-stream":
+                    ok = body.get("schema") == {"type": "string", "format": "binary"}
+                else:
+                    ok = _is_structured(spec, body.get("schema", {}))
+                if not ok:
+                    problems.append(f"request {media}: no real schema ({body.get('schema')})")
+            for status, answer in op["responses"].items():
+                for media, body in answer.get("content", {}).items():
+                    if media == JSON or media.endswith("+json"):
+                        if not _is_structured(spec, body.get("schema", {})):
+                            problems.append(f"{status} {media}: no real schema ({body.get('schema')})")
+                    elif media not in OTHER_MEDIA:
+                        problems.append(f"{status}: {media} is no media type this server answers")
+            if route.path_format.startswith("/_upstack/console"):  # pages, should they ever be documented
+                pages = {m for s, a in op["responses"].items() if s.startswith("2") for m in a.get("content", {})}
+                if pages - {"text/html"}:
+                    problems.append(f"a console page answers text/html, not {sorted(pages)}")
+    return {name: problems for name, problems in found.items() if problems}
+
+
+def _todo(name: str) -> str | None:
+    path = name.split(" ", 1)[1]
+    return next((family for family, prefix in TODO_FAMILIES.items() if path.startswith(prefix)), None)
+
+
+def test_every_operation_declares_its_json_bodies_and_answers(client):
+    spec = client.get("/openapi.json").json()
+    problems = {name: p for name, p in _body_problems(client.app, spec).items() if _todo(name) is None}
+    assert problems == {}
+    checked = {f"{m.upper()} {path}" for path, ops in spec["paths"].items() for m in ops} - {
+        name for name in _body_problems(client.app, spec) if _todo(name)}
+    assert len(checked) >= 30 and all(any(n.split(" ")[1].startswith(prefix) for n in checked) for prefix in (
+        "/ims", "/_upstack", "/data/foundation/import", "/data/foundation/export", "/data/core/ups/export"))
+
+
+def test_todo_families_still_have_work(client):
+    """A family converted (its entry in TODO_FAMILIES now passes) must leave the list."""
+    spec = client.get("/openapi.json").json()
+    failing = {_todo(name) for name in _body_problems(client.app, spec)} - {None}
+    assert failing == set(TODO_FAMILIES), f"remove {sorted(set(TODO_FAMILIES) - failing)} from TODO_FAMILIES"
+
+
+def _reads_undeclared(body: JsonBody):
+    return body
+
+
+def _answers_a_string():
+    return {}
+
+
+def test_the_check_finds_an_undeclared_body():
+    """The detection itself: a route reading JSON without declaring it, JSON answers typed `string` or nothing."""
+    from fastapi import FastAPI
+
+    from upstack.api.responses import Json
+
+    app = FastAPI()
+    app.add_api_route("/x", _reads_undeclared, methods=["POST"])
+    app.add_api_route("/y", _answers_a_string, methods=["GET"], response_class=Json)
+    spec = app.openapi()
+    assert _body_problems(app, spec) == {
+        "POST /x": ["reads a JSON body the document does not declare", "200 application/json: no real schema ({})"],
+        "GET /y": ["200 application/json: no real schema ({'type': 'string'})"]}
+
+
+# ---- the local controls and the token endpoint answer what the document says ----------------------------------
+
+def test_local_controls_and_the_token_endpoint_answer_what_the_document_says(client, ctx, run_jobs):
+    from pydantic import SecretStr
+
+    from tests.openapi_shapes import answer_problems
+
+    spec = client.get("/openapi.json").json()
+    problems: list[str] = []
+
+    def check(method: str, path: str, response, status: int):
+        problems.extend(answer_problems(spec, method, path, response))
+        assert response.status_code == status, (method, path, response.text)
+        return response
+
+    post_json = {"Content-Type": "application/json"}
+    run_jobs()  # a worker registers its heartbeat
+    assert check("GET", "/_upstack/health", client.get("/_upstack/health"), 200).json()["workers"]
+    check("POST", "/_upstack/reset", client.post("/_upstack/reset", json={"org": "A@AdobeOrg", "sandbox": "dev"}), 200)
+    check("POST", "/_upstack/reset", client.post("/_upstack/reset", json={"org": "A@AdobeOrg"}), 200)
+    check("POST", "/_upstack/reset", client.post("/_upstack/reset", json={"sandbox": "dev"}), 400)
+    check("POST", "/_upstack/reset", client.post("/_upstack/reset", content=b"{}", headers={
+        "Content-Type": "text/plain"}), 415)
+    check("POST", "/_upstack/reset", client.post("/_upstack/reset", headers=post_json), 200)  # everything
+
+    controls = {"jobPacing": {"mode": "delay", "delaySeconds": 1},
+                "failNextJobs": [{"kind": "ingest", "times": 2, "org": ORG}],
+                "faults": [{"path": "/data/nowhere*", "status": 418, "times": 1}]}
+    check("PUT", "/_upstack/controls", client.put("/_upstack/controls", json=controls), 200)
+    check("PUT", "/_upstack/controls", client.put("/_upstack/controls", json={"jobPacin": {}}), 400)
+    check("POST", "/_upstack/faults", client.post("/_upstack/faults", json={"path": "/x", "latencyMs": 1}), 201)
+    check("POST", "/_upstack/failures", client.post("/_upstack/failures", json={"kind": "export"}), 201)
+    check("POST", "/_upstack/failures", client.post("/_upstack/failures", json={"kind": "snapshot"}), 400)
+    check("PUT", "/_upstack/pacing", client.put("/_upstack/pacing", json={"mode": "manual", "org": ORG}), 200)
+    state = check("GET", "/_upstack/controls", client.get("/_upstack/controls"), 200).json()
+    assert state["tenantPacing"] and len(state["failNextJobs"]) == 2 and len(state["faults"]) == 2
+    check("DELETE", "/_upstack/controls", client.delete("/_upstack/controls", params={"org": ORG}), 200)
+    check("DELETE", "/_upstack/controls", client.delete("/_upstack/controls", params={"sandbox": ""}), 400)
+    check("DELETE", "/_upstack/controls", client.delete("/_upstack/controls"), 200)
+    check("POST", "/_upstack/jobs/release", client.post("/_upstack/jobs/release", headers=post_json), 200)
+    check("POST", "/_upstack/jobs/release", client.post("/_upstack/jobs/release", json={"kind": "export",
+                                                                                        "subjectId": 7}), 200)
+    check("POST", "/_upstack/jobs/release", client.post("/_upstack/jobs/release", json={"kind": "job"}), 400)
+    check("POST", "/_upstack/jobs/drain", client.post("/_upstack/jobs/drain", json={"timeoutSeconds": 1}), 200)
+    check("POST", "/_upstack/jobs/drain", client.post("/_upstack/jobs/drain", json={"timeoutSeconds": 0}), 400)
+
+    check("GET", "/_upstack/metrics", client.get("/_upstack/metrics"), 200)
+    r = check("GET", "/_upstack/metrics", client.get("/_upstack/metrics", headers={
+        "Accept": "application/openmetrics-text; version=1.0.0"}), 200)
+    assert r.headers["content-type"].startswith("application/openmetrics-text")
+
+    # The journal: AEP requests, one of them refused by the gateway (no tenant), one with a warning.
+    client.get(CATALOG, headers={"x-gw-ims-org-id": ""})
+    client.post("/data/foundation/import/batches", json={"datasetId": "x", "inputFormat": {"format": "json"}, "y": 1})
+    client.post("/ims/token/v3", data={"client_id": "me"})
+    page = check("GET", "/_upstack/requests", client.get("/_upstack/requests", params={"limit": 1}), 200).json()
+    assert page["meta"]["next"] is not None
+    entries = check("GET", "/_upstack/requests", client.get("/_upstack/requests"), 200).json()["requests"]
+    assert any(e["tenant"] is None for e in entries) and any(e.get("warning") for e in entries)
+    check("GET", "/_upstack/requests", client.get("/_upstack/requests", params={"status": "5x"}), 400)
+    check("GET", "/_upstack/requests/count", client.get("/_upstack/requests/count", params={"method": "POST"}), 200)
+    check("GET", "/_upstack/requests/count", client.get("/_upstack/requests/count", params={"since": "x"}), 400)
+    check("DELETE", "/_upstack/requests", client.delete("/_upstack/requests", params={"path": "/ims/*"}), 200)
+    check("DELETE", "/_upstack/requests", client.delete("/_upstack/requests", params={"after": "x"}), 400)
+    check("GET", "/_upstack/controls", client.get("/_upstack/controls", headers={"Origin": "http://evil.example"}),
+          403)
+
+    token = "/ims/token/v3"
+    body = check("POST", token, client.post(token, data={"grant_type": "client_credentials", "client_id": "me",
+                                                         "client_secret": "s"}), 200).json()
+    assert body["token_type"] == "bearer"
+    check("POST", token, client.post(token, params={"client_id": "me"}), 200)  # the query, no body
+    check("POST", token, client.post(token, data={"client_secret": "s"}), 400)
+    check("POST", token, client.post(token, data={"client_id": "me", "grant_type": "password"}), 400)
+
+    ctx.settings.auth, ctx.settings.admin_token = "strict", SecretStr("adm1n")
+    ctx.settings.ims_clients = "my-client:s3cret:TESTORG@AdobeOrg"
+    from fastapi.testclient import TestClient
+
+    from upstack.api.app import create_app
+
+    with TestClient(create_app(ctx.settings, ctx)) as strict:
+        check("GET", "/_upstack/controls", strict.get("/_upstack/controls"), 401)
+        check("GET", "/_upstack/metrics", strict.get("/_upstack/metrics"), 401)
+        check("GET", "/_upstack/health", strict.get("/_upstack/health"), 200)
+        check("POST", token, strict.post(token, data={"client_id": "my-client", "client_secret": "nope"}), 401)
+        check("POST", token, strict.post(token, data={"client_id": "my-client", "client_secret": "s3cret"}), 200)
+    assert problems == []

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from upstack.context import AppContext
+from upstack.schemas.ingestion import CreateImportBatch
 from upstack.seed.generate import Chunk, SeedSpec, expected_counts, generate, plan
 from upstack.services import catalog, ingestion
 from upstack.storage.models import Batch
@@ -103,7 +104,8 @@ def upload_chunk(ctx: AppContext, tenant: Tenant, dataset_id: str, chunk: Chunk,
     """One batch: create it and upload the chunk as one Parquet file (the batch stays `loading`)."""
     data = to_parquet_bytes(table)
     with ctx.db.session() as s:
-        b = ingestion.create_batch(s, tenant, {"datasetId": dataset_id, "inputFormat": {"format": "parquet"}})
+        body = CreateImportBatch.model_validate({"datasetId": dataset_id, "inputFormat": {"format": "parquet"}})
+        b = ingestion.create_batch(s, tenant, body)
         batch_id = b.id
     name = f"{chunk.kind}-{chunk.dataset:02d}-{chunk.start:012d}.parquet"
     with ctx.db.session() as s:

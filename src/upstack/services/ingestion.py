@@ -33,14 +33,13 @@ from upstack.lake import (
 )
 from upstack.lake import TooLarge as LakeTooLarge
 from upstack.lake.records import convert_file
+from upstack.schemas.ingestion import ACTIONS, CreateImportBatch, ImportInputFormat
 from upstack.services.catalog import get_batch, now_ms
 from upstack.services.errors import Invalid, NotFound, TooLarge
 from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch
 from upstack.tenant import Tenant
 
-FORMATS = ("json", "parquet")
-ACTIONS = ("COMPLETE", "ABORT", "FAIL", "REVERT")
 JOB_KIND = "ingest"
 
 
@@ -51,26 +50,13 @@ def new_batch_id() -> str:
 # ---- create ----------------------------------------------------------------------------------------
 
 def _input_format(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Invalid("'inputFormat' is required and must be an object like {\"format\": \"json\"}.")
-    fmt = value.get("format")
-    if not isinstance(fmt, str) or not fmt.strip():
-        raise Invalid("'inputFormat.format' is required: json or parquet.")
-    fmt = fmt.strip().lower()
-    if fmt not in FORMATS:
-        raise Invalid(f"Unsupported inputFormat.format '{value['format']}': this server ingests json or parquet.")
-    multiline = value.get("isMultiLineJson", False)
-    if isinstance(multiline, str) and multiline.lower() in ("true", "false"):
-        multiline = multiline.lower() == "true"
-    if not isinstance(multiline, bool):
-        raise Invalid("'inputFormat.isMultiLineJson' must be true or false.")
-    return {"format": fmt, "isMultiLineJson": multiline} if fmt == "json" else {"format": fmt}
+    """An `inputFormat` object as a batch keeps it, checked by its model (schemas/ingestion.py): Catalog's batch
+    writes and the upload preview read formats this way too."""
+    return ImportInputFormat.model_validate(value).params()
 
 
-def create_batch(s: Session, t: Tenant, body: Any) -> Batch:
-    if not isinstance(body, dict):
-        raise Invalid("Request body must be a JSON object with 'datasetId' and 'inputFormat'.")
-    return _new_batch(s, t, body.get("datasetId", body.get("dataSetId")), _input_format(body.get("inputFormat")))
+def create_batch(s: Session, t: Tenant, body: CreateImportBatch) -> Batch:
+    return _new_batch(s, t, body.datasetId, body.inputFormat.params())
 
 
 def open_catalog_batch(s: Session, t: Tenant, dataset_id: Any, input_format: dict[str, Any] | None, *,
@@ -85,9 +71,9 @@ def open_catalog_batch(s: Session, t: Tenant, dataset_id: Any, input_format: dic
                       batch_id=batch_id)
 
 
-def _new_batch(s: Session, t: Tenant, dataset_id: Any, input_format: dict[str, Any], *,
+def _new_batch(s: Session, t: Tenant, dataset_id: str | None, input_format: dict[str, Any], *,
                batch_id: str | None = None) -> Batch:
-    if not isinstance(dataset_id, str) or not dataset_id.strip():
+    if not isinstance(dataset_id, str) or not dataset_id.strip():  # Catalog's way may name none
         raise Invalid("'datasetId' is required and must be a non-empty string.")
     ds = repo.get_dataset(s, t, dataset_id.strip())
     if ds is None:

@@ -7,10 +7,23 @@ import time
 
 import anyio
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from upstack.api.deps import ContextDep, JsonBody, read_json
+from upstack.api.bodies import request_body, typed_body
+from upstack.api.deps import ContextDep, read_json
+from upstack.api.openapi import catalog_answers, query
 from upstack.api.responses import Json
+from upstack.schemas.admin import (
+    UpstackCleared,
+    UpstackControls,
+    UpstackDrained,
+    UpstackHealth,
+    UpstackReleased,
+    UpstackRequestCount,
+    UpstackRequests,
+    UpstackReset,
+)
 from upstack.schemas.controls import (
     ControlsUpdate,
     DrainRequest,
@@ -26,8 +39,42 @@ from upstack.services.errors import Invalid
 
 router = APIRouter(prefix="/_upstack", tags=["upstack"])
 
+# What /openapi.json says of the controls. Errors are the Catalog family's body (api/errors.body_for), the gateway's
+# for 401 (strict mode without the admin token) and 403 (a cross-site Origin; strict mode without UPSTACK_ADMIN_TOKEN).
+LOCAL = (401, 403)
+BODY = (400, 408, 413, 415)  # a JSON body: unreadable, slow, too large, or not declared application/json
+SAID = {401: "Strict auth mode: `Authorization: Bearer <UPSTACK_ADMIN_TOKEN>` is missing or wrong.",
+        403: "A cross-site request (its Origin is not this server), or strict mode without UPSTACK_ADMIN_TOKEN.",
+        415: "A body (or a POST, PUT or DELETE) without Content-Type: application/json: refused as a browser's "
+             "cross-site form would be."}
+TENANT_QUERY = [query("org", {"type": "string"}, "Only this org's."),
+                query("sandbox", {"type": "string"}, "Only this sandbox of `org`.")]
+JOURNAL_QUERY = {"parameters": [
+    query("method", {"type": "string"}, "Only this method."),
+    query("path", {"type": "string"}, "Only paths matching this glob, e.g. `/data/core/ups/export/jobs*` "
+          "(`urlPattern` is read too)."),
+    *TENANT_QUERY,
+    query("status", {"type": "string", "pattern": "^([1-5][0-9][0-9]|[1-5]xx)$"}, "A status (503) or a class (5xx)."),
+    query("since", {"type": "integer"}, "Only requests logged at or after this epoch ms."),
+]}
+PAGE_QUERY = [query("limit", {"type": "integer", "default": 100}, f"Requests per page, clamped to 1..{journal.MAX_PAGE}."),
+              query("after", {"type": "integer"}, "The `meta.next` of the previous page.")]
 
-@router.get("/health")
+
+def _ok(model: type[BaseModel], description: str, status: int = 200) -> dict:
+    return {status: {"model": model, "description": description}}
+
+
+def _optional(model: type[BaseModel]) -> dict:
+    """A JSON body that may be left out (the route reads it itself, `read_json(required=False)`)."""
+    extra = request_body(model)
+    extra["requestBody"]["required"] = False
+    return extra
+
+
+@router.get("/health", response_model=None, responses=catalog_answers(403, said=SAID, ok={
+    **_ok(UpstackHealth, "The database and the lake are usable."),
+    503: {"model": UpstackHealth, "description": "The database or the lake is not usable (the same body)."}}))
 def health(ctx: ContextDep):
     db_ok = ctx.db.is_usable()
     lake_ok = ctx.lake.is_usable()
@@ -43,7 +90,8 @@ def health(ctx: ContextDep):
     return Json(body, status_code=200 if ok else 503)
 
 
-@router.post("/reset")
+@router.post("/reset", response_model=None, openapi_extra={**_optional(ResetRequest), "parameters": TENANT_QUERY},
+             responses=catalog_answers(*BODY, *LOCAL, 503, said=SAID, ok=_ok(UpstackReset, "What was reset.")))
 async def reset(request: Request, ctx: ContextDep):
     """Body or query `{"org": ..., "sandbox": ...}` resets one tenant (sandbox optional): its data, its controls
     and its journaled requests. Without either, everything."""
@@ -73,27 +121,35 @@ async def reset(request: Request, ctx: ContextDep):
 
 # ---- controls: pacing, forced failures, faults (CONTRACT §10) -------------------------------------------------
 
-@router.get("/controls")
+CONTROLS = _ok(UpstackControls, "The controls in force.")
+PutControls = typed_body(ControlsUpdate)
+FaultBody = typed_body(FaultRule)
+FailureBody = typed_body(FailureRule)
+PacingBody = typed_body(PacingRule)
+
+
+@router.get("/controls", response_model=None, responses=catalog_answers(*LOCAL, 503, said=SAID, ok=CONTROLS))
 def get_controls(ctx: ContextDep):
     with ctx.db.session() as s:
         return Json(controls.read_all(s))
 
 
-@router.put("/controls")
+@router.put("/controls", response_model=None, openapi_extra=request_body(ControlsUpdate),
+            responses=catalog_answers(*BODY, *LOCAL, 503, said=SAID, ok=CONTROLS))
 @router.post("/controls", include_in_schema=False)
-def put_controls(body: JsonBody, request: Request, ctx: ContextDep):
+def put_controls(change: PutControls, request: Request, ctx: ContextDep):
     """Set any of `jobPacing {mode: immediate|delay|manual, delaySeconds, holdAt: NEW|PROCESSING, org, sandbox}`,
     `failNextJobs [{kind, times, code, message, org, sandbox}]`, `faults [{method, path (glob), status, message,
     latencyMs, times, org, sandbox}]`. Omitted keys stay as they are; rules with an org replace that tenant's
     rules only. In force for the very next request."""
-    change = ControlsUpdate.model_validate(body)
     with ctx.db.session() as s:
         current = controls.update(s, change)
     request.app.state.faults.invalidate()
     return Json(current)
 
 
-@router.delete("/controls")
+@router.delete("/controls", response_model=None, openapi_extra={"parameters": TENANT_QUERY},
+               responses=catalog_answers(400, *LOCAL, 503, said=SAID, ok=CONTROLS))
 def clear_controls(request: Request, ctx: ContextDep):
     """Clear every control, or one tenant's (`?org=`, `&sandbox=`)."""
     scope = Scoped.model_validate({k: v for k, v in request.query_params.items() if k in ("org", "sandbox")})
@@ -104,35 +160,37 @@ def clear_controls(request: Request, ctx: ContextDep):
     return Json(current)
 
 
-@router.post("/faults", status_code=201)
-def add_fault(body: JsonBody, request: Request, ctx: ContextDep):
+@router.post("/faults", status_code=201, response_model=None, openapi_extra=request_body(FaultRule),
+             responses=catalog_answers(*BODY, *LOCAL, 503, said=SAID, ok=_ok(FaultRule, "The rule, with its id.", 201)))
+def add_fault(rule: FaultBody, request: Request, ctx: ContextDep):
     """Add one fault rule (the others stay): `{method, path, status, message, latencyMs, times, org, sandbox}`."""
-    rule = FaultRule.model_validate(body)
     with ctx.db.session() as s:
         rule = controls.add_fault(s, rule)
     request.app.state.faults.invalidate()
     return Json(rule.model_dump(exclude_none=True), status_code=201)
 
 
-@router.post("/failures", status_code=201)
-def add_failure(body: JsonBody, ctx: ContextDep):
+@router.post("/failures", status_code=201, response_model=None, openapi_extra=request_body(FailureRule),
+             responses=catalog_answers(*BODY, *LOCAL, 503, said=SAID,
+                                       ok=_ok(FailureRule, "The rule, with its id.", 201)))
+def add_failure(rule: FailureBody, ctx: ContextDep):
     """Fail the next `times` jobs of a kind (of a tenant): `{kind, times, code, message, org, sandbox}`."""
-    rule = FailureRule.model_validate(body)
     with ctx.db.session() as s:
         rule = controls.add_failure(s, rule)
     return Json(rule.model_dump(exclude_none=True), status_code=201)
 
 
-@router.put("/pacing")
-def set_pacing(body: JsonBody, ctx: ContextDep):
+@router.put("/pacing", response_model=None, openapi_extra=request_body(PacingRule),
+            responses=catalog_answers(*BODY, *LOCAL, 503, said=SAID, ok=_ok(PacingRule, "The rule as set.")))
+def set_pacing(rule: PacingBody, ctx: ContextDep):
     """Job pacing of a tenant (or the default): `{mode, delaySeconds, holdAt, org, sandbox}`."""
-    rule = PacingRule.model_validate(body)
     with ctx.db.session() as s:
         controls.set_pacing(s, rule)
     return Json(rule.model_dump(exclude_none=True))
 
 
-@router.post("/jobs/release")
+@router.post("/jobs/release", response_model=None, openapi_extra=_optional(ReleaseRequest),
+             responses=catalog_answers(*BODY, *LOCAL, 503, said=SAID, ok=_ok(UpstackReleased, "How many went on.")))
 async def release_jobs(request: Request, ctx: ContextDep):
     """Release held jobs (held at NEW or at PROCESSING): all, or those matching `{kind, subjectId, org,
     sandbox}`. Export job ids are numbered per tenant, so `org`/`sandbox` keep a release to one test's jobs."""
@@ -147,7 +205,9 @@ async def release_jobs(request: Request, ctx: ContextDep):
     return Json({"released": await run_in_threadpool(_release)})
 
 
-@router.post("/jobs/drain")
+@router.post("/jobs/drain", response_model=None, openapi_extra=_optional(DrainRequest),
+             responses=catalog_answers(*BODY, *LOCAL, 503, said=SAID, ok=_ok(
+                 UpstackDrained, "Idle (`drained`), or what is left when `timeoutSeconds` ran out.")))
 async def drain_jobs(request: Request, ctx: ContextDep):
     """Wait until no job (of `{org, sandbox}`, or of anyone) is queued or running, jobs held until release
     aside, at most `timeoutSeconds` (default 30): a test goes on once the server is idle."""
@@ -168,7 +228,11 @@ async def drain_jobs(request: Request, ctx: ContextDep):
 
 # ---- metrics ----------------------------------------------------------------------------------------------------
 
-@router.get("/metrics")
+# response_class only tells /openapi.json that no JSON is answered (Response has no media type of its own).
+@router.get("/metrics", response_model=None, response_class=Response, responses=catalog_answers(
+    *LOCAL, said=SAID, ok={200: {"description": "Prometheus text format 0.0.4; OpenMetrics when `Accept` asks for it.",
+                                 "content": {"text/plain": {"schema": {"type": "string"}},
+                                             "application/openmetrics-text": {"schema": {"type": "string"}}}}}))
 def get_metrics(request: Request):
     """Prometheus text exposition: this process's requests by route template and status, and the jobs, queue and
     totals every process reads alike from the database (services/metrics.py)."""
@@ -178,7 +242,8 @@ def get_metrics(request: Request):
 
 # ---- the request journal (CONTRACT §10) ---------------------------------------------------------------------
 
-@router.get("/requests")
+@router.get("/requests", response_model=None, openapi_extra={"parameters": JOURNAL_QUERY["parameters"] + PAGE_QUERY},
+            responses=catalog_answers(400, *LOCAL, said=SAID, ok=_ok(UpstackRequests, "One page, oldest first.")))
 def list_requests(request: Request):
     """Requests this process answered, oldest first. Filters: `method`, `path` (a glob), `org`, `sandbox`,
     `status` (503 or 5xx), `since` (epoch ms); paging: `limit` (default 100, at most 1000) and `after` (the
@@ -189,14 +254,16 @@ def list_requests(request: Request):
                  "meta": {"count": len(found), "next": found[-1].id if more else None}})
 
 
-@router.get("/requests/count")
+@router.get("/requests/count", response_model=None, openapi_extra=JOURNAL_QUERY, responses=catalog_answers(
+    400, *LOCAL, said=SAID, ok=_ok(UpstackRequestCount, "How many match.")))
 def count_requests(request: Request):
     """How many journaled requests match the filters of GET /_upstack/requests (for verifications)."""
     q, _ = journal.parse_query(request.query_params)
     return Json({"count": request.app.state.journal.count(q)})
 
 
-@router.delete("/requests")
+@router.delete("/requests", response_model=None, openapi_extra=JOURNAL_QUERY, responses=catalog_answers(
+    400, *LOCAL, said=SAID, ok=_ok(UpstackCleared, "How many were forgotten.")))
 def clear_requests(request: Request):
     """Forget the journaled requests that match the filters (all of them without a filter)."""
     q, _ = journal.parse_query(request.query_params)

@@ -18,8 +18,16 @@ from starlette.responses import StreamingResponse
 
 from upstack.api.deps import LakeDep, RequestIdDep, SessionDep, TenantDep
 from upstack.api.errors import body_for
+from upstack.api.openapi import GATEWAY, catalog_answers, query
 from upstack.api.paging import int_param
 from upstack.api.responses import Json
+from upstack.schemas.data_access import (
+    DataAccessFailed,
+    DataAccessFiles,
+    DataAccessMeta,
+    DataAccessParts,
+    DataAccessPreview,
+)
 from upstack.services import data_access
 from upstack.services.errors import Invalid
 
@@ -30,6 +38,19 @@ MAX_LIMIT = 100
 CHUNK = 1 << 20
 OCTET = "application/octet-stream"
 JSON_FILE = "application/json"
+
+
+# What /openapi.json says of the routes below (tests/test_openapi_shapes.py holds it to Adobe's spec). Each route
+# reads its query itself (`_paging`, `_path_param`, `_download`).
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": MAX_LIMIT}, "Items per page.")
+START = query("start", {"type": "integer", "minimum": 0, "default": 0}, "Items to skip.")
+PAGED = {"parameters": [START, LIMIT]}
+
+
+def _file_query(kind: str) -> dict:
+    return {"parameters": [query("path", {"type": "string"}, f"The name of one {kind} (as listed): answers that file "
+                                 "instead of the listing."), START, LIMIT]}
 
 
 def _base(request: Request) -> str:
@@ -59,7 +80,9 @@ def _path_param(request: Request) -> str | None:
 
 # ---- batches -------------------------------------------------------------------------------------------
 
-@router.get("/batches/{batch_id}/files")
+@router.get("/batches/{batch_id}/files", response_model=None, openapi_extra=PAGED, responses=catalog_answers(
+    400, 404, *GATEWAY, said={404: "No such batch in this sandbox."}, ok={200: {
+        "model": DataAccessFiles, "description": "The batch's files; none until the batch is `success`."}}))
 def list_batch_files(batch_id: str, request: Request, s: SessionDep, t: TenantDep):
     start, limit = _paging(request)
     files = data_access.batch_files(s, t, batch_id)
@@ -87,7 +110,10 @@ def _meta_listing(request: Request, path: str, files, total: int, start: int, li
             "_links": _next_link(request, path, start, limit, total)}
 
 
-@router.get("/batches/{batch_id}/failed")
+@router.get("/batches/{batch_id}/failed", response_model=None, openapi_extra=_file_query("row error part"),
+            responses=catalog_answers(400, 404, *GATEWAY, said={404: "No such batch (or file of it) in this sandbox."},
+                                      ok={200: {"model": DataAccessFailed, "description": (
+                                          "The row error parts; with `path`, that part (JSON lines).")}}))
 def batch_failed(batch_id: str, request: Request, s: SessionDep, t: TenantDep):
     name = _path_param(request)
     if name is not None:
@@ -98,7 +124,10 @@ def batch_failed(batch_id: str, request: Request, s: SessionDep, t: TenantDep):
     return Json(_meta_listing(request, f"/batches/{batch_id}/failed", files, total, start, limit))
 
 
-@router.get("/batches/{batch_id}/meta")
+@router.get("/batches/{batch_id}/meta", response_model=None, openapi_extra=_file_query("meta file"),
+            responses=catalog_answers(400, 404, *GATEWAY, said={404: "No such batch (or file of it) in this sandbox."},
+                                      ok={200: {"model": DataAccessMeta, "description": (
+                                          "The meta files; with `path`, that file.")}}))
 def batch_meta(batch_id: str, request: Request, s: SessionDep, t: TenantDep):
     name = _path_param(request)
     if name is not None:
@@ -110,7 +139,28 @@ def batch_meta(batch_id: str, request: Request, s: SessionDep, t: TenantDep):
 
 # ---- files ---------------------------------------------------------------------------------------------
 
-@router.get("/files/{file_id}")
+FILE_QUERY = {"parameters": [
+    query("path", {"type": "string"}, "The name of one part (as listed): downloads it instead of the listing."),
+    query("start", {"type": "string"}, "Parts to skip, or a part's name: the page begins after it."), LIMIT,
+    {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
+     "description": "With `path`: one byte range, `bytes=<first>-<last>`, `bytes=<first>-` or `bytes=-<n>`. "
+                    "Malformed or multi-range values are ignored (the whole file)."},
+    query("range", {"type": "string"}, "With `path`: the byte range as the `Range` header says it, for clients "
+          "that cannot send the header; the header wins."),
+]}
+RANGE_HEADERS = {"Accept-Ranges": {"schema": {"type": "string"}, "description": "`bytes`."},
+                 "Content-Length": {"schema": {"type": "integer"}, "description": "Bytes in this answer."},
+                 "Content-Disposition": {"schema": {"type": "string"}, "description": "`attachment`, the part's name."}}
+
+
+@router.get("/files/{file_id}", response_model=None, openapi_extra=FILE_QUERY, responses=catalog_answers(
+    400, 404, 416, *GATEWAY, said={404: "No such dataSetFile (of a successful batch) or part in this sandbox.",
+                                   416: "The range starts past the end of the part (`Content-Range: bytes */<size>`)."},
+    ok={200: {"model": DataAccessParts, "content": {OCTET: BINARY}, "headers": RANGE_HEADERS, "description": (
+        "Without `path`, the dataSetFile's parts (JSON); with `path`, that part's bytes (Parquet), streamed.")},
+        206: {"content": {OCTET: BINARY}, "headers": {**RANGE_HEADERS, "Content-Range": {
+            "schema": {"type": "string"}, "description": "`bytes <first>-<last>/<size>`."}},
+              "description": "With `path` and a range: those bytes of the part."}}))
 def get_file(file_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep, rid: RequestIdDep):
     name = _path_param(request)
     if name is not None:
@@ -137,7 +187,9 @@ def head_file(file_id: str, request: Request, s: SessionDep, t: TenantDep, lake:
 
 # ---- preview -------------------------------------------------------------------------------------------
 
-@router.get("/datasets/{dataset_id}/preview")
+@router.get("/datasets/{dataset_id}/preview", response_model=None, responses=catalog_answers(
+    404, *GATEWAY, said={404: "No such dataset in this sandbox."}, ok={200: {
+        "model": DataAccessPreview, "description": f"Its first {data_access.PREVIEW_ROWS} records."}}))
 def dataset_preview(dataset_id: str, s: SessionDep, t: TenantDep, lake: LakeDep):
     return Json({"data": data_access.dataset_preview(s, t, lake, dataset_id)})
 

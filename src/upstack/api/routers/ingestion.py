@@ -15,12 +15,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect
 
-from upstack.api.deps import ContextDep, JsonBody, LakeDep, SessionDep, SettingsDep, TenantDep
+from upstack.api.bodies import request_body, typed_body
+from upstack.api.deps import ContextDep, LakeDep, SessionDep, SettingsDep, TenantDep
 from upstack.api.gateway import BodyTooLarge
+from upstack.api.openapi import GATEWAY, catalog_answers, query
 from upstack.api.paging import int_param
 from upstack.api.responses import Json
 from upstack.api.views import batch_view
 from upstack.lake import UploadedFile
+from upstack.schemas.ingestion import (
+    ACTIONS,
+    FILE_ACTIONS,
+    CreateImportBatch,
+    ImportBatch,
+    ImportFile,
+    ImportPreview,
+)
 from upstack.services import ingestion
 from upstack.services.errors import Invalid, RequestTimeout, UnsupportedMediaType
 
@@ -41,26 +51,65 @@ class _AnyPath(Convertor):
 register_url_convertor("anypath", _AnyPath())
 
 imports = APIRouter(prefix="/data/foundation/import", tags=["batch ingestion"])
+CreateBody = typed_body(CreateImportBatch)
 
 PREVIEW_ROWS = 10
 FILE_ROUTE = "/batches/{batch_id}/datasets/{dataset_id}/files/{file_path:anypath}"
 
+# What /openapi.json says of the routes below (tests/test_openapi_shapes.py holds it to Adobe's spec). The upload
+# routes read their body themselves, chunk by chunk (`_store`): it is declared, never read into a model.
+NOT_FOUND = {404: "No such batch (or dataset of the batch) in this sandbox."}
+UPLOADED = {"requestBody": {"required": True, "description": "The file's bytes, streamed (no form encoding).",
+                            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+OCTET_ONLY = {415: "The Content-Type is not application/octet-stream.",
+              413: "The file is larger than UPSTACK_MAX_UPLOAD_BYTES."}
+FILE_ANSWER = {200: {"model": ImportFile, "description": "The file as received so far."}}
+BATCH_ACTION = {"parameters": [query(
+    "action", {"type": "string", "enum": list(ACTIONS)}, "COMPLETE ingests the uploads (the batch goes "
+    "`processing`); ABORT and FAIL end a loading batch and drop its uploads; REVERT deletes a finished batch, its "
+    "files and its records. Case-insensitive; the last one given counts.", required=True)]}
+FILE_ACTION = {"parameters": [query(
+    "action", {"type": "string", "enum": list(FILE_ACTIONS)}, "INITIALIZE starts (or restarts) a large file, "
+    "which PATCH then fills part by part; COMPLETE ends it. Case-insensitive.", required=True)]}
+PART = {"parameters": [{
+    "name": "Content-Range", "in": "header", "required": True,
+    "schema": {"type": "string", "pattern": "^\\s*bytes\\s+\\d+-\\d+/(\\d+|\\*)\\s*$"},
+    "description": "`bytes <first>-<last>/<total or *>`: where the part goes. A part starts at or before the "
+                   "bytes received so far (HEAD says how many); the body is exactly its length."}], **UPLOADED}
+PREVIEW_QUERY = {"parameters": [
+    query("format", {"type": "string", "enum": ["json", "parquet"]},
+          "Read the uploads as this format (case-insensitive); the batch's own by default."),
+    query("isMultiLineJson", {"type": "boolean"}, "json: the files are JSON arrays; the batch's own by default."),
+    query("nrow", {"type": "integer", "minimum": 0, "maximum": 100, "default": 0},
+          f"Records to show; 0 means {PREVIEW_ROWS}."),
+]}
 
-@imports.post("/batches", status_code=201)
+
+@imports.post("/batches", status_code=201, response_model=None, openapi_extra=request_body(CreateImportBatch),
+              responses=catalog_answers(400, 404, 408, 413, 415, *GATEWAY, 507, said={
+                  404: "No such dataset in this sandbox."}, ok={201: {
+                      "model": ImportBatch, "description": "The batch, `loading`: upload its files, then COMPLETE it.",
+                      "headers": {"x-upstack-warning": {
+                          "schema": {"type": "string"},
+                          "description": "`ignored member(s): ...`: members of the body the server ignored."}}}}))
 @imports.post("/batches/", status_code=201, include_in_schema=False)
-def create_batch(body: JsonBody, s: SessionDep, t: TenantDep):
+def create_batch(body: CreateBody, s: SessionDep, t: TenantDep):
     b = ingestion.create_batch(s, t, body)
     return Json(batch_view(b), status_code=201)
 
 
-@imports.post("/batches/{batch_id}")
+@imports.post("/batches/{batch_id}", response_model=None, openapi_extra=BATCH_ACTION, responses=catalog_answers(
+    400, 404, *GATEWAY, 507, said=NOT_FOUND, ok={200: {"model": ImportBatch, "description": (
+        "The batch as it is now; after REVERT, as it was, with status `deleted`.")}}))
 def batch_action(batch_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep, settings: SettingsDep):
     actions = request.query_params.getlist("action")
     b = ingestion.act(s, t, lake, settings, batch_id, actions[-1] if actions else None)
     return Json(batch_view(b))
 
 
-@imports.get("/batches/{batch_id}/datasets/{dataset_id}/preview")
+@imports.get("/batches/{batch_id}/datasets/{dataset_id}/preview", response_model=None, openapi_extra=PREVIEW_QUERY,
+             responses=catalog_answers(400, 404, *GATEWAY, said=NOT_FOUND, ok={200: {
+                 "model": ImportPreview, "description": "The first records of the files uploaded so far."}}))
 def upload_preview(batch_id: str, dataset_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep,
                    settings: SettingsDep):
     params = request.query_params
@@ -72,7 +121,9 @@ def upload_preview(batch_id: str, dataset_id: str, request: Request, s: SessionD
                                          None if multiline is None else multiline.lower() == "true", nrow))
 
 
-@imports.put(FILE_ROUTE)
+@imports.put(FILE_ROUTE, response_model=None, response_class=Response, openapi_extra=UPLOADED,
+             responses=catalog_answers(400, 404, 408, 413, 415, *GATEWAY, 507, said=NOT_FOUND | OCTET_ONLY, ok={
+                 200: {"description": "Stored: the file is part of the batch (a second PUT replaces it)."}}))
 async def upload_file(batch_id: str, dataset_id: str, file_path: str, request: Request, ctx: ContextDep,
                       t: TenantDep):
     _require_octet_stream(request)
@@ -81,7 +132,8 @@ async def upload_file(batch_id: str, dataset_id: str, file_path: str, request: R
     return Response(status_code=200)
 
 
-@imports.patch(FILE_ROUTE)
+@imports.patch(FILE_ROUTE, response_model=None, openapi_extra=PART, responses=catalog_answers(
+    400, 404, 408, 413, 415, *GATEWAY, 507, said=NOT_FOUND | OCTET_ONLY, ok=FILE_ANSWER))
 async def upload_part(batch_id: str, dataset_id: str, file_path: str, request: Request, ctx: ContextDep,
                       t: TenantDep):
     """One part of a large file, placed by its Content-Range (after POST ?action=INITIALIZE)."""
@@ -93,7 +145,8 @@ async def upload_part(batch_id: str, dataset_id: str, file_path: str, request: R
     return Json({"name": rel, "sizeInBytes": stored.size})
 
 
-@imports.post(FILE_ROUTE)
+@imports.post(FILE_ROUTE, response_model=None, openapi_extra=FILE_ACTION, responses=catalog_answers(
+    400, 404, *GATEWAY, 507, said=NOT_FOUND, ok=FILE_ANSWER))
 async def large_file_action(batch_id: str, dataset_id: str, file_path: str, request: Request, ctx: ContextDep,
                             t: TenantDep):
     """Large file uploads: ?action=INITIALIZE starts (or restarts) a file, ?action=COMPLETE ends it."""
