@@ -375,8 +375,14 @@ class CatalogBatchPut(CatalogBatchPatch):
 
 # ---- the answers ---------------------------------------------------------------------------------------
 
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # An answer's member is there or not, never null: an optional one's `default: null` would say otherwise.
+    for member in schema.get("properties", {}).values():
+        member.pop("default", None)
+
+
 class _Answer(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_no_defaults)
 
 
 class CatalogRefs(RootModel[list[str]]):
@@ -386,29 +392,31 @@ class CatalogRefs(RootModel[list[str]]):
 
 
 class CatalogDataSet(_Answer):
-    """One dataset (`cat_dataSetResponse`), as the map answers of GET /dataSets hold it."""
+    """One dataset (`cat_dataSetResponse`), as the map answers of GET /dataSets hold it. Every member but the
+    optional ones is always there, unless `properties` names the ones wanted (hence none is `required`, as in
+    Adobe's schema)."""
 
-    name: str
-    imsOrg: str
-    sandboxId: str = Field(description="The sandbox's UUID (CONTRACT §1).")
-    sandbox: str
-    version: str = Field(examples=["1.0.3"])
-    created: int = Field(description="Epoch milliseconds.")
-    updated: int = Field(description="Epoch milliseconds.")
-    createdClient: str
-    createdUser: str
-    updatedUser: str
-    description: str | None = None
-    schemaRef: CatalogSchemaRef | None = None
-    tags: dict[str, list[str]] = Field(description="`{}` when the dataset has none.")
-    classification: dict[str, Any] = Field(description="`{}` when the dataset has none.")
+    name: str = None
+    imsOrg: str = None
+    sandboxId: str = Field(None, description="The sandbox's UUID (CONTRACT §1).")
+    sandbox: str = None
+    version: str = Field(None, examples=["1.0.3"])
+    created: int = Field(None, description="Epoch milliseconds.")
+    updated: int = Field(None, description="Epoch milliseconds.")
+    createdClient: str = None
+    createdUser: str = None
+    updatedUser: str = None
+    description: str = Field(None, description="When the dataset has one.")
+    schemaRef: CatalogSchemaRef = Field(None, description="As sent, when the dataset has one.")
+    tags: dict[str, list[str]] = Field(None, description="`{}` when the dataset has none.")
+    classification: dict[str, Any] = Field(None, description="`{}` when the dataset has none.")
     namespace: Any = Field(None, description="As sent, when a client sent one.")
     fileDescription: CatalogFileDescription = Field(
-        description="As sent; `{\"persisted\": true, \"format\": \"parquet\"}` when none was.")
-    viewId: str
-    files: str = Field(examples=["@/dataSetFiles?dataSetId=5c8c3c555033b814b69f947f"])
-    lastBatchId: str | None = Field(None, description="Absent until the dataset has a batch.")
-    lastBatchStatus: BatchStatus | None = Field(None, description="Absent until the dataset has a batch.")
+        None, description="As sent; `{\"persisted\": true, \"format\": \"parquet\"}` when none was.")
+    viewId: str = None
+    files: str = Field(None, examples=["@/dataSetFiles?dataSetId=5c8c3c555033b814b69f947f"])
+    lastBatchId: str = Field(None, description="Absent until the dataset has a batch.")
+    lastBatchStatus: BatchStatus = Field(None, description="Absent until the dataset has a batch.")
 
 
 class CatalogDataSets(RootModel[dict[str, CatalogDataSet]]):
@@ -419,8 +427,8 @@ class CatalogBatchMetrics(_Answer):
     recordsRead: int
     recordsWritten: int
     recordsFailed: int
-    startTime: int | None = Field(None, description="Epoch milliseconds, once the batch was started.")
-    endTime: int | None = Field(None, description="Epoch milliseconds, once the batch was completed.")
+    startTime: int = Field(None, description="Epoch milliseconds, once the batch was started.")
+    endTime: int = Field(None, description="Epoch milliseconds, once the batch was completed.")
 
 
 class CatalogBatchObject(_Answer):
@@ -432,40 +440,42 @@ class CatalogBatchDates(_Answer):
     """`availableDates` as given (the request's bounds are not restated: FastAPI writes an answer's bounds as
     floats, and 2**63 - 1 is no float)."""
 
-    startDate: int | None = None
-    endDate: int | None = None
+    startDate: int = None
+    endDate: int = None
 
 
 class CatalogBatchFormat(_Answer):
     format: str = Field(examples=["json"])
-    isMultiLineJson: bool | None = None
+    isMultiLineJson: bool = None
 
 
 class CatalogBatch(_Answer):
-    """One batch (`cat_batchResponse`), as the map answers of GET /batches hold it."""
+    """One batch (`cat_batchResponse`), as the map answers of GET /batches hold it. Every member but the optional
+    ones is always there, unless `properties` names the ones wanted (hence none is `required`, as in Adobe's
+    schema)."""
 
-    id: str
-    imsOrg: str
-    sandboxId: str
-    sandbox: str
-    status: BatchStatus
-    created: int = Field(description="Epoch milliseconds.")
-    updated: int = Field(description="Epoch milliseconds.")
-    started: int | None = Field(None, description="Epoch milliseconds.")
-    completed: int | None = Field(None, description="Epoch milliseconds.")
-    createdClient: str
-    createdUser: str
-    updatedUser: str
-    version: str
-    externalId: str | None = None
-    replay: CatalogReplay | None = None
-    availableDates: CatalogBatchDates | None = None
-    size: int | None = None
-    tags: dict[str, list[str]] = Field(description="A client's, and `exportJobId` on an export job's batch.")
-    relatedObjects: list[CatalogBatchObject] = Field(description="The batch's dataset.")
-    inputFormat: CatalogBatchFormat
-    metrics: CatalogBatchMetrics
-    errors: list[CatalogBatchError]
+    id: str = Field(None, description="In GET /batches/{id}; a list's key is the id.")
+    imsOrg: str = None
+    sandboxId: str = None
+    sandbox: str = None
+    status: BatchStatus = None
+    created: int = Field(None, description="Epoch milliseconds.")
+    updated: int = Field(None, description="Epoch milliseconds.")
+    started: int = Field(None, description="Epoch milliseconds, once the batch was started.")
+    completed: int = Field(None, description="Epoch milliseconds, once the batch was completed.")
+    createdClient: str = None
+    createdUser: str = None
+    updatedUser: str = None
+    version: str = None
+    externalId: str = Field(None, description="As a client gave it.")
+    replay: CatalogReplay = Field(None, description="As a client gave it.")
+    availableDates: CatalogBatchDates = Field(None, description="As a client gave it.")
+    size: int = Field(None, description="As a client gave it.")
+    tags: dict[str, list[str]] = Field(None, description="A client's, and `exportJobId` on an export job's batch.")
+    relatedObjects: list[CatalogBatchObject] = Field(None, description="The batch's dataset.")
+    inputFormat: CatalogBatchFormat = None
+    metrics: CatalogBatchMetrics = None
+    errors: list[CatalogBatchError] = Field(None, description="`[]` unless rows were rejected or the batch failed.")
 
 
 class CatalogBatches(RootModel[dict[str, CatalogBatch]]):
