@@ -96,6 +96,11 @@ Tags = Annotated[dict[Annotated[str, Field(max_length=ID)],
 Members = Annotated[dict[str, Any], Field(max_length=MEMBERS)]
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """A member that may be left out but is never null: its schema says no `default: null`."""
+    schema.pop("default", None)
+
+
 # ---- request bases -------------------------------------------------------------------------------------
 
 class CatalogMember(BaseModel):
@@ -142,7 +147,7 @@ class KeptAsSent(CatalogMember):
         return model
 
     def as_sent(self) -> dict[str, Any]:
-        return dict(self._sent)
+        return dict(self._sent) if self._sent else self.model_dump(exclude_unset=True)  # built, not parsed
 
 
 # ---- datasets ------------------------------------------------------------------------------------------
@@ -152,8 +157,9 @@ class CatalogSchemaRef(KeptAsSent):
 
     id: Annotated[str, Field(max_length=URI, examples=["https://ns.adobe.com/acme/schemas/person"])] = Field(
         None, description="`.../profile__union`: an export target; containing `experienceevent`: events; else "
-                          "profile records.")
-    contentType: Annotated[str, Field(max_length=TEXT, examples=["application/vnd.adobe.xed+json;version=1"])] = None
+                          "profile records.", json_schema_extra=_no_default)
+    contentType: Annotated[str, Field(max_length=TEXT, examples=["application/vnd.adobe.xed+json;version=1"])] = Field(
+        None, json_schema_extra=_no_default)
 
 
 class CatalogFileDescription(KeptAsSent):
@@ -178,7 +184,8 @@ class CatalogDataSetPatch(CatalogMember):
         {"tags": {"unifiedProfile": ["enabled:true"]}}]})
     NOT_KEPT: ClassVar[tuple[str, ...]] = ("enableErrorDiagnostics", "observableSchema", "basePath")
 
-    name: Annotated[str, Field(max_length=MAX_NAME, examples=["people"]), BeforeValidator(_name)] = None
+    name: Annotated[str, Field(max_length=MAX_NAME, examples=["people"]), BeforeValidator(_name)] = Field(
+        None, json_schema_extra=_no_default)
     description: Annotated[str, Field(max_length=LONG_TEXT)] | None = None
     schemaRef: Annotated[CatalogSchemaRef, BeforeValidator(_schema_ref)] | None = None
     tags: Tags | None = Field(None, description="`unifiedProfile: [\"enabled:true\"]` makes the dataset feed "
