@@ -398,12 +398,10 @@ class CatalogRefs(RootModel[list[str]]):
     root: list[str] = Field(min_length=1, max_length=1, examples=[["@/dataSets/5c8c3c555033b814b69f947f"]])
 
 
-class CatalogDataSet(_Answer):
-    """One dataset (`cat_dataSetResponse`), as the map answers of GET /dataSets hold it. Every member but the
-    optional ones is always there, unless `properties` names the ones wanted (hence none is `required`, as in
-    Adobe's schema)."""
+class _CatalogObject(_Answer):
+    """What every Catalog object says of itself. Every member but the optional ones is always there, unless
+    `properties` names the ones wanted (hence none is `required`, as in Adobe's schemas)."""
 
-    name: str = None
     imsOrg: str = None
     sandboxId: str = Field(None, description="The sandbox's UUID (CONTRACT §1).")
     sandbox: str = None
@@ -413,6 +411,12 @@ class CatalogDataSet(_Answer):
     createdClient: str = None
     createdUser: str = None
     updatedUser: str = None
+
+
+class CatalogDataSet(_CatalogObject):
+    """One dataset (`cat_dataSetResponse`), as the map answers of GET /dataSets hold it."""
+
+    name: str = None
     description: str = Field(None, description="When the dataset has one.")
     schemaRef: CatalogSchemaRef = Field(None, description="As sent, when the dataset has one.")
     tags: dict[str, list[str]] = Field(None, description="`{}` when the dataset has none.")
@@ -456,24 +460,13 @@ class CatalogBatchFormat(_Answer):
     isMultiLineJson: bool = None
 
 
-class CatalogBatch(_Answer):
-    """One batch (`cat_batchResponse`), as the map answers of GET /batches hold it. Every member but the optional
-    ones is always there, unless `properties` names the ones wanted (hence none is `required`, as in Adobe's
-    schema)."""
+class CatalogBatch(_CatalogObject):
+    """One batch (`cat_batchResponse`), as the map answers of GET /batches hold it."""
 
     id: str = Field(None, description="In GET /batches/{id}; a list's key is the id.")
-    imsOrg: str = None
-    sandboxId: str = None
-    sandbox: str = None
     status: BatchStatus = None
-    created: int = Field(None, description="Epoch milliseconds.")
-    updated: int = Field(None, description="Epoch milliseconds.")
     started: int = Field(None, description="Epoch milliseconds, once the batch was started.")
     completed: int = Field(None, description="Epoch milliseconds, once the batch was completed.")
-    createdClient: str = None
-    createdUser: str = None
-    updatedUser: str = None
-    version: str = None
     externalId: str = Field(None, description="As a client gave it.")
     replay: CatalogReplay = Field(None, description="As a client gave it.")
     availableDates: CatalogBatchDates = Field(None, description="As a client gave it.")
