@@ -240,3 +240,185 @@ def test_json_body_without_application_json(client):
     r = client.post(MP, content=b"{nope")
     assert_ups_error(r, 400, "UPLIB-101206-500")
     assert client.get(MP).json()["_page"]["totalCount"] == 1
+
+
+# The texts of the common mistakes, as the hand-written validators said them before the models replaced them.
+CREATE_MESSAGES = [
+    ({"name": 7}, "'name' must be a non-empty string."),
+    ({"name": "  "}, "'name' must be a non-empty string."),
+    ({"name": None}, "'name' must be a non-empty string."),
+    ({"schema": "_xdm.context.profile"}, "'schema' must be an object."),
+    ({"schema": {"name": "_xdm.context.experienceevent"}},
+     "'schema.name' must be '_xdm.context.profile', got '_xdm.context.experienceevent'."),
+    ({"schema": {}}, "'schema.name' must be '_xdm.context.profile', got None."),
+    ({"identityGraph": "pdg"}, "'identityGraph' must be an object."),
+    ({"identityGraph": {"type": "cookie"}}, "'identityGraph.type' must be one of none, pdg; got 'cookie'."),
+    ({"identityGraph": {}}, "'identityGraph.type' must be one of none, pdg; got None."),
+    ({"attributeMerge": []}, "'attributeMerge' must be an object."),
+    ({"attributeMerge": {"type": "newestFirst"}},
+     "'attributeMerge.type' must be one of timestampOrdered, dataSetPrecedence; got 'newestFirst'."),
+    ({"attributeMerge": {"type": "timestampOrdered", "order": ["x"]}},
+     "'attributeMerge.order' is only allowed with type dataSetPrecedence."),
+    ({"attributeMerge": {"type": "dataSetPrecedence"}},
+     "'attributeMerge.order' must be a non-empty array of dataset ids for dataSetPrecedence."),
+    ({"attributeMerge": {"type": "dataSetPrecedence", "order": []}},
+     "'attributeMerge.order' must be a non-empty array of dataset ids for dataSetPrecedence."),
+    ({"attributeMerge": {"type": "dataSetPrecedence", "order": ["a", 7]}},
+     "'attributeMerge.order' must be a non-empty array of dataset ids for dataSetPrecedence."),
+    ({"attributeMerge": {"type": "dataSetPrecedence", "order": ["a", "a"]}},
+     "'attributeMerge.order' names a dataset more than once."),
+    ({"attributeMerge": {"type": "dataSetPrecedence", "order": ["5b020a27e7040801dedba61b"]}},
+     "'attributeMerge.order' names dataset '5b020a27e7040801dedba61b', which does not exist in this sandbox."),
+    ({"default": "maybe"}, "'default' must be a boolean, got 'maybe'."),
+    ({"default": None}, "'default' must be a boolean, got None."),
+    ({"isActiveOnEdge": 1}, "'isActiveOnEdge' must be a boolean, got 1."),
+    ({"version": "latest"}, "'version' must be a positive integer of at most 2147483647, got 'latest'."),
+    ({"version": 0}, "'version' must be a positive integer of at most 2147483647, got 0."),
+    ({"schema": None}, "Merge policy is missing required field(s): schema."),
+    ({"attributeMerge": None, "identityGraph": None},
+     "Merge policy is missing required field(s): attributeMerge, identityGraph."),
+]
+PATCH_MESSAGES = [
+    ({"op": "remove", "path": "/name", "value": "x"}, "Unsupported patch op 'remove'; use 'add' or 'replace'."),
+    ({"path": "/name", "value": "x"}, "Unsupported patch op None; use 'add' or 'replace'."),
+    ({"op": "add", "path": "/name"}, "Every patch operation needs a 'value'."),
+    ({"op": "add", "path": "/version", "value": 9}, "Unsupported patch path '/version'; supported: /name, /default, "
+                                                    "/isActiveOnEdge, /identityGraph.type, /attributeMerge.type."),
+    ({"op": "add", "path": "/name", "value": ""}, "'name' must be a non-empty string."),
+    ({"op": "add", "path": "/default", "value": "maybe"}, "'default' must be a boolean, got 'maybe'."),
+    ({"op": "replace", "path": "/isActiveOnEdge", "value": None}, "'isActiveOnEdge' must be a boolean, got None."),
+    ({"op": "add", "path": "/identityGraph.type", "value": "bogus"},
+     "'identityGraph.type' must be one of none, pdg; got 'bogus'."),
+    ({"op": "add", "path": "/attributeMerge/type", "value": "newest"},
+     "'attributeMerge.type' must be one of timestampOrdered, dataSetPrecedence; got 'newest'."),
+    ({"op": "add", "path": "/attributeMerge.type", "value": "dataSetPrecedence"},
+     "Switching to dataSetPrecedence needs an 'attributeMerge.order'; use PUT with the whole attributeMerge object."),
+    ([], "PATCH body must be an operation {op, path, value} or a non-empty array of them."),
+    ("name", "PATCH body must be an operation {op, path, value} or a non-empty array of them."),
+    (["x"], "'operation' must be an object."),
+]
+BULK_MESSAGES = [
+    ([{"id": "x"}], "'body' must be an object."),
+    ({}, "'ids' must be an array of 1 to 100 objects {\"id\": \"...\"}."),
+    ({"ids": [{"id": "x"}] * 101}, "'ids' must be an array of 1 to 100 objects {\"id\": \"...\"}."),
+    ({"ids": ["x"]}, "Every entry of 'ids' must be an object with a string 'id'."),
+    ({"ids": [{"id": ""}]}, "Every entry of 'ids' must be an object with a string 'id'."),
+]
+
+
+def message(r) -> str:
+    assert_ups_error(r, 400)
+    return r.json()["errors"]["400"][0]["message"]
+
+
+def test_common_mistakes_keep_their_messages(client):
+    p = create(client)
+    for change, text in CREATE_MESSAGES:
+        b = dict(body(), **change)
+        b = {k: v for k, v in b.items() if v is not None or k not in ("schema", "attributeMerge", "identityGraph")}
+        assert message(client.post(MP, json=b)) == text, change
+        assert message(client.put(f"{MP}/{p['id']}", json=b)) == text, change
+    assert message(client.post(MP, json=[body()])) == "'body' must be an object."
+    assert message(client.put(f"{MP}/{p['id']}", json="policy")) == "'body' must be an object."
+    for ops, text in PATCH_MESSAGES:
+        assert message(client.patch(f"{MP}/{p['id']}", json=ops)) == text, ops
+        if isinstance(ops, dict):
+            assert message(client.patch(f"{MP}/{p['id']}", json=[ops])) == text, ops
+    for b, text in BULK_MESSAGES:
+        assert message(client.post(f"{MP}/bulk-get", json=b)) == text, b
+    for params, text in (({"default": "maybe"}, "'default' must be a boolean, got 'maybe'."),
+                         ({"orderBy": "tags"}, "'orderBy' must name one of id, name, version, updateEpoch, default, "
+                                               "isActiveOnEdge (optionally prefixed by - or +).")):
+        assert message(client.get(MP, params=params)) == text, params
+    assert client.get(f"{MP}/{p['id']}").json() == p
+    assert client.get(MP).json()["_page"]["totalCount"] == 2
+
+
+def test_answers_are_what_the_openapi_document_says(client):
+    """The service's views (not pydantic) shape the answers: each validates against its declared model."""
+    from upstack.schemas import merge_policies as models
+
+    ds = dataset(client)
+    p = create(client, attributeMerge={"type": "dataSetPrecedence", "order": [ds]}, default=True)
+    models.MergePolicy.model_validate(p)
+    models.MergePolicy.model_validate(client.get(f"{MP}/{p['id']}").json())
+    r = client.put(f"{MP}/{p['id']}", json=dict(p, name="again"))
+    models.MergePolicy.model_validate(r.json())
+    r = client.patch(f"{MP}/{p['id']}", json=[{"op": "add", "path": "/isActiveOnEdge", "value": True}])
+    assert models.MergePolicy.model_validate(r.json()).isActiveOnEdge is True
+    page = models.MergePolicyList.model_validate(client.get(MP, params={"limit": 1}).json())
+    assert page.page.totalCount == 2 and page.links.next.href and len(page.children) == 1
+    r = client.post(f"{MP}/bulk-get", json={"ids": [{"id": p["id"]}, {"id": "nope"}]})
+    results = models.MergePolicyBulkGetAnswer.model_validate(r.json()).results
+    assert isinstance(results[p["id"]], models.MergePolicy)
+    assert isinstance(results["nope"], models.MergePolicyNotFound)
+
+
+def test_unknown_members_are_ignored_and_named(client, ctx):
+    """As the platform, members a body does not define are ignored; the answer names them in x-upstack-warning.
+    The members a GET answers (id, imsOrgId, sandbox, version, updateEpoch) are known: sending a policy back
+    as it was read warns of nothing. UPSTACK_STRICT_MEMBERS makes unknown ones a 400 naming them."""
+    r = client.post(MP, json=body(nmae="typo", identityGraph={"type": "pdg", "x": 1},
+                                  attributeMerge={"type": "timestampOrdered", "orders": ["a"]}))
+    assert r.status_code == 200, r.text
+    assert r.headers["x-upstack-warning"] == "ignored member(s): nmae, identityGraph.x, attributeMerge.orders"
+    p = r.json()
+    assert p["identityGraph"] == {"type": "pdg"} and p["attributeMerge"] == {"type": "timestampOrdered"}
+    assert "nmae" not in p and p["name"] == "pdg policy"
+
+    r = client.put(f"{MP}/{p['id']}", json=p)
+    assert r.status_code == 200 and "x-upstack-warning" not in r.headers, r.headers
+    r = client.patch(f"{MP}/{p['id']}", json=[{"op": "add", "path": "/name", "value": "n", "from": "/x"}])
+    assert r.status_code == 200 and r.headers["x-upstack-warning"] == "ignored member(s): [0].from"
+    r = client.post(f"{MP}/bulk-get", json={"ids": [{"id": p["id"], "version": 1}], "fields": "name"})
+    assert r.status_code == 207 and r.headers["x-upstack-warning"] == "ignored member(s): fields, ids[0].version"
+    logged = client.get("/_upstack/requests", params={"method": "POST", "path": f"{MP}/bulk-get"}).json()
+    assert logged["requests"][-1]["warning"] == r.headers["x-upstack-warning"]
+
+    ctx.settings.strict_members = True
+    text = message(client.post(MP, json=body(nmae="typo")))
+    assert text.startswith("Unknown member(s): nmae.") and "UPSTACK_STRICT_MEMBERS" in text
+    assert message(client.patch(f"{MP}/{p['id']}", json={"op": "add", "path": "/name", "value": "m", "x": 1}))
+    assert client.put(f"{MP}/{p['id']}", json=client.get(f"{MP}/{p['id']}").json()).status_code == 200
+
+
+def test_patch_checks_the_whole_policy_after_each_operation(client):
+    p = create(client)
+    # the first mistake is named, even when a later operation would mend it
+    ops = [{"op": "add", "path": "/name", "value": 7}, {"op": "add", "path": "/name", "value": "fine"}]
+    assert message(client.patch(f"{MP}/{p['id']}", json=ops)) == "'name' must be a non-empty string."
+    ops = [{"op": "add", "path": "/identityGraph/type", "value": "none"},
+           {"op": "replace", "path": "/default", "value": "TRUE"}, {"op": "add", "path": "/name", "value": "x"}]
+    r = client.patch(f"{MP}/{p['id']}", json=ops)
+    assert r.status_code == 200, r.text
+    assert r.json()["identityGraph"] == {"type": "none"} and r.json()["default"] is True
+    assert r.json()["name"] == "x" and r.json()["version"] == 2  # one change, one version
+    assert client.get(f"{MP}/{p['id']}").json() == r.json()
+
+
+HUGE_BODIES = [
+    ("POST", "", dict(body(), name="x" * 1025), "name"),
+    ("POST", "", dict(body(), attributeMerge={"type": "dataSetPrecedence", "order": [f"d{i}" for i in range(1001)]}),
+     "attributeMerge.order"),
+    ("POST", "", dict(body(), attributeMerge={"type": "dataSetPrecedence", "order": ["d" * 1025]}),
+     "attributeMerge.order[0]"),
+    ("PATCH", "/timestampOrdered-none-mp", [{"op": "add", "path": "/name", "value": "n"}] * 1001, ""),
+    ("PATCH", "/timestampOrdered-none-mp", {"op": "add", "path": "/name", "value": "n" * 1025}, "name"),
+    ("POST", "/bulk-get", {"ids": [{"id": "i" * 1025}]}, "ids[0].id"),
+]
+
+
+def test_every_member_is_bounded(client):
+    """Strings and arrays have bounds in the models (longer ones name nothing this server could hold)."""
+    for method, path, b, where in HUGE_BODIES:
+        text = message(client.request(method, f"{MP}{path}", json=b))
+        assert text.startswith(f"Invalid request: {where}: " if where else "Invalid request: List "), (where, text)
+        assert "at most" in text, (where, text)
+    for depth in (40, 80):
+        deep: object = "pdg"
+        for _ in range(depth):
+            deep = {"type": deep}
+        r = client.post(MP, json=dict(body(), identityGraph=deep))
+        assert_ups_error(r, 400)
+    assert client.get(MP).json()["_page"]["totalCount"] == 1
+    assert client.get(f"{MP}/timestampOrdered-none-mp").json()["version"] == 1

@@ -4,7 +4,8 @@ merged spec (conformance/aep-export-loop.augmented.openapi.json) for the family'
 methods, and every property of Adobe's request and answer schemas that we model has a compatible type
 (tests/openapi_shapes.py). A family joins by adding its entry to FAMILIES and its models to the example tests.
 
-Export jobs (CONTRACT §7) are the first family, Catalog (§3) the second."""
+Export jobs (CONTRACT §7) are the first family, merge policies (CONTRACT §5) the second, Catalog (§3) the
+third."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from tests.openapi_shapes import Comparison, example, json_schema, operations, resolve
 from upstack.schemas import catalog as cat
 from upstack.schemas import export_jobs as ej
+from upstack.schemas import merge_policies as mps
 
 ROOT = Path(__file__).resolve().parents[1]
 ADOBE = json.loads((ROOT / "conformance" / "aep-export-loop.augmented.openapi.json").read_text())
@@ -28,6 +30,15 @@ FAMILIES = {
         ("GET", "/data/core/ups/export/jobs"): ("200",),
         ("GET", "/data/core/ups/export/jobs/{}"): ("200",),
         ("DELETE", "/data/core/ups/export/jobs/{}"): (),  # Adobe's 200 body is not what the doc page says: 204
+    }),
+    "merge policies": ("/data/core/ups/config/mergePolicies", {
+        ("GET", "/data/core/ups/config/mergePolicies"): ("200",),
+        ("POST", "/data/core/ups/config/mergePolicies"): ("200",),
+        ("POST", "/data/core/ups/config/mergePolicies/bulk-get"): ("207",),
+        ("GET", "/data/core/ups/config/mergePolicies/{}"): ("200",),
+        ("PUT", "/data/core/ups/config/mergePolicies/{}"): ("200",),
+        ("PATCH", "/data/core/ups/config/mergePolicies/{}"): ("200",),
+        ("DELETE", "/data/core/ups/config/mergePolicies/{}"): (),  # 200 with an empty body, in both documents
     }),
     "catalog": ("/data/foundation/catalog", {
         ("GET", "/data/foundation/catalog/dataSets"): ("200",),
@@ -158,6 +169,124 @@ def test_the_list_declares_the_query_it_reads(served):
         if "name" in p and p["name"] in {q["name"] for q in op["parameters"]}:
             ours = next(q for q in op["parameters"] if q["name"] == p["name"])
             assert ours["schema"]["type"] == p["schema"]["type"], p["name"]
+
+
+# ---- merge policies -------------------------------------------------------------------------------------
+
+MP = "/data/core/ups/config/mergePolicies"
+
+
+def _adobe_all_of(name: str) -> dict:
+    """The example of a schema made of `allOf` parts (tests/openapi_shapes.example reads properties only)."""
+    body: dict = {}
+    for part in ADOBE["components"]["schemas"][name]["allOf"]:
+        body.update(example(ADOBE, part))
+    return body
+
+
+def test_merge_policies_declare_only_the_statuses_the_server_gives(served):
+    ops = operations(served, MP)
+    body = {"400", "408", "413", "415", "401", "403", "503", "507"}
+    assert set(ops["GET", MP]["responses"]) == {"200", "400", "401", "403", "503", "507"}
+    assert set(ops["POST", MP]["responses"]) == body | {"200"}
+    assert set(ops["POST", f"{MP}/bulk-get"]["responses"]) == body | {"207", "404"}
+    assert set(ops["GET", f"{MP}/{{}}"]["responses"]) == {"200", "404", "401", "403", "503", "507"}
+    assert set(ops["PUT", f"{MP}/{{}}"]["responses"]) == body | {"200", "404"}
+    assert set(ops["PATCH", f"{MP}/{{}}"]["responses"]) == body | {"200", "404"}
+    assert set(ops["DELETE", f"{MP}/{{}}"]["responses"]) == {"200", "400", "404", "401", "403", "503", "507"}
+    assert "content" not in ops["DELETE", f"{MP}/{{}}"]["responses"]["200"]
+    for op in ops.values():
+        assert "422" not in op["responses"]
+        for answer in op["responses"].values():
+            schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+            assert "type" not in schema or "$ref" not in schema
+    for method, path, name in (("POST", MP, "MergePolicyRequest"), ("PUT", f"{MP}/{{}}", "MergePolicyRequest"),
+                               ("POST", f"{MP}/bulk-get", "MergePolicyBulkGet")):
+        request = ops[method, path]["requestBody"]
+        assert request["required"] is True
+        assert request["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{name}"}
+    patch = ops["PATCH", f"{MP}/{{}}"]["requestBody"]["content"]["application/json"]["schema"]
+    one = {"$ref": "#/components/schemas/MergePolicyPatchOperation"}
+    assert patch["anyOf"][1] == one and patch["anyOf"][0]["items"] == one  # one operation or an array of them
+
+
+def test_adobes_merge_policy_request_examples_are_valid_requests():
+    post = _adobe_example("prof_PostMergePolicy")
+    assert post["attributeMerge"] == {"type": "timestampOrdered", "order": []}  # an empty order is no order
+    body = mps.MergePolicyRequest.model_validate(post)
+    assert body.default is True and body.identityGraph.type == "pdg" and body.attributeMerge.order is None
+    put = _adobe_all_of("prof_MergePolicy")
+    assert put["id"] == "10648288-cda5-11e8-a8d5-f2801f1b9fd1" and put["version"] == 1
+    assert mps.MergePolicyRequest.model_validate(put).version == 1
+    op = _adobe_example("prof_PatchOperation")
+    assert mps.MergePolicyPatch.model_validate([op]).root[0].target == "/identityGraph.type"
+    assert mps.MergePolicyPatch.model_validate(op).root[0].value == "pdg"
+    bulk = operations(ADOBE, MP)["POST", f"{MP}/bulk-get"]["requestBody"]["content"]["application/json"]["schema"]
+    assert [i.id for i in mps.MergePolicyBulkGet.model_validate(bulk["example"]).ids] == [
+        "10648288-cda5-11e8-a8d5-f2801f1b9fd1", "42d4a596-b1c6-46c0-994e-ca5ef1f85130"]
+
+
+def test_adobes_merge_policy_answer_examples_validate_but_for_what_they_leave_out():
+    """The 207 example gives the whole `attributeMerge.order` array as the example of one of its items (so the
+    built body has an array of arrays); flattened, it validates. `prof_MergePolicy`'s example has no imsOrgId,
+    sandbox or updateEpoch, which Adobe's doc page shows on every policy and this server always answers; the
+    list's example has only `_page.count` and `_page.next` where the doc page (and this server) also give
+    totalCount, pageSize and `_links`. Completed with those, both validate."""
+    bulk = operations(ADOBE, MP)["POST", f"{MP}/bulk-get"]["responses"]["207"]["content"]["application/json"]
+    answer = example(ADOBE, bulk["schema"])
+    second = answer["results"]["42d4a596-b1c6-46c0-994e-ca5ef1f85130"]["attributeMerge"]
+    assert second["order"] == [["5b76f86b85d0e00000be5c8b", "5b76f8d787a6af01e2ceda18"]]
+    with pytest.raises(ValidationError):
+        mps.MergePolicyBulkGetAnswer.model_validate(answer)
+    second["order"] = second["order"][0]
+    results = mps.MergePolicyBulkGetAnswer.model_validate(answer).results
+    assert {p.sandbox.default for p in results.values()} == {True}  # the spec's example says "true", a string
+    assert results["42d4a596-b1c6-46c0-994e-ca5ef1f85130"].attributeMerge.order == second["order"]
+
+    policy = _adobe_all_of("prof_MergePolicy")
+    with pytest.raises(ValidationError) as e:
+        mps.MergePolicy.model_validate(policy)
+    assert {(err["type"], err["loc"]) for err in e.value.errors()} == {
+        ("missing", ("imsOrgId",)), ("missing", ("sandbox",)), ("missing", ("updateEpoch",))}
+    policy.update(imsOrgId="MYORG@AdobeOrg", updateEpoch=1552086578, sandbox={
+        "sandboxId": "ff0f6870-c46d-11e9-8ca3-036939a64204", "sandboxName": "prod", "type": "production",
+        "default": True})
+    assert mps.MergePolicy.model_validate(policy).version == 1
+
+    page = _adobe_example("prof_MergePoliciesResponse")
+    with pytest.raises(ValidationError) as e:
+        mps.MergePolicyList.model_validate(page)
+    assert {(err["type"], err["loc"]) for err in e.value.errors()} == {
+        ("missing", ("_page", "totalCount")), ("missing", ("_page", "pageSize")), ("missing", ("_links",))}
+    page["_page"].update(totalCount=1, pageSize=20)
+    page.update(children=[policy], _links={"next": {"href": ""}})
+    assert mps.MergePolicyList.model_validate(page).page.count == 100
+
+
+def test_our_own_merge_policy_examples_validate(served):
+    schemas = served["components"]["schemas"]
+    for name, model in (("MergePolicyRequest", mps.MergePolicyRequest), ("MergePolicy", mps.MergePolicy),
+                        ("MergePolicyBulkGet", mps.MergePolicyBulkGet)):
+        examples = schemas[name]["examples"]
+        assert examples
+        for body in examples:
+            model.model_validate(body)
+
+
+def test_the_merge_policy_list_declares_the_query_it_reads(served):
+    op = operations(served, MP)["GET", MP]
+    assert {p["name"] for p in op["parameters"]} == {"limit", "start", "orderBy", "orderby", "default", "schema.name"}
+    adobe = operations(ADOBE, MP)["GET", MP]
+    shared = 0
+    for p in adobe["parameters"]:
+        ours = next((q for q in op["parameters"] if q["name"] == p.get("name")), None)
+        if ours is None:
+            continue
+        shared += 1
+        # Adobe types `start` as a string ("page offset as per created time"); here it is the number of
+        # policies to skip, as `_page.next` gives it, so the document says integer.
+        assert ours["schema"]["type"] == ("integer" if p["name"] == "start" else p["schema"]["type"]), p["name"]
+    assert shared == 5
 
 
 # ---- Catalog (CONTRACT §3) ------------------------------------------------------------------------------

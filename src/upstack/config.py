@@ -57,7 +57,8 @@ class Settings(BaseSettings):
                                    "entries go first.")
     strict_members: bool = Field(False, description="Request bodies' members the platform does not know (a typo "
                                  "like `mergPolicy`) are a 400 naming them, instead of being ignored with an "
-                                 "`x-upstack-warning` header (typed bodies: export jobs and Catalog so far).")
+                                 "`x-upstack-warning` header (typed bodies: export jobs, merge policies and "
+                                 "Catalog so far).")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="Emit logs as JSON lines instead of console text.")
     max_upload_bytes: int = Field(1024**3, gt=0, description="Largest file accepted by one upload PUT.")

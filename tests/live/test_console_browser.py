@@ -1,6 +1,8 @@
 """The console (/_upstack/console) in a real headless Chromium against a real `upstack serve`, driven by Selenium
 through Debian's chromium and chromium-driver (.ci/run installs them when missing): the overview loads, a
-lookup through the form shows the profile, and an export job created through the API appears after a reload.
+lookup through the form shows the profile, and an export job created through the API appears after a reload;
+and /docs, whose Swagger UI renders every operation from assets this server serves (the browser cannot resolve
+any other host) and runs "Try it out" with the prefilled AEP headers.
 
 Off CI the test skips when the browser is absent; on CI (CI=true) that is a failure. With
 UPSTACK_CONSOLE_SCREENSHOTS=<dir> it saves the overview and lookup pages there as PNG (1280x800), which is how
@@ -48,7 +50,8 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+    # No host but this machine resolves: a page that needs a CDN (or any outside asset) cannot render.
+    for arg in ("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost", "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1280,800", "--hide-scrollbars", "--force-device-scale-factor=1"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -152,3 +155,32 @@ def test_console_in_headless_chromium(browser, upstack):
     pacing = upstack.request("GET", "/_upstack/controls", aep=False).json()["tenantPacing"]
     assert [(p["org"], p["mode"]) for p in pacing] == [(upstack.org, "manual")]
     upstack.clear_controls()
+
+
+def test_docs_render_offline_and_try_it_out_works(browser, upstack):
+    from selenium.webdriver.common.by import By
+
+    served = upstack.request("GET", "/openapi.json", aep=False).json()
+    operations = sum(1 for ops in served["paths"].values() for m in ops if m in ("get", "put", "post", "patch",
+                                                                                  "delete"))
+    browser.get(f"{upstack.url}/docs")
+    _wait(browser, ".opblock")
+    deadline = time.monotonic() + 30
+    while len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) < operations and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) == operations
+    # Every asset the page loaded came from this server.
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(u.startswith(upstack.url) for u in loaded), loaded
+    _shoot(browser, "docs.png")
+
+    # "Try it out" on GET /export/jobs: the four AEP headers are prefilled, so the call passes the gateway.
+    block = browser.find_element(By.CSS_SELECTOR, "#operations-export_jobs-list_jobs_data_core_ups_export_jobs_get")
+    block.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+    _wait(browser, "#operations-export_jobs-list_jobs_data_core_ups_export_jobs_get .try-out__btn").click()
+    _wait(browser, "#operations-export_jobs-list_jobs_data_core_ups_export_jobs_get .execute").click()
+    status = _wait(browser, "#operations-export_jobs-list_jobs_data_core_ups_export_jobs_get "
+                            ".live-responses-table .response .response-col_status")
+    assert status.text.strip().startswith("200"), status.text
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", status)
+    _shoot(browser, "docs-try-it-out.png")

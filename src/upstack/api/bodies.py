@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from upstack.api.deps import read_json
 from upstack.api.gateway import WARNING_STATE
@@ -31,14 +31,16 @@ MAX_NAMED = 20  # members named in one warning
 
 def unknown_members(model: BaseModel, prefix: str = "", *, not_kept: bool = False) -> list[str]:
     """Dotted paths of the members `model` and the models in it kept aside as unknown, in the order they came
-    (a model whose `KEEPS_UNKNOWN` is true stores them as sent: they are not ignored). With `not_kept`, the
-    members given that a model declares but names in its `NOT_KEPT` instead: checked, then ignored."""
+    (a RootModel's items are named by their index alone: `[0].from`; a model whose `KEEPS_UNKNOWN` is true
+    stores them as sent: they are not ignored). With `not_kept`, the members given that a model declares but
+    names in its `NOT_KEPT` instead: checked, then ignored."""
     if not_kept:
         found = [prefix + name for name in getattr(model, "NOT_KEPT", ()) if name in model.model_fields_set]
     else:
         found = [] if getattr(model, "KEEPS_UNKNOWN", False) else [prefix + str(n) for n in model.model_extra or {}]
     for name, field in type(model).model_fields.items():
-        value, key = getattr(model, name), prefix + (field.alias or name)
+        value = getattr(model, name)
+        key = prefix if isinstance(model, RootModel) else prefix + (field.alias or name)
         if isinstance(value, BaseModel):
             found += unknown_members(value, key + ".", not_kept=not_kept)
         elif isinstance(value, list):

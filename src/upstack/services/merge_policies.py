@@ -1,4 +1,5 @@
-"""Merge policies (CONTRACT §5): the seeded default, validation, the per-tenant rules, and every version kept."""
+"""Merge policies (CONTRACT §5): the seeded default, what a typed request (schemas/merge_policies.py) cannot
+know (the datasets a precedence order names), the per-tenant rules, and every version kept."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from upstack.schemas.merge_policies import (
+    PROFILE_SCHEMA,
+    MergePolicyBulkGet,
+    MergePolicyPatch,
+    MergePolicyRequest,
+    as_flag,
+)
 from upstack.services.errors import Invalid, NotFound
 from upstack.services.tenancy import sandbox_view
 from upstack.storage import catalog_repo
@@ -15,15 +23,9 @@ from upstack.storage import ups_repo as repo
 from upstack.storage.models import MergePolicy
 from upstack.tenant import Tenant
 
-PROFILE_SCHEMA = "_xdm.context.profile"
 DEFAULT_ID = "timestampOrdered-none-mp"
 DEFAULT_NAME = "Default Timebased"
 MAX_POLICIES = 5
-IDENTITY_GRAPHS = ("none", "pdg")
-ATTRIBUTE_MERGES = ("timestampOrdered", "dataSetPrecedence")
-# Read-only members a client may echo back on PUT (GET, edit, PUT): accepted and ignored.
-READ_ONLY = {"id", "imsOrgId", "sandbox", "version", "updateEpoch"}
-PATCH_PATHS = ("/name", "/default", "/isActiveOnEdge", "/identityGraph.type", "/attributeMerge.type")
 
 
 def _now_ms() -> int:
@@ -65,46 +67,11 @@ def ensure_tenant(s: Session, t: Tenant, *, lock: bool = False) -> None:
         repo.lock_tenant(s, t)
 
 
-# ---- validation ----------------------------------------------------------------------------------------
+# ---- the request (validated by its model, schemas/merge_policies.py) -------------------------------------
 
-MAX_VERSION = 2**31 - 1  # versions are INTEGER columns: a larger number names no version, and overflows the driver
-
-
-def parse_version(value: Any, what: str) -> int:
-    """A version as JSON carries it: a positive integer (1.0 counts as 1) of at most MAX_VERSION, else 400."""
-    whole = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
-    if not whole or not 1 <= value <= MAX_VERSION:
-        raise Invalid(f"'{what}' must be a positive integer of at most {MAX_VERSION}, got {repr(value)[:100]}.")
-    return int(value)
-
-
-def _object(value: Any, what: str) -> dict:
-    if not isinstance(value, dict):
-        raise Invalid(f"'{what}' must be an object.")
-    return value
-
-
-def _bool(value: Any, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise Invalid(f"'{what}' must be a boolean, got {value!r}.")
-
-
-def _enum(value: Any, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
-        raise Invalid(f"'{what}' must be one of {', '.join(allowed)}; got {value!r}.")
-    return value
-
-
-def _check_order(s: Session, t: Tenant, order: Any) -> list[str]:
-    """dataSetPrecedence `order`: a non-empty list of distinct ids of this tenant's (non-export) datasets.
+def _check_order(s: Session, t: Tenant, order: list[str]) -> list[str]:
+    """dataSetPrecedence `order` (distinct non-empty ids, the model says): this tenant's (non-export) datasets.
     Unknown ids are refused rather than silently merged as nothing."""
-    if not isinstance(order, list) or not order or not all(isinstance(d, str) and d for d in order):
-        raise Invalid("'attributeMerge.order' must be a non-empty array of dataset ids for dataSetPrecedence.")
-    if len(set(order)) != len(order):
-        raise Invalid("'attributeMerge.order' names a dataset more than once.")
     for ds_id in order:
         ds = catalog_repo.get_dataset(s, t, ds_id)
         if ds is None:
@@ -115,49 +82,25 @@ def _check_order(s: Session, t: Tenant, order: Any) -> list[str]:
     return order
 
 
-def _attribute_merge(s: Session, t: Tenant, value: Any) -> dict[str, Any]:
-    am = _object(value, "attributeMerge")
-    kind = _enum(am.get("type"), ATTRIBUTE_MERGES, "attributeMerge.type")
-    if kind == "timestampOrdered":
-        if am.get("order"):
-            raise Invalid("'attributeMerge.order' is only allowed with type dataSetPrecedence.")
-        return {"type": kind}
-    return {"type": kind, "order": _check_order(s, t, am.get("order"))}
+def _stored_body(body: MergePolicyRequest, name: str | None) -> dict[str, Any]:
+    """What a version keeps of a checked request: the known members only, `order` with dataSetPrecedence."""
+    merge = body.attributeMerge
+    return {"name": name, "schema": {"name": PROFILE_SCHEMA}, "identityGraph": {"type": body.identityGraph.type},
+            "attributeMerge": ({"type": merge.type, "order": list(merge.order or ())}
+                               if merge.type == "dataSetPrecedence" else {"type": merge.type})}
 
 
-def _schema(value: Any) -> dict[str, str]:
-    sc = _object(value, "schema")
-    if sc.get("name") != PROFILE_SCHEMA:
-        raise Invalid(f"'schema.name' must be '{PROFILE_SCHEMA}', got {sc.get('name')!r}.")
-    return {"name": PROFILE_SCHEMA}
-
-
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid("'name' must be a non-empty string.")
-    return value
-
-
-def _parse_full(s: Session, t: Tenant, body: Any, *, current: MergePolicy | None) -> tuple[dict, bool, bool]:
+def _parse_full(s: Session, t: Tenant, body: MergePolicyRequest, *,
+                current: MergePolicy | None) -> tuple[dict, bool, bool]:
     """A POST or PUT body -> (stored body without id, default, isActiveOnEdge). Absent flags and name keep
     their current values on PUT (a client that GETs, edits and PUTs may drop them)."""
-    body = _object(body, "body")
-    if body.get("version") is not None:
-        parse_version(body["version"], "version")  # read-only: an echo of what a GET answered is ignored
-    missing = [k for k in ("attributeMerge", "identityGraph", "schema") if k not in body]
-    if missing:
-        raise Invalid(f"Merge policy is missing required field(s): {', '.join(missing)}.")
-    graph = _enum(_object(body["identityGraph"], "identityGraph").get("type"), IDENTITY_GRAPHS, "identityGraph.type")
-    parsed = {
-        "name": _name(body["name"]) if "name" in body else (current.body["name"] if current else None),
-        "schema": _schema(body["schema"]),
-        "identityGraph": {"type": graph},
-        "attributeMerge": _attribute_merge(s, t, body["attributeMerge"]),
-    }
-    default = _bool(body["default"], "default") if "default" in body else (current.is_default if current else False)
-    edge = (_bool(body["isActiveOnEdge"], "isActiveOnEdge") if "isActiveOnEdge" in body
-            else (current.is_active_on_edge if current else False))
-    return parsed, default, edge
+    sent = body.model_fields_set
+    if body.attributeMerge.type == "dataSetPrecedence":
+        _check_order(s, t, body.attributeMerge.order or [])
+    name = body.name if "name" in sent else (current.body["name"] if current else None)
+    default = body.default if "default" in sent else (current.is_default if current else False)
+    edge = body.isActiveOnEdge if "isActiveOnEdge" in sent else (current.is_active_on_edge if current else False)
+    return _stored_body(body, name), default, edge
 
 
 # ---- rules shared by create and update -----------------------------------------------------------------
@@ -196,7 +139,7 @@ def list_policies(s: Session, t: Tenant) -> list[MergePolicy]:
     return list(repo.list_policies(s, t))
 
 
-def create_policy(s: Session, t: Tenant, body: Any) -> MergePolicy:
+def create_policy(s: Session, t: Tenant, body: MergePolicyRequest) -> MergePolicy:
     ensure_tenant(s, t, lock=True)
     parsed, default, edge = _parse_full(s, t, body, current=None)
     if repo.count_policies(s, t) >= MAX_POLICIES:
@@ -214,7 +157,7 @@ def create_policy(s: Session, t: Tenant, body: Any) -> MergePolicy:
     return p
 
 
-def replace_policy(s: Session, t: Tenant, policy_id: str, body: Any) -> MergePolicy:
+def replace_policy(s: Session, t: Tenant, policy_id: str, body: MergePolicyRequest) -> MergePolicy:
     ensure_tenant(s, t, lock=True)
     p = get_policy(s, t, policy_id)
     parsed, default, edge = _parse_full(s, t, body, current=p)
@@ -225,45 +168,31 @@ def replace_policy(s: Session, t: Tenant, policy_id: str, body: Any) -> MergePol
     return p
 
 
-def patch_policy(s: Session, t: Tenant, policy_id: str, ops: Any) -> MergePolicy:
-    """JSON-patch-like ops ({op, path, value}, one or an array) on the paths AEP lets a client change."""
+def patch_policy(s: Session, t: Tenant, policy_id: str, ops: MergePolicyPatch) -> MergePolicy:
+    """JSON-patch-like ops ({op, path, value}, one or an array) on the paths AEP lets a client change, in order;
+    after each the patched policy is checked whole, as a PUT of it would be (a value's mistake is named with
+    its member's path, the first one first)."""
     ensure_tenant(s, t, lock=True)
     p = get_policy(s, t, policy_id)
-    ops = [ops] if isinstance(ops, dict) else ops
-    if not isinstance(ops, list) or not ops:
-        raise Invalid("PATCH body must be an operation {op, path, value} or a non-empty array of them.")
-    body = {k: (dict(v) if isinstance(v, dict) else v) for k, v in p.body.items()}
-    default, edge = p.is_default, p.is_active_on_edge
-    for op in ops:
-        op = _object(op, "operation")
-        if op.get("op") not in ("add", "replace"):
-            raise Invalid(f"Unsupported patch op {op.get('op')!r}; use 'add' or 'replace'.")
-        if "value" not in op:
-            raise Invalid("Every patch operation needs a 'value'.")
-        path = op.get("path")
-        # JSON Pointer spelling (/identityGraph/type) is the same path as AEP's dotted one.
-        path = "/" + path[1:].replace("/", ".") if isinstance(path, str) and path.startswith("/") else path
-        value = op["value"]
-        if path == "/name":
-            body["name"] = _name(value)
-        elif path == "/default":
-            default = _bool(value, "default")
-        elif path == "/isActiveOnEdge":
-            edge = _bool(value, "isActiveOnEdge")
-        elif path == "/identityGraph.type":
-            body["identityGraph"] = {"type": _enum(value, IDENTITY_GRAPHS, "identityGraph.type")}
+    doc: dict[str, Any] = {"name": p.body["name"], "schema": p.body["schema"],
+                           "identityGraph": p.body["identityGraph"], "attributeMerge": p.body["attributeMerge"],
+                           "default": p.is_default, "isActiveOnEdge": p.is_active_on_edge}
+    for op in ops.root:  # at least one: the model says so
+        path, value = op.target, op.value
+        if path == "/identityGraph.type":
+            doc["identityGraph"] = {"type": value}
         elif path == "/attributeMerge.type":
-            kind = _enum(value, ATTRIBUTE_MERGES, "attributeMerge.type")
-            if kind == "dataSetPrecedence" and body["attributeMerge"]["type"] != kind:
+            if value == "dataSetPrecedence" and doc["attributeMerge"]["type"] != value:
                 raise Invalid("Switching to dataSetPrecedence needs an 'attributeMerge.order'; use PUT with the "
                               "whole attributeMerge object.")
-            if kind == "timestampOrdered":
-                body["attributeMerge"] = {"type": kind}
+            if value != "dataSetPrecedence":
+                doc["attributeMerge"] = {"type": value}
         else:
-            raise Invalid(f"Unsupported patch path {op.get('path')!r}; supported: {', '.join(PATCH_PATHS)}.")
+            doc[path[1:]] = value
+        checked = MergePolicyRequest.model_validate(doc)
     epoch = int(time.time())
-    _apply_flags(s, t, p, default, edge, epoch)
-    _record_change(s, p, body, epoch)
+    _apply_flags(s, t, p, checked.default, checked.isActiveOnEdge, epoch)
+    _record_change(s, p, dict(_stored_body(checked, checked.name), id=p.body["id"]), epoch)
     s.flush()
     return p
 
@@ -281,17 +210,9 @@ def delete_policy(s: Session, t: Tenant, policy_id: str) -> None:
     s.flush()
 
 
-def bulk_get(s: Session, t: Tenant, body: Any, request_id: str) -> dict[str, Any]:
+def bulk_get(s: Session, t: Tenant, body: MergePolicyBulkGet, request_id: str) -> dict[str, Any]:
     """{"results": {id: policy | per-id error}} (AEP bulk-get shape); NotFound when none exists."""
-    body = _object(body, "body")
-    ids = body.get("ids")
-    if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
-        raise Invalid("'ids' must be an array of 1 to 100 objects {\"id\": \"...\"}.")
-    wanted = []
-    for item in ids:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
-            raise Invalid("Every entry of 'ids' must be an object with a string 'id'.")
-        wanted.append(item["id"])
+    wanted = [item.id for item in body.ids]
     ensure_tenant(s, t)
     results: dict[str, Any] = {}
     found = 0
@@ -344,7 +265,9 @@ def query_policies(s: Session, t: Tenant, *, default: str | None, schema_name: s
     """The list view: `default` and `schema.name` filters, `orderBy` as `field`, `+field` or `-field`."""
     views = [policy_view(p) for p in list_policies(s, t)]
     if default is not None:
-        want = _bool(default, "default")
+        want = as_flag(default)
+        if want is None:
+            raise Invalid(f"'default' must be a boolean, got {default!r}.")
         views = [v for v in views if v["default"] is want]
     if schema_name is not None:
         views = [v for v in views if v["schema"]["name"] == schema_name]
