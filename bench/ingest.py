@@ -94,6 +94,7 @@ def _one_batch(ctx, tenant, dataset_id: str, fmt: str, files: list[bytes]) -> di
 
 def main(args) -> int:
     from upstack.context import AppContext
+    from upstack.schemas.catalog import CatalogDataSetRequest
     from upstack.seed.load import to_parquet_bytes
     from upstack.services import catalog
     from upstack.storage.migrate import upgrade
@@ -122,8 +123,9 @@ def main(args) -> int:
     schema = "https://ns.adobe.com/xdm/context/experienceevent" if args.kind == "event" else \
         "https://ns.adobe.com/upstack/schemas/bench-profile"
     with ctx.db.session() as s:
-        dataset_id = catalog.create_dataset(s, tenant, {"name": "bench ingest", "schemaRef": {"id": schema},
-                                                       "tags": {"unifiedProfile": ["enabled:true"]}}).id
+        body = CatalogDataSetRequest.model_validate({"name": "bench ingest", "schemaRef": {"id": schema},
+                                                     "tags": {"unifiedProfile": ["enabled:true"]}})
+        dataset_id = catalog.create_dataset(s, tenant, body).id
     runs: dict[str, list[dict]] = {"parquet": [], "json": []}
     try:
         for k in range(args.runs):

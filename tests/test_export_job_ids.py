@@ -80,6 +80,7 @@ def test_list_cursor_stays_in_the_tenant(client):
 def test_concurrent_creates_in_one_tenant_never_collide(ctx):
     """Threads creating jobs at once, in one tenant and in another: every create succeeds, and each tenant's ids
     are exactly 1..N (on PostgreSQL the counter row's lock orders them; SQLite has one writer)."""
+    from upstack.schemas.catalog import CatalogDataSetRequest
     from upstack.schemas.export_jobs import CreateExportJob
     from upstack.services import export_jobs
     from upstack.services.catalog import create_dataset
@@ -89,7 +90,8 @@ def test_concurrent_creates_in_one_tenant_never_collide(ctx):
     targets = {}
     for t in tenants:
         with ctx.db.session() as s:
-            targets[t] = create_dataset(s, t, {"name": "out", "schemaRef": {"id": UNION}}).id
+            body = CatalogDataSetRequest.model_validate({"name": "out", "schemaRef": {"id": UNION}})
+            targets[t] = create_dataset(s, t, body).id
     per_thread, threads = 4, 6
     barrier = threading.Barrier(threads)
     ids: dict = {t: [] for t in tenants}

@@ -253,7 +253,7 @@ def test_logs_inside_a_request_carry_its_id_and_tenant(client, monkeypatch, log_
     create = catalog.create_dataset
 
     def logged(s, t, body):
-        logging.getLogger("upstack.test").info("creating a dataset", extra={"name_length": len(body["name"])})
+        logging.getLogger("upstack.test").info("creating a dataset", extra={"name_length": len(body.name)})
         return create(s, t, body)
 
     monkeypatch.setattr(catalog, "create_dataset", logged)

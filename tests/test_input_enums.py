@@ -16,7 +16,7 @@ The enums, by operation:
   dataSetPrecedence); PATCH: op (add; 'replace' is
   tolerated as its JSON Patch synonym).
 - GET export `/jobs?status=` (NEW, SUCCEEDED, FAILED, and the states in between), GET access `/entities?schema.name=`.
-- PUT/PATCH/POST catalog `/batches/{id}` list the same batch enums; those endpoints are not served here yet.
+- PUT/PATCH/POST catalog `/batches/{id}` list the same batch enums, checked the same way (tests/test_catalog_bodies.py).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ model. A body the model refuses is the family's 400 (api/errors.py renders pydan
 Members the model does not know (kept aside by `extra="allow"` models) are ignored,
 as the platform ignores them, and named: the gateway adds `x-upstack-warning: ignored member(s): a, b.c` to the
 answer and keeps the warning in the request journal. With UPSTACK_STRICT_MEMBERS=true they are a 400 instead.
+Members a model declares but lists in `NOT_KEPT` (the spec's, checked, then not kept) are named too, never
+refused; a model with `KEEPS_UNKNOWN` stores its unknown members as sent, so they are not named.
 
     CreateBody = typed_body(CreateExportJob)
 
@@ -27,19 +29,24 @@ M = TypeVar("M", bound=BaseModel)
 MAX_NAMED = 20  # members named in one warning
 
 
-def unknown_members(model: BaseModel, prefix: str = "") -> list[str]:
+def unknown_members(model: BaseModel, prefix: str = "", *, not_kept: bool = False) -> list[str]:
     """Dotted paths of the members `model` and the models in it kept aside as unknown, in the order they came
-    (a RootModel's items are named by their index alone: `[0].from`)."""
-    found = [prefix + str(name) for name in (model.model_extra or {})]
+    (a RootModel's items are named by their index alone: `[0].from`; a model whose `KEEPS_UNKNOWN` is true
+    stores them as sent: they are not ignored). With `not_kept`, the members given that a model declares but
+    names in its `NOT_KEPT` instead: checked, then ignored."""
+    if not_kept:
+        found = [prefix + name for name in getattr(model, "NOT_KEPT", ()) if name in model.model_fields_set]
+    else:
+        found = [] if getattr(model, "KEEPS_UNKNOWN", False) else [prefix + str(n) for n in model.model_extra or {}]
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
         key = prefix if isinstance(model, RootModel) else prefix + (field.alias or name)
         if isinstance(value, BaseModel):
-            found += unknown_members(value, key + ".")
+            found += unknown_members(value, key + ".", not_kept=not_kept)
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, BaseModel):
-                    found += unknown_members(item, f"{key}[{i}].")
+                    found += unknown_members(item, f"{key}[{i}].", not_kept=not_kept)
     return found
 
 
@@ -56,10 +63,11 @@ def typed_body(model: type[M]) -> Any:
     async def validated(request: Request) -> M:
         body = model.model_validate(await read_json(request))
         ignored = unknown_members(body)
+        if ignored and request.app.state.ctx.settings.strict_members:
+            raise Invalid(f"Unknown member(s): {_names(ignored)}. The platform ignores them; this server "
+                          "refuses them because UPSTACK_STRICT_MEMBERS is set.")
+        ignored += unknown_members(body, not_kept=True)  # the spec's, but this server does nothing with them
         if ignored:
-            if request.app.state.ctx.settings.strict_members:
-                raise Invalid(f"Unknown member(s): {_names(ignored)}. The platform ignores them; this server "
-                              "refuses them because UPSTACK_STRICT_MEMBERS is set.")
             setattr(request.state, WARNING_STATE, f"ignored member(s): {_names(ignored)}")
         return body
 

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from upstack.context import AppContext
+from upstack.schemas.catalog import CatalogDataSetRequest
 from upstack.schemas.ingestion import CreateImportBatch
 from upstack.seed.generate import Chunk, SeedSpec, expected_counts, generate, plan
 from upstack.services import catalog, ingestion
@@ -81,22 +82,22 @@ def create_datasets(ctx: AppContext, tenant: Tenant, spec: SeedSpec) -> tuple[li
     """D profile-enabled profile datasets, one profile-enabled event dataset, one profile__union export target."""
     tag = f"seed {spec.seed}"
     with ctx.db.session() as s:
-        profiles = [catalog.create_dataset(s, tenant, {
+        profiles = [catalog.create_dataset(s, tenant, CatalogDataSetRequest.model_validate({
             "name": f"{tag}: profiles {d + 1}/{spec.datasets}",
             "schemaRef": {"id": PROFILE_SCHEMA, "contentType": "application/vnd.adobe.xed+json;version=1"},
             "tags": PROFILE_ENABLED,
             "fileDescription": {"format": "parquet"},
-        }).id for d in range(spec.datasets)]
-        events = catalog.create_dataset(s, tenant, {
+        })).id for d in range(spec.datasets)]
+        events = catalog.create_dataset(s, tenant, CatalogDataSetRequest.model_validate({
             "name": f"{tag}: experience events",
             "schemaRef": {"id": EVENT_SCHEMA, "contentType": "application/vnd.adobe.xed+json;version=1"},
             "tags": PROFILE_ENABLED,
             "fileDescription": {"format": "parquet"},
-        }).id
-        export = catalog.create_dataset(s, tenant, {
+        })).id
+        export = catalog.create_dataset(s, tenant, CatalogDataSetRequest.model_validate({
             "name": f"{tag}: profile export",
             "schemaRef": {"id": UNION_SCHEMA, "contentType": "application/vnd.adobe.xed+json;version=1"},
-        }).id
+        })).id
     return profiles, events, export
 
 

@@ -10,14 +10,13 @@ batch belongs to its ingest job and an export batch to its export job, so a clie
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from upstack.config import Settings
 from upstack.jobs.states import BATCH
 from upstack.lake import Lake
-from upstack.schemas.catalog import BatchPatch, BatchRequest
+from upstack.schemas.catalog import CatalogBatchPatch, CatalogBatchRequest
 from upstack.services import ingestion
 from upstack.services.catalog import get_batch, now_ms
 from upstack.services.errors import Conflict, Invalid, NotFound
@@ -25,52 +24,30 @@ from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch
 from upstack.tenant import Tenant
 
-KEPT = ("externalId", "replay", "availableDates", "size", "tags")  # shown as given; the server owns the rest
 BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
-def _kept(body: BatchPatch) -> dict[str, Any]:
-    given = body.model_dump(include=set(KEPT), exclude_unset=True, exclude_none=True)
-    return {k: given[k] for k in KEPT if k in given}
-
-
-def _input_format(body: BatchPatch) -> dict[str, Any] | None:
-    if body.inputFormat is None:
-        return None
-    return body.inputFormat.model_dump(exclude_none=True)
-
-
-def create(s: Session, t: Tenant, body: Any, batch_id: str | None = None) -> Batch:
-    if not isinstance(body, dict):
-        raise Invalid("Request body must be a JSON object naming the batch's dataset.")
-    req = BatchRequest.model_validate(body)
-    if req.status not in (None, "loading"):
-        raise Invalid(f"A new batch starts 'loading', not '{req.status}': upload its files, then move it to "
-                      "'processing' (or POST /data/foundation/import/batches/{id}?action=COMPLETE).")
+def create(s: Session, t: Tenant, req: CatalogBatchRequest, batch_id: str | None = None) -> Batch:
     if batch_id is not None:
         if not BATCH_ID.fullmatch(batch_id):
             raise Invalid("A batch id is 1 to 64 letters, digits, '_' or '-', starting with a letter or digit.")
         if repo.get_batch_any_tenant(s, batch_id) is not None:
             raise Conflict(f"Batch '{batch_id}' already exists.")
-    dataset_id = req.dataset_id()
-    fmt = _input_format(req)
+    fmt = req.input_format()
     if fmt is not None:
         fmt = ingestion._input_format(fmt)
-    b = ingestion.open_catalog_batch(s, t, dataset_id, fmt, batch_id=batch_id)
-    kept = _kept(req)
+    b = ingestion.open_catalog_batch(s, t, req.dataset_id(), fmt, batch_id=batch_id)
+    kept = req.kept()
     if kept:
         b.attributes = kept
     s.flush()
     return b
 
 
-def update(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_id: str, body: Any, *,
+def update(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_id: str, req: CatalogBatchPatch, *,
            replace: bool) -> Batch:
-    if not isinstance(body, dict):
-        raise Invalid("Request body must be a JSON object.")
-    req = (BatchRequest if replace else BatchPatch).model_validate(body)
-    if replace and req.status is None:
-        raise Invalid("'status' is required when a batch is replaced (PUT); PATCH changes single attributes.")
+    """PATCH (a CatalogBatchPatch) changes the attributes given; PUT (`replace`, a CatalogBatchPut, whose
+    `status` is required) replaces them."""
     get_batch(s, t, batch_id)
     b = repo.lock_batch(s, t, batch_id)
     if b is None:
@@ -78,7 +55,7 @@ def update(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_id: str,
     dataset_id = req.dataset_id()
     if dataset_id is not None and dataset_id != b.dataset_id:
         raise Invalid(f"Batch {b.id} belongs to dataset {b.dataset_id}; its dataset cannot be changed.")
-    fmt = _input_format(req)
+    fmt = req.input_format()
     if fmt is not None:
         fmt = ingestion._input_format(fmt)
         if fmt != (b.input_format or {}):
@@ -87,7 +64,7 @@ def update(s: Session, t: Tenant, lake: Lake, settings: Settings, batch_id: str,
             b.input_format = fmt
     if req.status is not None and req.status != b.status:
         _check_move(b, req.status)
-    kept = _kept(req)
+    kept = req.kept()
     b.attributes = kept if replace else {**(b.attributes or {}), **kept} or None
     b.updated_ms = now_ms()
     s.flush()

@@ -12,15 +12,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from upstack.lake import Lake
-from upstack.schemas.catalog import check_dataset
-from upstack.services.errors import Invalid, NotFound
+from upstack.schemas.catalog import CatalogDataSetPatch, CatalogDataSetRequest
+from upstack.services.errors import NotFound
 from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch, Dataset
 from upstack.tenant import Tenant
 
 UNION_SCHEMA = "https://ns.adobe.com/xdm/context/profile__union"
-MAX_NAME = Dataset.name.type.length  # the column's size
-EDITABLE = ("name", "description", "schemaRef", "tags", "fileDescription", "classification", "namespace")
 
 
 def now_ms() -> int:
@@ -51,34 +49,12 @@ def is_profile_enabled(tags: Any) -> bool:
     return any(isinstance(v, str) and _ENABLED.match(v) for v in values)
 
 
-def _check_body(body: dict[str, Any], *, require_name: bool) -> None:
-    if require_name and (not isinstance(body.get("name"), str) or not body["name"].strip()):
-        raise Invalid("Dataset 'name' is required and must be a non-empty string.")
-    if "name" in body and not isinstance(body["name"], str):
-        raise Invalid("Dataset 'name' must be a string.")
-    if len(body.get("name") or "") > MAX_NAME:  # PostgreSQL refuses a longer one (a 500); SQLite would keep it
-        raise Invalid(f"Dataset 'name' must be at most {MAX_NAME} characters.")
-    ref = body.get("schemaRef")
-    if ref is not None and (not isinstance(ref, dict) or not isinstance(ref.get("id", ""), str)
-                            or not isinstance(ref.get("contentType", ""), str)):
-        raise Invalid("'schemaRef' must be an object with a string 'id' and a string 'contentType'.")
-    for key in ("tags", "fileDescription", "classification"):
-        if key in body and body[key] is not None and not isinstance(body[key], dict):
-            raise Invalid(f"'{key}' must be an object.")
-    check_dataset(body)  # the spec's enums (fileDescription.format, .charset)
-    tags = body.get("tags") or {}
-    for k, v in tags.items():
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise Invalid(f"Tag '{k}' must be an array of strings.")
-
-
-def create_dataset(s: Session, t: Tenant, body: dict[str, Any]) -> Dataset:
-    _check_body(body, require_name=True)
-    stored = {k: body[k] for k in EDITABLE if body.get(k) is not None}
+def create_dataset(s: Session, t: Tenant, body: CatalogDataSetRequest) -> Dataset:
+    stored = {k: v for k, v in body.kept().items() if v is not None}
     t_ms = now_ms()
-    ds = Dataset(id=new_dataset_id(), org=t.org, sandbox=t.sandbox, name=body["name"],
-                 kind=kind_of((body.get("schemaRef") or {}).get("id")), profile_enabled=is_profile_enabled(body.get("tags")),
-                 body=stored, version="1.0.0", created_ms=t_ms, updated_ms=t_ms)
+    ds = Dataset(id=new_dataset_id(), org=t.org, sandbox=t.sandbox, name=body.name, kind=kind_of(body.schema_id()),
+                 profile_enabled=is_profile_enabled(body.tags), body=stored, version="1.0.0", created_ms=t_ms,
+                 updated_ms=t_ms)
     s.add(ds)
     s.flush()
     return ds
@@ -101,17 +77,19 @@ def get_dataset(s: Session, t: Tenant, dataset_id: str) -> Dataset:
     return ds
 
 
-def patch_dataset(s: Session, t: Tenant, dataset_id: str, body: dict[str, Any], *, replace: bool = False) -> Dataset:
+def patch_dataset(s: Session, t: Tenant, dataset_id: str, body: CatalogDataSetPatch, *,
+                  replace: bool = False) -> Dataset:
+    """PATCH changes the members given (null removes one); PUT (`replace`, a CatalogDataSetRequest) replaces
+    what the dataset keeps."""
     ds = get_dataset(s, t, dataset_id)
-    _check_body(body, require_name=replace)
     stored = {} if replace else dict(ds.body)
-    for k in EDITABLE:
-        if k in body:
-            if body[k] is None:
-                stored.pop(k, None)
-            else:
-                stored[k] = body[k]
-    if "schemaRef" in body:
+    given = body.kept()
+    for k, value in given.items():
+        if value is None:
+            stored.pop(k, None)
+        else:
+            stored[k] = value
+    if "schemaRef" in given:
         ds.kind = kind_of((stored.get("schemaRef") or {}).get("id"))
     ds.body = stored
     ds.name = stored.get("name", ds.name)
