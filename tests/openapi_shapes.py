@@ -4,7 +4,7 @@ adds its operations there.
 
 Compatible means: every property of Adobe's schema that ours declares too has a type ours allows (`integer` is
 a `number`; a `null` alternative, which our optional members add, is ignored), recursively through objects and
-array items, $refs resolved in each document. Properties ours does not declare are not compared (the server
+array items and map values (`additionalProperties`), $refs resolved in each document. Properties ours does not declare are not compared (the server
 ignores unknown members, as the platform does); text (descriptions, titles) never is.
 """
 
@@ -78,6 +78,14 @@ def _items(doc: dict, schema: dict) -> dict | None:
     return None
 
 
+def _values(doc: dict, schema: dict) -> dict | None:
+    """The schema of a map's values (`additionalProperties` as a schema, not `true`)."""
+    for alt in _alternatives(doc, schema):
+        if isinstance(alt.get("additionalProperties"), dict):
+            return alt["additionalProperties"]
+    return None
+
+
 @dataclass
 class Comparison:
     theirs: dict
@@ -100,6 +108,9 @@ class Comparison:
         t_items, o_items = _items(self.theirs, theirs), _items(self.ours, ours)
         if t_items is not None and o_items is not None:
             self.schemas(t_items, o_items, f"{where}[]", depth + 1)
+        t_values, o_values = _values(self.theirs, theirs), _values(self.ours, ours)
+        if t_values is not None and o_values is not None:  # maps: {<id>: value}
+            self.schemas(t_values, o_values, f"{where}{{}}", depth + 1)
 
 
 def json_schema(op: dict, status: str | None = None) -> dict | None:

@@ -290,3 +290,42 @@ def test_common_mistakes_keep_their_messages(client, world):
         assert _message(client.post(ENTITIES, json=body)) == message, body
     # The event-only parameters are not read for a profile: malformed, they are still ignored there.
     assert lookup(client, "Email", "ann@x.com", limit="abc", orderby="name", startTime="x")
+
+
+def test_answers_validate_against_the_declared_models(client, world):
+    """What /openapi.json declares (schemas/entities.py) is what the routes serve."""
+    from upstack.schemas.entities import ProfileAnswer, ProfileEntityMap, ProfileEventsPage
+
+    one = client.get(ENTITIES, params={**PROFILE, "entityIdNS": "Email", "entityId": "ann@x.com"}).json()
+    assert ProfileEntityMap.model_validate(one).root and ProfileAnswer.model_validate(one)
+    page = events(client, "ECID", "e1", limit=1)
+    assert ProfileEventsPage.model_validate(page).page.next == "ev1"
+    assert isinstance(ProfileAnswer.model_validate(page).root, ProfileEventsPage)
+    body = {"schema": {"name": "_xdm.context.profile"}, "mergePolicyId": world["pdg"],
+            "identities": [{"entityId": "ann@x.com", "entityIdNS": {"code": "Email"}},
+                           {"entityId": "bob@x.com", "entityIdNS": {"code": "Email"}}]}
+    r = client.post(ENTITIES, json=body)
+    assert r.status_code == 200 and len(ProfileEntityMap.model_validate(r.json()).root) == 2
+
+
+def test_hostile_requests_are_400(client, world):
+    """Oversized, wrongly typed or deep members are the family's 400, never a 500 or a merge of them."""
+    base = {"schema": {"name": "_xdm.context.profile"}, "identities": ONE}
+    for change in ({"fields": "a" * 100_001}, {"fields": ["a"] * 100_001}, {"mergePolicyId": "m" * 2000},
+                   {"identities": [{"entityId": "x" * 2000, "entityIdNS": {"code": "Email"}}]},
+                   {"identities": [{"entityId": "x", "entityIdNS": {"code": 5}}]},
+                   {"timeFilter": {"startTime": "yesterday"}}, {"limit": "ten"}, {"schema": "profile"},
+                   {"identities": {"entityId": "x"}}):
+        r = client.post(ENTITIES, json={**base, **change})
+        assert r.status_code == 400, (change, r.text)
+        ups_error(r.json(), 400)
+    deep: dict = {}
+    for _ in range(200):
+        deep = {"x": deep}
+    r = client.post(ENTITIES, json={**base, "extra": deep})
+    assert r.status_code == 400, r.text
+    for params in ({**PROFILE, "entityIdNS": "Email", "entityId": "x" * 5000},
+                   {**PROFILE, "entityIdNS": "E" * 5000, "entityId": "ann@x.com"}):
+        r = client.get(ENTITIES, params=params)
+        assert r.status_code == 400, r.text
+        ups_error(r.json(), 400)

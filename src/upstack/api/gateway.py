@@ -61,9 +61,17 @@ def needs_aep_headers(path: str) -> bool:
     return not (path.startswith(("/ims/", CONTROLS_PREFIX)) or is_docs(path))
 
 
-# api/bodies.py leaves here the members a typed body ignored; the answer names them in this header.
+# What the server let pass that the platform would not see the same way (api/bodies.py: members a typed body
+# ignored, field paths no dataset has; the tenant check below: a sandbox created implicitly): the answer names
+# them in this header, several joined by "; ", and the request journal keeps the same text.
 WARNING_STATE = "upstack_warning"
 WARNING_HEADER = b"x-upstack-warning"
+
+
+def add_warning(state: dict, text: str) -> None:
+    """Adds `text` to the request's warning (scope["state"]); api/bodies.warn is the routes' way to it."""
+    before = state.get(WARNING_STATE)
+    state[WARNING_STATE] = f"{before}; {text}" if before else text
 
 
 def _journaled(path: str) -> bool:
@@ -111,7 +119,7 @@ class GatewayMiddleware:
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
-                warning = state.get(WARNING_STATE)  # api/bodies.py: members a typed body ignored
+                warning = state.get(WARNING_STATE)  # add_warning: ignored members, unknown paths, new sandbox
                 if warning:
                     message["headers"].append((WARNING_HEADER, warning.encode("latin-1", "replace")))
                 if journal is not None:  # before the client can see the answer, so a test asking next finds it
