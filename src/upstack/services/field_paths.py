@@ -100,8 +100,11 @@ def unknown_in(inputs: Sequence[DatasetInput], fields: Sequence[str] | None, kin
     return list(dict.fromkeys(p for p in fields if not _known(leaf_sets, p)))
 
 
-def unknown(s: Session, lake: Lake, t: Tenant, fields: Sequence[str] | None, kind: str) -> list[str]:
-    """`unknown_in` over the tenant's profile-enabled datasets (read in the caller's transaction)."""
-    if not fields:
+def unknown(s: Session, lake: Lake, t: Tenant, profile: Sequence[str] | None,
+            events: Sequence[str] | None = None) -> list[str]:
+    """`unknown_in` over the tenant's profile-enabled datasets (read in the caller's transaction): the paths of
+    `profile` no profile dataset has, then those of `events` no event dataset has."""
+    if not profile and not events:
         return []
-    return unknown_in(profile_inputs.dataset_inputs(s, lake, t), fields, kind)
+    inputs = profile_inputs.dataset_inputs(s, lake, t)
+    return unknown_in(inputs, profile, "profile") + unknown_in(inputs, events, "event")
