@@ -96,3 +96,64 @@ def test_a_sandbox_without_data_calls_no_path_unknown(client):
     target = union_dataset(client)
     r = client.post(JOBS, json={"destination": {"datasetId": target}, "schema": SCHEMA, "fields": "anything.at.all"})
     assert r.status_code == 200 and "x-upstack-warning" not in r.headers
+
+
+# ---- sandboxes created implicitly ----------------------------------------------------------------------
+
+DEV = dict(HEADERS, **{"x-sandbox-name": "dve"})
+DATASETS = "/data/foundation/catalog/dataSets"
+CREATED = "sandbox 'dve' did not exist and was created"
+
+
+def test_a_new_sandbox_is_named_once(client):
+    r = client.get(DATASETS, headers=DEV)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-upstack-warning"] == CREATED
+    assert journaled(client, "GET", DATASETS)[-1] == CREATED
+    again = client.get(DATASETS, headers=DEV)
+    assert again.status_code == 200 and "x-upstack-warning" not in again.headers
+    # created with its defaults: the default merge policy is there
+    mp = client.get("/data/core/ups/config/mergePolicies", headers=DEV).json()["children"]
+    assert [p["id"] for p in mp] == ["timestampOrdered-none-mp"]
+    # `prod` exists in every org, and another org's first request to it is no news
+    other = client.get(DATASETS, headers=dict(HEADERS, **{"x-gw-ims-org-id": "NEW@AdobeOrg"}))
+    assert other.status_code == 200 and "x-upstack-warning" not in other.headers
+    # one header for several warnings: the sandbox first, then the body's
+    r = client.post(JOBS, json={"destination": {"datasetId": "x"}, "schema": SCHEMA, "mergPolicy": {}},
+                    headers=dict(HEADERS, **{"x-sandbox-name": "other"}))
+    assert r.status_code == 400  # no such dataset there; the warnings still say what happened
+    assert r.headers["x-upstack-warning"] == ("sandbox 'other' did not exist and was created; "
+                                              "ignored member(s): mergPolicy")
+
+
+def test_a_sandbox_seen_by_another_process_is_no_news(client, ctx):
+    """The book is per process: a sandbox another process (or an older upstack with its datasets) created
+    exists in the database, and its first request here carries no warning."""
+    client.get(DATASETS, headers=DEV)
+    client.app.state.sandboxes.forget_all()
+    assert "x-upstack-warning" not in client.get(DATASETS, headers=DEV).headers
+    assert client.post("/_upstack/reset").status_code == 200  # the data is gone: the sandbox is new again
+    assert client.get(DATASETS, headers=DEV).headers["x-upstack-warning"] == CREATED
+
+
+def test_strict_mode_refuses_an_unknown_sandbox(client, ctx):
+    ctx.settings.strict_members = True
+    for path in (DATASETS, "/data/core/ups/config/mergePolicies"):
+        r = client.get(path, headers=DEV)
+        assert r.status_code == 400, r.text
+        text = r.json().get("detail") or r.json()["errors"]["400"][0]["message"]
+        assert text.startswith("Sandbox 'dve' does not exist in org 'TESTORG@AdobeOrg'"), text
+        assert "POST /_upstack/sandboxes" in text and "UPSTACK_STRICT_MEMBERS" in text
+    assert client.get(DATASETS, headers=DEV).json()["title"] == "BadRequestError"  # Catalog's shape
+    assert client.get(DATASETS).status_code == 200  # prod always exists
+    assert set(journaled(client, "GET", DATASETS)) == {None}  # refused, or prod: nothing to warn of
+
+    r = client.post("/_upstack/sandboxes", json={"org": "TESTORG@AdobeOrg", "sandbox": "dve"})
+    assert r.status_code == 201 and r.json() == {"org": "TESTORG@AdobeOrg", "sandbox": "dve", "created": True}
+    assert client.post("/_upstack/sandboxes", json={"org": "TESTORG@AdobeOrg", "sandbox": "dve"}).json()[
+        "created"] is False
+    r = client.get(DATASETS, headers=DEV)
+    assert r.status_code == 200 and "x-upstack-warning" not in r.headers
+    for bad in ({"org": "TESTORG@AdobeOrg"}, {"org": "O", "sandbox": " dev"}, {"org": "O", "sandbox": "a\nb"},
+                {"org": "O", "sandbox": "x" * 256}, {"org": "O", "sandbox": "dev", "typo": 1}):
+        assert client.post("/_upstack/sandboxes", json=bad).status_code == 400, bad

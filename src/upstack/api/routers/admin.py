@@ -32,10 +32,12 @@ from upstack.schemas.controls import (
     PacingRule,
     ReleaseRequest,
     ResetRequest,
+    SandboxRequest,
     Scoped,
 )
 from upstack.services import admin, controls, journal, metrics
 from upstack.services.errors import Invalid
+from upstack.tenant import Tenant
 
 router = APIRouter(prefix="/_upstack", tags=["upstack"])
 
@@ -116,7 +118,18 @@ async def reset(request: Request, ctx: ContextDep):
     # Tokens are no tenant's data and stay issued; only this process's cache of them goes, so a token deleted
     # from the database stops working here at once (other processes notice within their recheck interval).
     request.app.state.token_checker.forget_all()
+    request.app.state.sandboxes.forget_all()  # this process's memory of which sandboxes exist
     return Json({"reset": "all" if org is None else {"org": org, "sandbox": sandbox}})
+
+
+@router.post("/sandboxes", responses={201: {"description": "Created."}, 200: {"description": "It existed."}})
+def create_sandbox(body: JsonBody, request: Request):
+    """`{"org", "sandbox"}`: the sandbox exists from now on (201 when it is new, 200 when it was there), so its
+    requests pass in strict mode and carry no `x-upstack-warning` (CONTRACT §10)."""
+    target = SandboxRequest.model_validate(body)
+    created = request.app.state.sandboxes.create(Tenant(org=target.org, sandbox=target.sandbox))
+    return Json({"org": target.org, "sandbox": target.sandbox, "created": created},
+                status_code=201 if created else 200)
 
 
 # ---- controls: pacing, forced failures, faults (CONTRACT §10) -------------------------------------------------
