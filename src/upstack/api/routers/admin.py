@@ -23,6 +23,7 @@ from upstack.schemas.admin import (
     UpstackRequestCount,
     UpstackRequests,
     UpstackReset,
+    UpstackSandbox,
 )
 from upstack.schemas.controls import (
     ControlsUpdate,
@@ -122,11 +123,15 @@ async def reset(request: Request, ctx: ContextDep):
     return Json({"reset": "all" if org is None else {"org": org, "sandbox": sandbox}})
 
 
-@router.post("/sandboxes", responses={201: {"description": "Created."}, 200: {"description": "It existed."}})
-def create_sandbox(body: JsonBody, request: Request):
+SandboxBody = typed_body(SandboxRequest)
+
+
+@router.post("/sandboxes", response_model=None, openapi_extra=request_body(SandboxRequest),
+             responses=catalog_answers(*BODY, *LOCAL, 503, said=SAID, ok={
+                 **_ok(UpstackSandbox, "It was created.", 201), **_ok(UpstackSandbox, "It existed already.")}))
+def create_sandbox(target: SandboxBody, request: Request):
     """`{"org", "sandbox"}`: the sandbox exists from now on (201 when it is new, 200 when it was there), so its
     requests pass in strict mode and carry no `x-upstack-warning` (CONTRACT §10)."""
-    target = SandboxRequest.model_validate(body)
     created = request.app.state.sandboxes.create(Tenant(org=target.org, sandbox=target.sandbox))
     return Json({"org": target.org, "sandbox": target.sandbox, "created": created},
                 status_code=201 if created else 200)

@@ -81,9 +81,9 @@ def post_entities(request: Request, body: Body, ctx: ContextDep, t: TenantDep):
     return Json(entities.profiles(lookups))
 
 
-@router.delete("", status_code=202, response_model=None, openapi_extra=DELETE_QUERY, responses=answers(
-    400, 404, *GATEWAY, 507, said=NOT_FOUND, ok={202: {"description": "The profile is deleted (the data lake "
-                                                                     "keeps its records)."}}))
+@router.delete("", status_code=202, response_model=None, response_class=Response, openapi_extra=DELETE_QUERY,
+               responses=answers(400, 404, *GATEWAY, 507, said=NOT_FOUND, ok={202: {
+                   "description": "The profile is deleted (the data lake keeps its records): no body."}}))
 @router.delete("/", include_in_schema=False)
 def delete_entity(q: DeleteQuery, ctx: ContextDep, t: TenantDep):
     """Deletes the profile of an identity (CONTRACT §9): planned and checked like a lookup, then recorded; the
