@@ -222,3 +222,110 @@ def test_several_entities_in_one_post(client, world):
         r = client.post(ENTITIES, json=broken)
         assert r.status_code == 400, r.text
         ups_error(r.json(), 400)
+
+
+GET_MESSAGES = [
+    ({}, "Missing required query parameter(s): schema.name."),
+    ({**PROFILE, "entityId": "ann@x.com"}, "Missing required query parameter(s): entityIdNS."),
+    ({**PROFILE, "entityId": " ", "entityIdNS": ""}, "Missing required query parameter(s): entityId, entityIdNS."),
+    ({"schema.name": "_xdm.context.experienceevent"},
+     "Missing required query parameter(s): relatedSchema.name, relatedEntityId, relatedEntityIdNS."),
+    ({**EVENTS, "relatedSchema.name": "x", "relatedEntityId": "e1", "relatedEntityIdNS": "ECID"},
+     "'relatedSchema.name' must be '_xdm.context.profile', got 'x'."),
+    ({"schema.name": "_xdm.context.account", "entityId": "x", "entityIdNS": "Email"},
+     "'schema.name' must be '_xdm.context.profile' or '_xdm.context.experienceevent', got '_xdm.context.account'."),
+    ({**PROFILE, "entityId": "ann@x.com", "entityIdNS": "Email", "fields": "person..name"},
+     "'fields' has a malformed field path 'person..name': use dot paths like 'person.name.firstName', separated "
+     "by commas."),
+    ({**EVENTS, "relatedEntityId": "e1", "relatedEntityIdNS": "ECID", "limit": "abc"},
+     "Query parameter 'limit' must be a number of epoch milliseconds, got 'abc'."),
+    ({**EVENTS, "relatedEntityId": "e1", "relatedEntityIdNS": "ECID", "startTime": "nan"},
+     "Query parameter 'startTime' must be a number of epoch milliseconds, got 'nan'."),
+    ({**EVENTS, "relatedEntityId": "e1", "relatedEntityIdNS": "ECID", "orderby": "name"},
+     "'orderby' must be 'timestamp' or '-timestamp', got 'name'."),
+]
+DELETE_MESSAGES = [
+    ({}, "Missing required query parameter(s): schema.name."),
+    ({"schema.name": "_xdm.context.experienceevent"},
+     "'schema.name' must be '_xdm.context.profile' to delete a profile, got '_xdm.context.experienceevent'."),
+    (PROFILE, "Missing required query parameter(s): entityId, entityIdNS."),
+]
+ONE = [{"entityId": "ann@x.com", "entityIdNS": {"code": "Email"}}]
+POST_MESSAGES = [
+    (["x"], "Request body must be a JSON object."),
+    ({"schema": {"name": "_xdm.context.account"}, "identities": ONE},
+     "'schema.name' must be '_xdm.context.profile' (several entities are looked up for profiles only)."),
+    ({"identities": ONE}, "'schema.name' must be '_xdm.context.profile' (several entities are looked up for "
+     "profiles only)."),
+    ({"schema": {"name": "_xdm.context.profile"}, "identities": []},
+     "'identities' must be an array of 1 to 100 {entityId, entityIdNS}."),
+    ({"schema": {"name": "_xdm.context.profile"}, "identities": ONE * 101},
+     "'identities' must be an array of 1 to 100 {entityId, entityIdNS}."),
+    ({"schema": {"name": "_xdm.context.profile"}, "identities": [ONE[0], {"entityId": 1}]},
+     "'identities[1]' needs a string 'entityId' and 'entityIdNS': {\"code\": \"...\"}."),
+    ({"schema": {"name": "_xdm.context.profile"}, "identities": ["x"]},
+     "'identities[0]' needs a string 'entityId' and 'entityIdNS': {\"code\": \"...\"}."),
+    ({"schema": {"name": "_xdm.context.profile"}, "identities": ONE, "fields": 5},
+     "'fields' must be a comma-separated string of dot paths."),
+    ({"schema": {"name": "_xdm.context.profile"}, "identities": ONE, "fields": ["person..x"]},
+     "'fields' has a malformed field path 'person..x': use dot paths like 'person.name.firstName', separated by "
+     "commas."),
+    ({"schema": {"name": "_xdm.context.profile"}, "identities": ONE, "mergePolicyId": 5},
+     "'mergePolicyId' must be a string."),
+]
+
+
+def _message(r) -> str:
+    assert r.status_code == 400, r.text
+    ups_error(r.json(), 400)
+    return r.json()["errors"]["400"][0]["message"]
+
+
+def test_common_mistakes_keep_their_messages(client, world):
+    for params, message in GET_MESSAGES:
+        assert _message(client.get(ENTITIES, params=params)) == message, params
+    for params, message in DELETE_MESSAGES:
+        assert _message(client.delete(ENTITIES, params=params)) == message, params
+    for body, message in POST_MESSAGES:
+        assert _message(client.post(ENTITIES, json=body)) == message, body
+    # The event-only parameters are not read for a profile: malformed, they are still ignored there.
+    assert lookup(client, "Email", "ann@x.com", limit="abc", orderby="name", startTime="x")
+
+
+def test_answers_validate_against_the_declared_models(client, world):
+    """What /openapi.json declares (schemas/entities.py) is what the routes serve."""
+    from upstack.schemas.entities import ProfileAnswer, ProfileEntityMap, ProfileEventsPage
+
+    one = client.get(ENTITIES, params={**PROFILE, "entityIdNS": "Email", "entityId": "ann@x.com"}).json()
+    assert ProfileEntityMap.model_validate(one).root and ProfileAnswer.model_validate(one)
+    page = events(client, "ECID", "e1", limit=1)
+    assert ProfileEventsPage.model_validate(page).page.next == "ev1"
+    assert isinstance(ProfileAnswer.model_validate(page).root, ProfileEventsPage)
+    body = {"schema": {"name": "_xdm.context.profile"}, "mergePolicyId": world["pdg"],
+            "identities": [{"entityId": "ann@x.com", "entityIdNS": {"code": "Email"}},
+                           {"entityId": "bob@x.com", "entityIdNS": {"code": "Email"}}]}
+    r = client.post(ENTITIES, json=body)
+    assert r.status_code == 200 and len(ProfileEntityMap.model_validate(r.json()).root) == 2
+
+
+def test_hostile_requests_are_400(client, world):
+    """Oversized, wrongly typed or deep members are the family's 400, never a 500 or a merge of them."""
+    base = {"schema": {"name": "_xdm.context.profile"}, "identities": ONE}
+    for change in ({"fields": "a" * 100_001}, {"fields": ["a"] * 100_001}, {"mergePolicyId": "m" * 2000},
+                   {"identities": [{"entityId": "x" * 2000, "entityIdNS": {"code": "Email"}}]},
+                   {"identities": [{"entityId": "x", "entityIdNS": {"code": 5}}]},
+                   {"timeFilter": {"startTime": "yesterday"}}, {"limit": "ten"}, {"schema": "profile"},
+                   {"identities": {"entityId": "x"}}):
+        r = client.post(ENTITIES, json={**base, **change})
+        assert r.status_code == 400, (change, r.text)
+        ups_error(r.json(), 400)
+    deep: dict = {}
+    for _ in range(200):
+        deep = {"x": deep}
+    r = client.post(ENTITIES, json={**base, "extra": deep})
+    assert r.status_code == 400, r.text
+    for params in ({**PROFILE, "entityIdNS": "Email", "entityId": "x" * 5000},
+                   {**PROFILE, "entityIdNS": "E" * 5000, "entityId": "ann@x.com"}):
+        r = client.get(ENTITIES, params=params)
+        assert r.status_code == 400, r.text
+        ups_error(r.json(), 400)

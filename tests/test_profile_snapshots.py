@@ -21,6 +21,7 @@ from tests.profile_data import (
     create_dataset,
     idmap,
 )
+from upstack.schemas.entities import EntityQuery
 from upstack.services import entities
 from upstack.services.errors import NotFound, Unprocessable
 from upstack.storage.models import Job
@@ -69,7 +70,8 @@ IDENTITIES = sorted({(ns, item["id"]) for rec in CRM + EXTRA + LOYALTY + WEB + E
 
 def plan(ctx, ns: str, ident: str, **params) -> entities.Lookup:
     with ctx.db.session() as s:
-        return entities.plan(s, ctx.lake, T, {**PROFILE, "entityIdNS": ns, "entityId": ident, **params})
+        query = EntityQuery.from_query({**PROFILE, "entityIdNS": ns, "entityId": ident, **params})
+        return entities.plan(s, ctx.lake, T, query)
 
 
 def direct(lookup: entities.Lookup):

@@ -55,9 +55,12 @@ class Settings(BaseSettings):
                                         "keeps (uploads are only counted).")
     journal_max_bytes: int = Field(64 * 1024**2, gt=0, description="Memory the journal may use in all; the oldest "
                                    "entries go first.")
-    strict_members: bool = Field(False, description="Request bodies' members the platform does not know (a typo "
-                                 "like `mergPolicy`) are a 400 naming them, instead of being ignored with an "
-                                 "`x-upstack-warning` header (every typed JSON body of the AEP families).")
+    strict_members: bool = Field(False, description="What the platform would refuse or answer differently is a "
+                                 "400 naming it instead of passing with an `x-upstack-warning` header: unknown "
+                                 "members of every typed JSON body of the AEP families (a typo like `mergPolicy`), "
+                                 "`fields` paths no dataset of the sandbox has (export jobs, Profile Access), and "
+                                 "a first request to a sandbox other than `prod` that does not exist (create it "
+                                 "with POST /_upstack/sandboxes).")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="Emit logs as JSON lines instead of console text.")
     max_upload_bytes: int = Field(1024**3, gt=0, description="Largest file accepted by one upload PUT.")

@@ -14,7 +14,7 @@ from upstack.api.gateway import GatewayMiddleware
 from upstack.api.responses import Json
 from upstack.config import Settings
 from upstack.context import AppContext
-from upstack.services import controls, metrics
+from upstack.services import controls, metrics, sandboxes
 from upstack.services.ims import TokenChecker
 from upstack.services.journal import Journal
 
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
         routes.extend(module.router.routes)
     app.add_middleware(FastPaths, db=ctx.db)  # inside the gateway: runs after its checks
     app.state.token_checker = TokenChecker(ctx.db, settings)  # the local reset empties its cache
+    app.state.sandboxes = sandboxes.SandboxBook(ctx.db)  # sandboxes seen to exist; the local reset forgets them
     app.state.faults = _fault_book(ctx)  # the controls routes invalidate it: a change holds for the next request
     # The request journal of this process (GET /_upstack/requests): the gateway fills it, the admin router reads it.
     app.state.journal = Journal(settings.journal_max_requests, settings.journal_max_body_bytes,
@@ -70,5 +71,5 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
                                                   stale_after_ms=int(3 * settings.worker_lease_seconds * 1000))
     app.add_middleware(GatewayMiddleware, settings=settings, token_checker=app.state.token_checker,
                        render_error=errors.render_for_scope, faults=app.state.faults, journal=app.state.journal,
-                       request_metrics=app.state.request_metrics)
+                       request_metrics=app.state.request_metrics, sandboxes=app.state.sandboxes)
     return app

@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, RootModel
 
 from upstack.api.deps import read_json
-from upstack.api.gateway import WARNING_STATE
+from upstack.api.gateway import add_warning
 from upstack.services.errors import Invalid
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,21 +57,54 @@ def _names(members: list[str]) -> str:
     return text + (f" and {len(members) - MAX_NAMED} more" if len(members) > MAX_NAMED else "")
 
 
+def warn(request: Request, text: str) -> None:
+    """Adds `text` to the answer's `x-upstack-warning` header and its journal entry (several warnings of one
+    request are joined with "; ")."""
+    add_warning(request.scope.setdefault("state", {}), text)
+
+
+def strict(request: Request) -> bool:
+    """UPSTACK_STRICT_MEMBERS: what would be a warning is a 400 instead."""
+    return request.app.state.ctx.settings.strict_members
+
+
 def typed_body(model: type[M]) -> Any:
     """`Annotated[model, Depends(...)]`: the request's body, validated as `model`."""
 
     async def validated(request: Request) -> M:
         body = model.model_validate(await read_json(request))
         ignored = unknown_members(body)
-        if ignored and request.app.state.ctx.settings.strict_members:
+        if ignored and strict(request):
             raise Invalid(f"Unknown member(s): {_names(ignored)}. The platform ignores them; this server "
                           "refuses them because UPSTACK_STRICT_MEMBERS is set.")
         ignored += unknown_members(body, not_kept=True)  # the spec's, but this server does nothing with them
         if ignored:
-            setattr(request.state, WARNING_STATE, f"ignored member(s): {_names(ignored)}")
+            warn(request, f"ignored member(s): {_names(ignored)}")
         return body
 
     validated.__name__ = f"{model.__name__}_body"
+    return Annotated[model, Depends(validated)]
+
+
+def unknown_field_paths(request: Request, unknown: list[str]) -> None:
+    """Field paths of a `fields` selection that no dataset of the tenant has (services/field_paths.py): the
+    platform answers without them, and so does this server, naming them; a 400 with UPSTACK_STRICT_MEMBERS."""
+    if not unknown:
+        return
+    if strict(request):
+        raise Invalid(f"Unknown field path(s): {_names(unknown)}: no dataset of this sandbox has them. The "
+                      "platform ignores them; this server refuses them because UPSTACK_STRICT_MEMBERS is set.")
+    warn(request, f"unknown field path(s): {_names(unknown)}")
+
+
+def typed_query(model: type[M]) -> Any:
+    """`Annotated[model, Depends(...)]`: the request's query parameters, validated as `model` (a schemas/ model
+    with `from_query`); a refusal is the family's 400, as a body's is."""
+
+    def validated(request: Request) -> M:
+        return model.from_query(request.query_params)  # type: ignore[attr-defined]
+
+    validated.__name__ = f"{model.__name__}_query"
     return Annotated[model, Depends(validated)]
 
 

@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 from fnmatch import fnmatchcase
+from functools import partial
 from urllib.parse import urlsplit
 
 import anyio
@@ -21,6 +22,8 @@ from upstack import logs
 from upstack.services.controls import fault_matches
 from upstack.services.errors import DomainError, GatewayError, Invalid, UnsupportedMediaType
 from upstack.services.journal import BodyCopy
+from upstack.services.sandboxes import DEFAULT as DEFAULT_SANDBOX
+from upstack.services.sandboxes import created_warning, refusal
 from upstack.tenant import Tenant
 
 CONTROLS_PREFIX = "/_upstack"
@@ -61,9 +64,17 @@ def needs_aep_headers(path: str) -> bool:
     return not (path.startswith(("/ims/", CONTROLS_PREFIX)) or is_docs(path))
 
 
-# api/bodies.py leaves here the members a typed body ignored; the answer names them in this header.
+# What the server let pass that the platform would not see the same way (api/bodies.py: members a typed body
+# ignored, field paths no dataset has; the tenant check below: a sandbox created implicitly): the answer names
+# them in this header, several joined by "; ", and the request journal keeps the same text.
 WARNING_STATE = "upstack_warning"
 WARNING_HEADER = b"x-upstack-warning"
+
+
+def add_warning(state: dict, text: str) -> None:
+    """Adds `text` to the request's warning (scope["state"]); api/bodies.warn is the routes' way to it."""
+    before = state.get(WARNING_STATE)
+    state[WARNING_STATE] = f"{before}; {text}" if before else text
 
 
 def _journaled(path: str) -> bool:
@@ -74,8 +85,9 @@ def _journaled(path: str) -> bool:
 
 class GatewayMiddleware:
     def __init__(self, app: ASGIApp, *, settings, token_checker, render_error, faults=None, journal=None,
-                 request_metrics=None):
+                 request_metrics=None, sandboxes=None):
         self.app = app
+        self.sandboxes = sandboxes  # services.sandboxes.SandboxBook, or None
         self.journal = journal  # services.journal.Journal, or None
         self.request_metrics = request_metrics  # services.metrics.RequestMetrics, or None
         self.settings = settings
@@ -111,7 +123,7 @@ class GatewayMiddleware:
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
-                warning = state.get(WARNING_STATE)  # api/bodies.py: members a typed body ignored
+                warning = state.get(WARNING_STATE)  # add_warning: ignored members, unknown paths, new sandbox
                 if warning:
                     message["headers"].append((WARNING_HEADER, warning.encode("latin-1", "replace")))
                 if journal is not None:  # before the client can see the answer, so a test asking next finds it
@@ -126,7 +138,9 @@ class GatewayMiddleware:
                 if path.startswith(CONTROLS_PREFIX):
                     self._check_local_control(scope, headers)
                 elif needs_aep_headers(path):
-                    state["tenant"] = await self._check_headers(headers)
+                    tenant = state["tenant"] = await self._check_headers(headers)
+                    if self.sandboxes is not None and not self.sandboxes.known(tenant):
+                        await self._first_use(state, tenant)
                 receive = self._limit_body(scope, headers, receive)
                 if not path.startswith(CONTROLS_PREFIX):
                     tenant = state.get("tenant")
@@ -230,6 +244,16 @@ class GatewayMiddleware:
             if len(value) > 255 or _CONTROL_CHARS.search(value):
                 raise Invalid(f"Header {name} must be at most 255 characters without control characters.")
         return Tenant(org=org, sandbox=sandbox)
+
+    async def _first_use(self, state: dict, tenant: Tenant) -> None:
+        """The first request to a sandbox in this process: a sandbox other than `prod` that did not exist is
+        created and named in the warning header, or refused in strict mode (services/sandboxes.py)."""
+        strict = self.settings.strict_members and tenant.sandbox != DEFAULT_SANDBOX
+        new = await anyio.to_thread.run_sync(partial(self.sandboxes.first_use, tenant, create=not strict))
+        if new and tenant.sandbox != DEFAULT_SANDBOX:
+            if strict:
+                raise Invalid(refusal(tenant))
+            add_warning(state, created_warning(tenant))
 
     def _limit_body(self, scope: Scope, headers: dict[str, str], receive: Receive) -> Receive:
         """JSON bodies are capped at max_body_bytes, uploads at max_upload_bytes (checked again while

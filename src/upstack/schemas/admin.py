@@ -52,6 +52,14 @@ class UpstackReset(_Answer):
     reset: Literal["all"] | UpstackResetTenant
 
 
+class UpstackSandbox(_Answer):
+    """POST /_upstack/sandboxes: the sandbox, and whether this call created it."""
+
+    org: str
+    sandbox: str
+    created: bool
+
+
 # ---- controls -------------------------------------------------------------------------------------------------
 
 class UpstackFailure(FailureRule):

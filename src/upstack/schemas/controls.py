@@ -84,3 +84,17 @@ class DrainRequest(Scoped):
 
 class ResetRequest(Scoped):
     """`POST /_upstack/reset`: one tenant (org, sandbox optional), or everything without a body."""
+
+
+# As the gateway reads x-gw-ims-org-id and x-sandbox-name: no control characters, no surrounding blanks.
+HEADER_VALUE = r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$"
+
+
+class SandboxRequest(BaseModel):
+    """`POST /_upstack/sandboxes`: create a sandbox of an org before its first request (which, with
+    UPSTACK_STRICT_MEMBERS, is refused for a sandbox that does not exist, as the platform refuses it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    org: str = Field(max_length=NAME, pattern=HEADER_VALUE, examples=["MYORG@AdobeOrg"])
+    sandbox: str = Field(max_length=NAME, pattern=HEADER_VALUE, examples=["dev"])

@@ -10,7 +10,6 @@ the engine merges it directly, and a missing snapshot is queued for building.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,15 +29,19 @@ from upstack.profiles import (
     merge_profiles,
     profile_events,
 )
+from upstack.schemas.entities import (  # noqa: F401 - PATH's schema names, importable from here as before
+    EVENT,
+    PROFILE,
+    EntitiesRequest,
+    EntityDeleteQuery,
+    EntityQuery,
+)
 from upstack.services import merge_policies, profile_deletions, profile_inputs, profile_snapshots
-from upstack.services.errors import Invalid, NotFound, Unprocessable
-from upstack.services.export_jobs import MAX_TIME_MS, MIN_TIME_MS, parse_fields, policy_spec
+from upstack.services.errors import NotFound, Unprocessable
+from upstack.services.export_jobs import policy_spec
 from upstack.tenant import Tenant
 
 PATH = "/data/core/ups/access/entities"
-PROFILE = "_xdm.context.profile"
-EVENT = "_xdm.context.experienceevent"
-MAX_EVENTS = 1000
 # Events sharing the page boundary's timestamp that a resumed page may have to skip (then it reads all).
 CURSOR_SLACK = 100
 
@@ -52,53 +55,24 @@ class Lookup:
     identity: tuple[str, str]
     fields: tuple[str, ...] | None
     events: bool
-    params: dict[str, str]
+    query: EntityQuery | None  # the GET's query (an events page repeats it for the next one)
     snapshot: Path | None = None  # the policy's current profile snapshot, when built
     deletions: profile_deletions.Deletions = profile_deletions.NONE  # deleted profiles, left out
 
 
-# ---- parameters ----------------------------------------------------------------------------------------
+# ---- planning (the request is typed: schemas/entities.py) -----------------------------------------------
 
-def _required(params: Mapping[str, str], *names: str) -> list[str]:
-    missing = [n for n in names if not (params.get(n) or "").strip()]
-    if missing:
-        raise Invalid(f"Missing required query parameter(s): {', '.join(missing)}.")
-    return [params[n].strip() for n in names]
+def plan(s: Session, lake: Lake, t: Tenant, query: EntityQuery) -> Lookup:
+    """Read what the merge of one lookup needs (the policy, the lake's files, deleted profiles)."""
+    return _plan(s, lake, t, query.identity, query.fields, query.events, query.mergePolicyId, query)
 
 
-def _int(params: Mapping[str, str], name: str) -> int | None:
-    """A number (epoch ms, or a count) as a whole number clamped to the years 1..9999: beyond them no event can
-    fall, and the engine's 64-bit arithmetic on such a bound overflows. NaN and infinities are 400."""
-    raw = (params.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(float(raw))
-    except (ValueError, OverflowError):
-        raise Invalid(f"Query parameter '{name}' must be a number of epoch milliseconds, got '{raw[:100]}'.") from None
-    return max(MIN_TIME_MS, min(value, MAX_TIME_MS))
-
-
-def plan(s: Session, lake: Lake, t: Tenant, params: Mapping[str, str]) -> Lookup:
-    """Validate the query and read what the merge needs: 400 for missing or malformed parameters."""
-    params = dict(params)
-    (schema,) = _required(params, "schema.name")
-    if schema == PROFILE:
-        ident_id, ns = _required(params, "entityId", "entityIdNS")
-        events = False
-    elif schema == EVENT:
-        related, ident_id, ns = _required(params, "relatedSchema.name", "relatedEntityId", "relatedEntityIdNS")
-        if related != PROFILE:
-            raise Invalid(f"'relatedSchema.name' must be '{PROFILE}', got '{related}'.")
-        events = True
-    else:
-        raise Invalid(f"'schema.name' must be '{PROFILE}' or '{EVENT}', got '{schema}'.")
-    fields = parse_fields(params["fields"], "fields") if (params.get("fields") or "").strip() else None
-    policy_id = (params.get("mergePolicyId") or "").strip() or None
-    public_id, version, body = merge_policies.resolve_lookup_version(s, t, policy_id)
+def _plan(s: Session, lake: Lake, t: Tenant, identity: tuple[str, str], fields: tuple[str, ...] | None,
+          events: bool, policy_id: str | None, query: EntityQuery | None = None) -> Lookup:
+    public_id, version, body = merge_policies.resolve_lookup_version(s, t, policy_id or None)
     snapshot = None if events else _current_snapshot(s, lake, t, public_id, version)
-    return Lookup(profile_inputs.dataset_inputs(s, lake, t), policy_spec(body), (ns, ident_id), fields, events,
-                  params, snapshot, profile_deletions.load(s, t))
+    return Lookup(profile_inputs.dataset_inputs(s, lake, t), policy_spec(body), identity, fields, events,
+                  query, snapshot, profile_deletions.load(s, t))
 
 
 def _current_snapshot(s: Session, lake: Lake, t: Tenant, policy_id: str | None, version: int | None) -> Path | None:
@@ -111,38 +85,14 @@ def _current_snapshot(s: Session, lake: Lake, t: Tenant, policy_id: str | None, 
     return path
 
 
-MAX_BATCH_IDENTITIES = 100
-
-
-def plan_many(s: Session, lake: Lake, t: Tenant, body: Any) -> list[Lookup]:
+def plan_many(s: Session, lake: Lake, t: Tenant, body: EntitiesRequest) -> list[Lookup]:
     """POST /access/entities (profiles of several identities): one planned lookup per identity."""
-    if not isinstance(body, dict):
-        raise Invalid("Request body must be a JSON object.")
-    schema = (body.get("schema") or {}).get("name") if isinstance(body.get("schema"), dict) else None
-    if schema != PROFILE:
-        raise Invalid(f"'schema.name' must be '{PROFILE}' (several entities are looked up for profiles only).")
-    idents = body.get("identities")
-    if not isinstance(idents, list) or not 1 <= len(idents) <= MAX_BATCH_IDENTITIES:
-        raise Invalid(f"'identities' must be an array of 1 to {MAX_BATCH_IDENTITIES} {{entityId, entityIdNS}}.")
-    pairs = []
-    for i, item in enumerate(idents):
-        ns = item.get("entityIdNS") if isinstance(item, dict) else None
-        ns = ns.get("code") if isinstance(ns, dict) else ns
-        if not isinstance(item.get("entityId") if isinstance(item, dict) else None, str) or not isinstance(ns, str):
-            raise Invalid(f"'identities[{i}]' needs a string 'entityId' and 'entityIdNS': {{\"code\": \"...\"}}.")
-        pairs.append((ns, item["entityId"]))
-    fields = body.get("fields")
-    if isinstance(fields, list) and all(isinstance(f, str) for f in fields):
-        fields = ",".join(fields)
-    fields = parse_fields(fields, "fields") if fields else None
-    policy_id = body.get("mergePolicyId")
-    if policy_id is not None and not isinstance(policy_id, str):
-        raise Invalid("'mergePolicyId' must be a string.")
-    public_id, version, policy = merge_policies.resolve_lookup_version(s, t, policy_id or None)
+    public_id, version, policy = merge_policies.resolve_lookup_version(s, t, body.mergePolicyId or None)
     snapshot = _current_snapshot(s, lake, t, public_id, version)
     inputs = profile_inputs.dataset_inputs(s, lake, t)
     deletions = profile_deletions.load(s, t)
-    return [Lookup(inputs, policy_spec(policy), pair, fields, False, {}, snapshot, deletions) for pair in pairs]
+    return [Lookup(inputs, policy_spec(policy), pair, body.fields, False, None, snapshot, deletions)
+            for pair in body.pairs]
 
 
 def profiles(lookups: list[Lookup]) -> dict[str, Any]:
@@ -263,14 +213,9 @@ def project(entity: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 def events(lookup: Lookup) -> dict[str, Any]:
     """`_page`/`children` of the profile's events by timestamp, `limit` per page (default and max 1000);
     `startTime` inclusive, `endTime` exclusive (epoch ms). The next page resumes at an event id (`start`)."""
-    p = lookup.params
-    limit = max(1, min(_int(p, "limit") or MAX_EVENTS, MAX_EVENTS))
-    order = (p.get("orderby") or p.get("orderBy") or "timestamp").strip().replace(" ", "+")
-    if order not in ("timestamp", "+timestamp", "-timestamp"):
-        raise Invalid(f"'orderby' must be 'timestamp' or '-timestamp', got '{order}'.")
-    descending = order == "-timestamp"
-    start_ms, end_ms = _int(p, "startTime"), _int(p, "endTime")
-    cursor = (p.get("start") or "").strip() or None
+    q = lookup.query  # an events lookup is planned from its query (`plan`)
+    limit, descending = q.page_size, q.orderby == "-timestamp"
+    start_ms, end_ms, cursor = q.startTime, q.endTime, q.start
     rows = _fetch(lookup, start_ms, end_ms, limit, descending, cursor)
     if not rows:
         profile(lookup)  # raises 404 when the identity is unknown; a known one just has no events here
@@ -280,7 +225,7 @@ def events(lookup: Lookup) -> dict[str, Any]:
                  "entity": json_safe(r["entity"])} for r in page]
     href = ""
     if rest:
-        nxt = dict(p, start=rest[0]["entity_id"] or "")
+        nxt = dict(q.raw, start=rest[0]["entity_id"] or "")
         # Narrow the window to the next event's timestamp so the next page reads little before its cursor.
         if rest[0]["timestamp_ms"] is not None:
             if descending:
@@ -317,17 +262,9 @@ def _fetch(lookup: Lookup, start_ms: int | None, end_ms: int | None, limit: int,
 
 # ---- delete --------------------------------------------------------------------------------------------
 
-def plan_delete(s: Session, lake: Lake, t: Tenant, params: Mapping[str, str]) -> Lookup:
-    """DELETE ?schema.name=_xdm.context.profile&entityId&entityIdNS: 400 for missing or other parameters; the
-    lookup that tells whether the identity has a profile (`delete`)."""
-    (schema,) = _required(params, "schema.name")
-    if schema != PROFILE:
-        raise Invalid(f"'schema.name' must be '{PROFILE}' to delete a profile, got '{schema}'.")
-    ident_id, ns = _required(params, "entityId", "entityIdNS")
-    query = {"schema.name": PROFILE, "entityId": ident_id, "entityIdNS": ns}
-    if (params.get("mergePolicyId") or "").strip():
-        query["mergePolicyId"] = params["mergePolicyId"]
-    return plan(s, lake, t, query)
+def plan_delete(s: Session, lake: Lake, t: Tenant, query: EntityDeleteQuery) -> Lookup:
+    """The lookup that tells whether the identity has a profile (`check_deletable`)."""
+    return _plan(s, lake, t, query.identity, None, False, query.mergePolicyId)
 
 
 def check_deletable(lookup: Lookup) -> None:

@@ -10,19 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
 from upstack.jobs import queue
 from upstack.jobs.states import BATCH, EXPORT, transition
 from upstack.profiles import ExportQuery, MergePolicySpec, SegmentFilter
-from upstack.schemas.export_jobs import (  # noqa: F401 - MIN_TIME_MS, MAX_TIME_MS: services/entities.py's bounds
+from upstack.schemas.export_jobs import (
     DEFAULT_SEGMENT_STATUSES,
     JOB_STATUSES,
-    MAX_TIME_MS,
-    MIN_TIME_MS,
     CreateExportJob,
-    check_fields,
     split_fields,
     time_ms,
 )
@@ -43,14 +39,6 @@ def now_ms() -> int:
 
 
 # ---- the request (validated by its model, schemas/export_jobs.py) ----------------------------------------
-
-def parse_fields(value: Any, what: str) -> tuple[str, ...]:
-    """`a.b,c` -> ("a.b", "c"), checked as the request's `fields` are (Profile Access's query parameter)."""
-    try:
-        return split_fields(check_fields(value))
-    except PydanticCustomError as e:
-        raise Invalid(e.message().replace("{loc}", what)) from None
-
 
 def _target_dataset(s: Session, t: Tenant, ds_id: str) -> Dataset:
     ds = catalog_repo.get_dataset(s, t, ds_id)

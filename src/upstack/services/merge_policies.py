@@ -53,10 +53,12 @@ def policy_view(p: MergePolicy) -> dict[str, Any]:
 
 # ---- seeding -------------------------------------------------------------------------------------------
 
-def ensure_tenant(s: Session, t: Tenant, *, lock: bool = False) -> None:
-    """Seed `timestampOrdered-none-mp` the first time a tenant is seen; `lock` serialises policy changes."""
+def ensure_tenant(s: Session, t: Tenant, *, lock: bool = False) -> bool:
+    """Seed `timestampOrdered-none-mp` the first time a tenant is seen; `lock` serialises policy changes. True
+    when this call created the tenant."""
     now = _now_ms()
-    if repo.claim_tenant(s, t, now):
+    created = repo.claim_tenant(s, t, now)
+    if created:
         body = {"id": DEFAULT_ID, "name": DEFAULT_NAME, "schema": {"name": PROFILE_SCHEMA},
                 "identityGraph": {"type": "none"}, "attributeMerge": {"type": "timestampOrdered"}}
         s.add(MergePolicy(id=DEFAULT_ID, org=t.org, sandbox=t.sandbox, version=1, body=body, is_default=True,
@@ -65,6 +67,7 @@ def ensure_tenant(s: Session, t: Tenant, *, lock: bool = False) -> None:
         s.flush()
     if lock:
         repo.lock_tenant(s, t)
+    return created
 
 
 # ---- the request (validated by its model, schemas/merge_policies.py) -------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from upstack.storage.dialect import storable
-from upstack.storage.models import Batch, ExportJob, MergePolicy, MergePolicyVersion
+from upstack.storage.models import Batch, Dataset, ExportJob, MergePolicy, MergePolicyVersion
 from upstack.storage.models import Tenant as TenantRow
 from upstack.tenant import Tenant
 
@@ -29,6 +29,14 @@ def claim_tenant(s: Session, t: Tenant, now_ms: int) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def has_tenant(s: Session, t: Tenant) -> bool:
+    """Whether the sandbox was seen before: its row, or (a sandbox an older upstack filled before every first
+    request claimed its row) a dataset of it."""
+    if s.get(TenantRow, (t.org, t.sandbox)) is not None:
+        return True
+    return s.scalar(select(Dataset.id).where(Dataset.org == t.org, Dataset.sandbox == t.sandbox).limit(1)) is not None
 
 
 def lock_tenant(s: Session, t: Tenant) -> None:

@@ -239,6 +239,13 @@ class Upstack:
     def clear_requests(self) -> None:
         self._control("DELETE", "/requests", params=self.scope)
 
+    def create_sandbox(self) -> bool:
+        """Make this tenant's sandbox exist before its first request (POST /_upstack/sandboxes), so that request
+        carries no "did not exist" warning and passes with UPSTACK_STRICT_MEMBERS. True when it was new; False
+        also from a server without that control."""
+        r = self.request("POST", "/_upstack/sandboxes", json_body=self.scope, aep=False)
+        return r.status == 201
+
     def reset(self) -> None:
         """Remove this tenant's data, controls and journaled requests."""
         self._control("POST", "/reset", self.scope)

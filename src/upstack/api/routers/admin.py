@@ -23,6 +23,7 @@ from upstack.schemas.admin import (
     UpstackRequestCount,
     UpstackRequests,
     UpstackReset,
+    UpstackSandbox,
 )
 from upstack.schemas.controls import (
     ControlsUpdate,
@@ -32,10 +33,12 @@ from upstack.schemas.controls import (
     PacingRule,
     ReleaseRequest,
     ResetRequest,
+    SandboxRequest,
     Scoped,
 )
 from upstack.services import admin, controls, journal, metrics
 from upstack.services.errors import Invalid
+from upstack.tenant import Tenant
 
 router = APIRouter(prefix="/_upstack", tags=["upstack"])
 
@@ -116,7 +119,22 @@ async def reset(request: Request, ctx: ContextDep):
     # Tokens are no tenant's data and stay issued; only this process's cache of them goes, so a token deleted
     # from the database stops working here at once (other processes notice within their recheck interval).
     request.app.state.token_checker.forget_all()
+    request.app.state.sandboxes.forget_all()  # this process's memory of which sandboxes exist
     return Json({"reset": "all" if org is None else {"org": org, "sandbox": sandbox}})
+
+
+SandboxBody = typed_body(SandboxRequest)
+
+
+@router.post("/sandboxes", response_model=None, openapi_extra=request_body(SandboxRequest),
+             responses=catalog_answers(*BODY, *LOCAL, 503, said=SAID, ok={
+                 **_ok(UpstackSandbox, "It was created.", 201), **_ok(UpstackSandbox, "It existed already.")}))
+def create_sandbox(target: SandboxBody, request: Request):
+    """`{"org", "sandbox"}`: the sandbox exists from now on (201 when it is new, 200 when it was there), so its
+    requests pass in strict mode and carry no `x-upstack-warning` (CONTRACT §10)."""
+    created = request.app.state.sandboxes.create(Tenant(org=target.org, sandbox=target.sandbox))
+    return Json({"org": target.org, "sandbox": target.sandbox, "created": created},
+                status_code=201 if created else 200)
 
 
 # ---- controls: pacing, forced failures, faults (CONTRACT §10) -------------------------------------------------

@@ -23,6 +23,7 @@ from upstack.api.deps import ContextDep, read_body
 from upstack.api.errors import _validation_message
 from upstack.api.gateway import CONSOLE_COOKIE, CONSOLE_PREFIX, console_session
 from upstack.schemas.controls import FailureRule, FaultRule, PacingRule
+from upstack.schemas.entities import EntityQuery
 from upstack.services import admin, console, controls, data_access, entities, journal
 from upstack.services.errors import DomainError, Invalid
 from upstack.tenant import Tenant
@@ -180,9 +181,12 @@ def lookup(request: Request, ctx: ContextDep):
                 raise Invalid(f"The identity is at most {MAX_LOOKUP_ID} characters, its namespace {console.MAX_NAME}.")
             params = {"schema.name": entities.PROFILE, "entityId": form["id"], "entityIdNS": form["namespace"],
                       "mergePolicyId": form["mergePolicyId"]}
+            query = EntityQuery.from_query(params)
             with ctx.db.session() as s:
-                planned = entities.plan(s, ctx.lake, t, params)
+                planned = entities.plan(s, ctx.lake, t, query)
             entity = entities.profile(planned)
+        except ValidationError as exc:  # the query's model refused it, as GET /access/entities would (400)
+            problem, status = _validation_message(exc).detail, 400
         except DomainError as exc:
             problem, status = exc.detail, exc.status
     return page.render("lookup.html", status=status, form=form, policies=policies, entity=entity, problem=problem)

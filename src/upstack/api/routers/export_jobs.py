@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from upstack.api.bodies import request_body, typed_body
-from upstack.api.deps import ReadSessionDep, RequestIdDep, SessionDep, SettingsDep, TenantDep
+from upstack.api.bodies import request_body, typed_body, unknown_field_paths
+from upstack.api.deps import LakeDep, ReadSessionDep, RequestIdDep, SessionDep, SettingsDep, TenantDep
 from upstack.api.openapi import GATEWAY, answers, query
 from upstack.api.paging import export_cursor_page, parse_cursor_query
 from upstack.api.responses import Json
-from upstack.schemas.export_jobs import CreateExportJob, ExportJob, ExportJobList
-from upstack.services import export_jobs
+from upstack.schemas.export_jobs import CreateExportJob, ExportJob, ExportJobList, split_fields
+from upstack.services import export_jobs, field_paths
 
 router = APIRouter(prefix="/data/core/ups/export/jobs", tags=["export jobs"])
 CreateBody = typed_body(CreateExportJob)
@@ -35,7 +35,13 @@ LIST_QUERY = {"parameters": [
                                             "headers": {"X-Location": {"schema": {"type": "string"},
                                                                        "description": "The job's path."}}}}))
 @router.post("/", include_in_schema=False)
-def create_job(body: CreateBody, s: SessionDep, t: TenantDep, request_id: RequestIdDep, settings: SettingsDep):
+def create_job(request: Request, body: CreateBody, s: SessionDep, t: TenantDep, request_id: RequestIdDep,
+               settings: SettingsDep, lake: LakeDep):
+    events = body.additionalFields.eventList if body.additionalFields else None
+    event_fields = events.fields if events is not None else None
+    unknown_field_paths(request, field_paths.unknown(
+        s, lake, t, split_fields(body.fields) if body.fields else None,
+        split_fields(event_fields) if event_fields else None))
     job = export_jobs.create_job(s, t, body, request_id, max_attempts=settings.job_max_attempts)
     return Json(export_jobs.job_view(job), headers={"X-Location": f"/data/core/ups/export/jobs/{job.id}"})
 
