@@ -191,6 +191,7 @@ def bodies(w: World) -> dict[str, tuple[str, str, object]]:
                                                    "failNextJobs": []}),
         "release jobs": ("POST", "/_upstack/jobs/release", {"kind": "export", "subjectId": str(w.job)}),
         "reset one tenant": ("POST", "/_upstack/reset", {"org": "HOSTILE@AdobeOrg", "sandbox": "prod"}),
+        "create sandbox": ("POST", "/_upstack/sandboxes", {"org": "HOSTILE@AdobeOrg", "sandbox": "hostile-sb"}),
     }
 
 

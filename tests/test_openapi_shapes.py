@@ -62,12 +62,14 @@ FAMILIES = {
         ("PUT", "/data/foundation/import/batches/{}/datasets/{}/files/{}"): ("403",),
         ("PATCH", "/data/foundation/import/batches/{}/datasets/{}/files/{}"): ("200", "403"),
         ("POST", "/data/foundation/import/batches/{}/datasets/{}/files/{}"): ("200", "403"),
+        ("HEAD", "/data/foundation/import/batches/{}/datasets/{}/files/{}"): (),  # headers only
     }),
     "data access": ("/data/foundation/export", {
         ("GET", "/data/foundation/export/batches/{}/files"): ("200", "400", "403", "404"),
         ("GET", "/data/foundation/export/batches/{}/failed"): ("200", "400", "403", "404"),
         ("GET", "/data/foundation/export/batches/{}/meta"): ("200", "400", "403"),
         ("GET", "/data/foundation/export/files/{}"): ("200", "400", "403"),
+        ("HEAD", "/data/foundation/export/files/{}"): (),  # headers only
         ("GET", "/data/foundation/export/datasets/{}/preview"): ("200", "403"),
     }),
     "catalog": ("/data/foundation/catalog", {
@@ -348,6 +350,8 @@ def test_ingestion_and_data_access_declare_only_the_statuses_the_server_gives(se
         ("GET", f"{EXPORT}/batches/{{}}/failed"): {"200", "400", "404"},
         ("GET", f"{EXPORT}/batches/{{}}/meta"): {"200", "400", "404"},
         ("GET", f"{EXPORT}/files/{{}}"): {"200", "206", "400", "404", "416"},
+        ("HEAD", FILE): {"200", "400", "404"},
+        ("HEAD", f"{EXPORT}/files/{{}}"): {"200", "400", "404"},
         ("GET", f"{EXPORT}/datasets/{{}}/preview"): {"200", "404"},
     }
     assert set(ops) == set(expected)
@@ -803,3 +807,18 @@ def test_entities_declare_the_query_they_read(served):
             assert ours[name]["required"] == theirs[name].get("required", False), (method, name)
     get = {p["name"] for p in ops["GET", ENTITIES]["parameters"] if p["in"] == "query"}
     assert {"relatedSchema.name", "relatedEntityId", "relatedEntityIdNS", "start"} <= get
+
+
+def test_head_operations_declare_headers_and_no_body(served):
+    """The two HEAD operations of Adobe's spec (a large file's received bytes, a dataSetFile part's size): every
+    answer without a body, and the headers Adobe's 200 declares that the server sends are declared too."""
+    ours = operations(served, IMPORT) | operations(served, EXPORT)
+    theirs = operations(ADOBE, IMPORT) | operations(ADOBE, EXPORT)
+    heads = {key for key in ours if key[0] == "HEAD"}
+    assert heads == {key for key in theirs if key[0] == "HEAD"} == {("HEAD", FILE), ("HEAD", f"{EXPORT}/files/{{}}")}
+    for key in heads:
+        assert all("content" not in answer for answer in ours[key]["responses"].values()), key
+        declared = set(ours[key]["responses"]["200"]["headers"])
+        adobes = set(theirs[key]["responses"]["200"].get("headers", {})) - {"Content-Type"}  # every answer has one
+        assert "Content-Length" in declared and adobes <= declared, key
+    assert {p["name"] for p in ours["HEAD", f"{EXPORT}/files/{{}}"]["parameters"] if p["in"] == "query"} == {"path"}

@@ -42,3 +42,9 @@ def catalog_answers(*codes: int, ok: dict | None = None, said: dict[int, str] | 
 def query(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
     """A query parameter a route reads from request.query_params itself, for `openapi_extra={"parameters": [...]}`."""
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def head_answers(*codes: int, ok: dict | None = None, said: dict[int, str] | None = None) -> dict[int | str, dict]:
+    """`answers` of a HEAD operation: the same statuses and headers, never a body."""
+    return {code: {k: v for k, v in answer.items() if k != "model"}
+            for code, answer in catalog_answers(*codes, ok=ok, said=said).items()}

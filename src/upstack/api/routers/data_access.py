@@ -18,7 +18,7 @@ from starlette.responses import StreamingResponse
 
 from upstack.api.deps import LakeDep, RequestIdDep, SessionDep, TenantDep
 from upstack.api.errors import body_for
-from upstack.api.openapi import GATEWAY, catalog_answers, query
+from upstack.api.openapi import GATEWAY, catalog_answers, head_answers, query
 from upstack.api.paging import int_param
 from upstack.api.responses import Json
 from upstack.schemas.data_access import (
@@ -175,7 +175,11 @@ def get_file(file_id: str, request: Request, s: SessionDep, t: TenantDep, lake: 
                  "_links": _next_link(request, f"/files/{f.id}", start, limit, len(parts))})
 
 
-@router.head("/files/{file_id}", include_in_schema=False)
+@router.head("/files/{file_id}", response_class=Response, openapi_extra={"parameters": [
+    query("path", {"type": "string"}, "The name of one part (as listed).", required=True)]},
+    responses=head_answers(400, 404, *GATEWAY, said={404: "No such dataSetFile or part in this sandbox."}, ok={
+        200: {"description": "The part's size and type, no body.", "headers": {
+            k: v for k, v in RANGE_HEADERS.items() if k != "Content-Disposition"}}}))
 def head_file(file_id: str, request: Request, s: SessionDep, t: TenantDep, lake: LakeDep):
     name = _path_param(request)
     if name is None:

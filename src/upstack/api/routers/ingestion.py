@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from upstack.api.bodies import request_body, typed_body
 from upstack.api.deps import ContextDep, LakeDep, SessionDep, SettingsDep, TenantDep
 from upstack.api.gateway import BodyTooLarge
-from upstack.api.openapi import GATEWAY, catalog_answers, query
+from upstack.api.openapi import GATEWAY, catalog_answers, head_answers, query
 from upstack.api.paging import int_param
 from upstack.api.responses import Json
 from upstack.api.views import batch_view
@@ -162,7 +162,12 @@ async def large_file_action(batch_id: str, dataset_id: str, file_path: str, requ
     return Json({"name": rel, "sizeInBytes": size})
 
 
-@imports.head(FILE_ROUTE, include_in_schema=False)
+@imports.head(FILE_ROUTE, response_class=Response, responses=head_answers(400, 404, *GATEWAY, said={
+    404: "No such batch in this sandbox, or nothing of this file received yet."}, ok={
+        200: {"description": "What the server holds of the file so far, no body.", "headers": {
+            "Content-Length": {"schema": {"type": "integer"}, "description": "Bytes received so far."},
+            "Range": {"schema": {"type": "string"}, "description": "`bytes=0-<last>`: the bytes received (absent "
+                      "while none are)."}}}}))
 def upload_status(batch_id: str, dataset_id: str, file_path: str, s: SessionDep, t: TenantDep, lake: LakeDep):
     rel = ingestion.upload_path(file_path)
     b = ingestion.get_batch(s, t, batch_id)
