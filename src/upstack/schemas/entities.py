@@ -91,6 +91,14 @@ def _query(data: Any) -> dict[str, Any]:
             if not (isinstance(v, str) and not v.strip()) and v is not None}
 
 
+def _named_query(data: Any) -> Any:
+    """`_query`, with its `schema.name` required (every Profile Access query names the schema it asks for)."""
+    data = _query(data)
+    if isinstance(data, dict):
+        _missing(data, "schema.name")
+    return data
+
+
 Text = Annotated[str, Field(max_length=ID)]
 
 
@@ -137,10 +145,9 @@ class EntityQuery(_Query):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        data = _query(data)
+        data = _named_query(data)
         if not isinstance(data, dict):
             return data
-        _missing(data, "schema.name")
         schema = data["schema.name"]
         if schema == PROFILE:
             _missing(data, "entityId", "entityIdNS")
@@ -187,10 +194,9 @@ class EntityDeleteQuery(_Query):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        data = _query(data)
+        data = _named_query(data)
         if not isinstance(data, dict):
             return data
-        _missing(data, "schema.name")
         if data["schema.name"] != PROFILE:
             raise upstack_error("schema", "'schema.name' must be '{schema}' to delete a profile, got '{got}'.",
                                 schema=PROFILE, got=data["schema.name"])
