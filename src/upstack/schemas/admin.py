@@ -9,13 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from upstack.schemas.base import Answer as _Answer
 from upstack.schemas.controls import FailureRule, FaultRule, PacingRule
 
 State = Literal["ok", "unavailable"]
-
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="allow")
 
 
 # ---- health and reset -------------------------------------------------------------------------------------------

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import ConfigDict, Field, RootModel
 
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="allow")
+from upstack.schemas.base import Answer as _Answer
 
 
 class DataAccessHref(_Answer):

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, RootModel, model_validator
 
+from upstack.schemas.base import Answer as _Answer
 from upstack.schemas.export_jobs import (
     FIELDS,
     ID,
@@ -307,10 +308,6 @@ class EntitiesRequest(Member):
 
 
 # ---- the answers ---------------------------------------------------------------------------------------
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
 
 class ProfileEntity(_Answer):
     """One merged profile (`prof_Entity`): its id, the datasets it came from, its XDM attributes."""

@@ -29,6 +29,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from upstack.schemas.base import Answer as _Answer
+
 PROFILE_SCHEMA = "_xdm.context.profile"
 SEGMENT_STATUSES = ("realized", "existing", "exited")
 DEFAULT_SEGMENT_STATUSES = ("realized", "existing")
@@ -299,10 +301,6 @@ class CreateExportJob(Member):
 
 
 # ---- the answers ---------------------------------------------------------------------------------------
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
 
 class Timing(_Answer):
     startTimeInMs: int | None = None

@@ -26,6 +26,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from upstack.schemas.base import Answer as _Answer
+
 FORMATS = ("json", "parquet")
 ACTIONS = ("COMPLETE", "ABORT", "FAIL", "REVERT")  # POST /batches/{id}?action=
 FILE_ACTIONS = ("INITIALIZE", "COMPLETE")  # POST /batches/{id}/datasets/{id}/files/{path}?action=
@@ -120,10 +122,6 @@ class CreateImportBatch(BaseModel):
 
 
 # ---- the answers ---------------------------------------------------------------------------------------
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
 
 class ImportBatchFormat(_Answer):
     format: Literal["json", "parquet"]
