@@ -114,6 +114,8 @@ class FileSet:
     # outside `order` still link identities, but have no leaves); they come after every merged file, so the
     # merged records are exactly the first `merged_n`.
     linking_files: int = 0
+    # path -> ascending row numbers, for files read in part (DatasetInput.rows); `rows` counts those.
+    take: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -136,18 +138,25 @@ class FileSet:
     def leaf_columns(self, i: int) -> list[str]:
         return [c for c in self.columns[i] if c != SYSTEM and not (self.skip_identity_map_leaves and c == IDENTITY_MAP)]
 
+    def read(self, i: int, columns: list[str]) -> pa.Table:
+        """File i's `columns`: every row, or only its selected ones (`take`)."""
+        path = self.files[i][1]
+        return read_rows(path, columns, self.take.get(path))
+
     def identity_text_bytes(self) -> int:
-        """Bytes of identity ids in the files, from the Parquet footers (uncompressed column chunks)."""
+        """Bytes of identity ids in the files, from the Parquet footers (uncompressed column chunks; a file
+        read in part counts its share of rows)."""
         total = 0
         for _, f in self.files:
             meta = pq.read_metadata(f)
+            share = len(self.take[f]) / max(meta.num_rows, 1) if f in self.take else 1.0
             for g in range(meta.num_row_groups):
                 rg = meta.row_group(g)
                 for c in range(rg.num_columns):
                     col = rg.column(c)
                     path = col.path_in_schema
                     if path.startswith(IDENTITY_MAP + ".") and path.endswith(".id"):
-                        total += col.total_uncompressed_size
+                        total += int(col.total_uncompressed_size * share)
         return total
 
     def estimate_leaf_bytes(self) -> int:
@@ -162,14 +171,37 @@ class FileSet:
             first = next((i for i in idx if self.rows[i]), None)
             if first is None:
                 continue
-            pf = pq.ParquetFile(self.files[first][1])
-            batch = next(pf.iter_batches(batch_size=20_000, columns=self.leaf_columns(first)), None)
-            if batch is None or batch.num_rows == 0:
+            if self.files[first][1] in self.take:  # a selection is small: its rows are the sample
+                sample = self.read(first, self.leaf_columns(first))
+            else:
+                pf = pq.ParquetFile(self.files[first][1])
+                batch = next(pf.iter_batches(batch_size=20_000, columns=self.leaf_columns(first)), None)
+                sample = pa.Table.from_batches([batch]) if batch is not None else None
+            if sample is None or sample.num_rows == 0:
                 continue
-            leaves = file_leaves(pa.Table.from_batches([batch]), self)
-            per_row = sum(a.nbytes for a in leaves.values()) / batch.num_rows
+            leaves = file_leaves(sample, self)
+            per_row = sum(a.nbytes for a in leaves.values()) / sample.num_rows
             total += int(per_row * rows)
         return total
+
+
+def read_rows(path: str, columns: list[str], rows: np.ndarray | None = None) -> pa.Table:
+    """`columns` of a Parquet file: every row, or the given ascending row numbers, read from the row groups
+    that hold them (a lookup reads a few rows of a large file), in file order."""
+    pf = pq.ParquetFile(path)
+    if rows is None:
+        return pf.read(columns=columns)
+    if not len(rows):
+        return pf.schema_arrow.empty_table().select(columns)
+    meta = pf.metadata
+    bounds = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+    group_of = np.searchsorted(bounds, rows, side="right") - 1
+    groups = np.unique(group_of)
+    table = pf.read_row_groups(groups.tolist(), columns=columns)
+    # Where each chosen group starts in `table`: rows are taken by their place in the groups read.
+    starts = np.zeros(len(bounds), dtype=np.int64)
+    starts[groups] = np.cumsum(np.r_[0, np.diff(bounds)[groups][:-1]])
+    return table.take(pa.array(starts[group_of] + rows - bounds[group_of], pa.int64()))
 
 
 def _type_paths(t: pa.DataType, path: Path, stops: set[Path], keep: Selector, out: dict[Path, list]) -> None:
@@ -206,13 +238,15 @@ def file_set(
     files = sorted((d.dataset_id, f) for d in inputs if d.kind == kind for f in d.files)
     merged_files = len(files)
     files += sorted((d.dataset_id, f) for d in linking if d.kind == kind for f in d.files)
+    take = {f: np.asarray(r, dtype=np.int64) for d in (*inputs, *linking) if d.kind == kind
+            for f, r in d.selection().items()}
     dataset_ids = sorted({d for d, _ in files})
     always = {SYSTEM, IDENTITY_MAP, LAST_UPDATED[0], "timestamp", "_id"}
     index_only = {SYSTEM, IDENTITY_MAP, LAST_UPDATED[0] if kind == "profile" else "timestamp"}
     schemas, rows, columns = [], [], []
     for i, (_, f) in enumerate(files):
         meta = pq.read_metadata(f)
-        rows.append(meta.num_rows)
+        rows.append(len(take[f]) if f in take else meta.num_rows)
         schema = meta.schema.to_arrow_schema()
         if i >= merged_files:
             columns.append([c for c in schema.names if c in index_only])
@@ -256,7 +290,7 @@ def file_set(
         if not pa.types.is_null(target):  # never a value anywhere: nothing to merge or show
             types[p] = target
     return FileSet(kind, keep, skip_identity_map_leaves, files, dataset_ids, rows, columns, stops, types,
-                   linking_files=len(files) - merged_files)
+                   linking_files=len(files) - merged_files, take=take)
 
 
 # -- leaves ----------------------------------------------------------------------------------------------
@@ -329,8 +363,14 @@ def iter_leaf_batches(fs: FileSet, check: Callable[[], None]) -> Iterator[tuple[
     (the linking files, last, have no leaves)."""
     base = 0
     for i, (_, f) in enumerate(fs.files[: fs.merged_files]):
-        pf = pq.ParquetFile(f)
         cols = fs.leaf_columns(i)
+        if f in fs.take:
+            table = fs.read(i, cols)
+            yield base, table
+            base += table.num_rows
+            check()
+            continue
+        pf = pq.ParquetFile(f)
         for g in range(pf.metadata.num_row_groups):
             table = pf.read_row_group(g, columns=cols)
             yield base, table
@@ -560,10 +600,10 @@ def load_records(
     first fs.merged_n): linking files are read for their index alone."""
     builder = _IndexBuilder(fs, spill, side)
     chunks: dict[Path, list[pa.Array]] = {p: [] for p in fs.types} if with_leaves else {}
-    for i, (_, f) in enumerate(fs.files):
+    for i in range(len(fs.files)):
         leaves = with_leaves and i < fs.merged_files
         cols = fs.columns[i] if leaves and fs.types else fs.index_columns(i)
-        table = pq.ParquetFile(f).read(columns=cols)
+        table = fs.read(i, cols)
         builder.add(i, table)
         if leaves:
             for p, arr in file_leaves(table, fs).items():

@@ -15,6 +15,16 @@ class DatasetInput:
     dataset_id: str
     kind: Literal["profile", "event"]
     files: tuple[str, ...]  # Parquet paths, any order
+    # Per file (same order), the rows to read, ascending; None (or a None entry) reads every row. A lookup
+    # gives the rows of one identity component (the profile store's fragment index), so the engine reads
+    # and merges only them; everything else about the merge is the same.
+    rows: tuple[tuple[int, ...] | None, ...] | None = None
+
+    def selection(self) -> dict[str, tuple[int, ...]]:
+        """path -> rows, for the files read in part."""
+        if self.rows is None:
+            return {}
+        return {f: r for f, r in zip(self.files, self.rows, strict=True) if r is not None}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from upstack.config import Settings
 from upstack.jobs.states import BATCH
 from upstack.lake import Lake
 from upstack.schemas.catalog import CatalogBatchPatch, CatalogBatchRequest
-from upstack.services import ingestion
+from upstack.services import ingestion, profile_store
 from upstack.services.catalog import get_batch, now_ms
 from upstack.services.errors import Conflict, Invalid, NotFound
 from upstack.storage import catalog_repo as repo
@@ -104,6 +104,7 @@ def delete(s: Session, t: Tenant, lake: Lake, batch_id: str) -> None:
     if b.origin != "ingestion" and b.status == "loading":
         raise Invalid(f"Batch {b.id} is being written by its export job; cancel the job first.")
     repo.delete_batch_rows(s, t, b.id)
+    profile_store.request_sync(s, t)  # its records leave the store's index, their components split
     s.flush()
     # Rows first (same transaction), files after: a crash between leaves orphan files, never dangling rows.
     lake.remove_batch(t.org, t.sandbox, b.dataset_id, b.id)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from upstack.lake import Lake
 from upstack.schemas.catalog import CatalogDataSetPatch, CatalogDataSetRequest
+from upstack.services import profile_store
 from upstack.services.errors import NotFound
 from upstack.storage import catalog_repo as repo
 from upstack.storage.models import Batch, Dataset
@@ -103,6 +104,7 @@ def patch_dataset(s: Session, t: Tenant, dataset_id: str, body: CatalogDataSetPa
 def delete_dataset(s: Session, t: Tenant, lake: Lake, dataset_id: str) -> None:
     get_dataset(s, t, dataset_id)
     repo.delete_dataset_rows(s, t, dataset_id)
+    profile_store.request_sync(s, t)  # its records leave the store's index, their components split
     # Rows go first (same transaction); the files follow. A crash in between leaves unreferenced files,
     # never a dataset that points at missing ones.
     s.flush()

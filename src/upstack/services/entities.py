@@ -1,17 +1,16 @@
 """Profile Access (CONTRACT §9): one merged profile, or its events, through the same engine path as exports.
 
-A lookup is planned in a short transaction (policy, lake files) and merged outside it, so a slow merge
-never holds a database transaction open. A profile lookup is answered from the policy's current snapshot
-(`lake.snapshots`: the export's own row for that profile, found by an identity index) when there is one;
-otherwise, or when the identity is not in the snapshot's index (an oversized graph, an unknown identity),
-the engine merges it directly, and a missing snapshot is queued for building.
+A lookup is planned in a short transaction (policy, lake files, the identity's records) and merged outside
+it, so a slow merge never holds a database transaction open. The profile store (services/profile_store.py)
+gives the rows of the identity's component, and the engine merges only those: the export's row for that
+profile, at the cost of one component. A tenant whose store does not index every batch yet (a lake from an
+older version, being indexed) is merged whole meanwhile.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from upstack.lake import Lake
 from upstack.lake.parquet import json_safe as _preview_json
-from upstack.lake.snapshots import SnapshotRow, forget, open_snapshot
 from upstack.profiles import (
     ComponentTooLarge,
     DatasetInput,
@@ -36,7 +34,7 @@ from upstack.schemas.entities import (  # noqa: F401 - PATH's schema names, impo
     EntityDeleteQuery,
     EntityQuery,
 )
-from upstack.services import merge_policies, profile_deletions, profile_inputs, profile_snapshots
+from upstack.services import merge_policies, profile_deletions, profile_inputs, profile_store
 from upstack.services.errors import NotFound, Unprocessable
 from upstack.services.export_jobs import policy_spec
 from upstack.tenant import Tenant
@@ -50,14 +48,20 @@ CURSOR_SLACK = 100
 class Lookup:
     """A planned request: what to merge (read in a transaction) and what was asked."""
 
-    inputs: list[DatasetInput]
+    inputs: list[DatasetInput]  # every profile-enabled dataset's files (what a field path is checked against)
     spec: MergePolicySpec
     identity: tuple[str, str]
     fields: tuple[str, ...] | None
     events: bool
     query: EntityQuery | None  # the GET's query (an events page repeats it for the next one)
-    snapshot: Path | None = None  # the policy's current profile snapshot, when built
     deletions: profile_deletions.Deletions = profile_deletions.NONE  # deleted profiles, left out
+    # The rows of the identity's component (the profile store), or None: merge `inputs` whole.
+    selected: list[DatasetInput] | None = None
+
+    @property
+    def merged(self) -> list[DatasetInput]:
+        """What the engine reads for this lookup."""
+        return self.inputs if self.selected is None else self.selected
 
 
 # ---- planning (the request is typed: schemas/entities.py) -----------------------------------------------
@@ -69,29 +73,19 @@ def plan(s: Session, lake: Lake, t: Tenant, query: EntityQuery) -> Lookup:
 
 def _plan(s: Session, lake: Lake, t: Tenant, identity: tuple[str, str], fields: tuple[str, ...] | None,
           events: bool, policy_id: str | None, query: EntityQuery | None = None) -> Lookup:
-    public_id, version, body = merge_policies.resolve_lookup_version(s, t, policy_id or None)
-    snapshot = None if events else _current_snapshot(s, lake, t, public_id, version)
-    return Lookup(profile_inputs.dataset_inputs(s, lake, t), policy_spec(body), identity, fields, events,
-                  query, snapshot, profile_deletions.load(s, t))
-
-
-def _current_snapshot(s: Session, lake: Lake, t: Tenant, policy_id: str | None, version: int | None) -> Path | None:
-    """The policy's snapshot of the lake as it is now; when there is none, a build is queued (debounced)."""
-    if policy_id is None or version is None:  # no default policy: nothing to name a snapshot by
-        return None
-    _, path = profile_snapshots.current(s, lake, t, policy_id, version)
-    if path is None:
-        profile_snapshots.request_build(s, t, policy_id)
-    return path
+    _, _, body = merge_policies.resolve_lookup_version(s, t, policy_id or None)
+    inputs = profile_inputs.dataset_inputs(s, lake, t)
+    return Lookup(inputs, policy_spec(body), identity, fields, events, query, profile_deletions.load(s, t),
+                  profile_store.lookup_inputs(s, lake, t, inputs, identity))
 
 
 def plan_many(s: Session, lake: Lake, t: Tenant, body: EntitiesRequest) -> list[Lookup]:
     """POST /access/entities (profiles of several identities): one planned lookup per identity."""
-    public_id, version, policy = merge_policies.resolve_lookup_version(s, t, body.mergePolicyId or None)
-    snapshot = _current_snapshot(s, lake, t, public_id, version)
+    _, _, policy = merge_policies.resolve_lookup_version(s, t, body.mergePolicyId or None)
     inputs = profile_inputs.dataset_inputs(s, lake, t)
     deletions = profile_deletions.load(s, t)
-    return [Lookup(inputs, policy_spec(policy), pair, body.fields, False, None, snapshot, deletions)
+    return [Lookup(inputs, policy_spec(policy), pair, body.fields, False, None, deletions,
+                   profile_store.lookup_inputs(s, lake, t, inputs, pair))
             for pair in body.pairs]
 
 
@@ -134,12 +128,9 @@ def _iso(ms: int | None) -> str | None:
 
 def profile(lookup: Lookup) -> dict[str, Any]:
     """{"<profile id>": {entityId, sources, entity, lastModifiedAt}}: 404 unknown identity, 422 oversized graph."""
-    found = _from_snapshot(lookup)
-    if found is not None:
-        return found
     ns, ident = lookup.identity
     try:
-        result = merge_profiles(lookup.inputs, lookup.spec, ExportQuery(identity=lookup.identity,
+        result = merge_profiles(lookup.merged, lookup.spec, ExportQuery(identity=lookup.identity,
                                                                         fields=lookup.fields))
     except ComponentTooLarge as exc:
         raise Unprocessable(f"The identity graph of {ns}:{ident} is too large to merge: {exc}.") from None
@@ -154,58 +145,6 @@ def profile(lookup: Lookup) -> dict[str, Any]:
         out[meta["profile_id"]] = {"entityId": meta["entity_id"], "sources": list(meta["sources"] or []),
                                    "entity": json_safe(entity), "lastModifiedAt": _iso(meta["last_modified_ms"])}
     return out
-
-
-def _from_snapshot(lookup: Lookup) -> dict[str, Any] | None:
-    """The answer from the current snapshot, or None when the direct merge must answer: no snapshot, the
-    identity not in its index (unknown: 404; in a graph too large to export: 422), or the legacy `identities`
-    view asked for (the snapshot stores the export without it)."""
-    legacy = lookup.fields is not None and any(f == "identities" or f.startswith("identities.") for f in lookup.fields)
-    if lookup.snapshot is None or legacy:
-        return None
-    ns, ident = lookup.identity
-    try:
-        row = open_snapshot(lookup.snapshot).probe(ns, ident)
-    except FileNotFoundError:  # replaced by a newer snapshot and removed since the lookup was planned
-        forget(lookup.snapshot)
-        return None
-    if row is None:
-        return None
-    if profile_deletions.hides(lookup.deletions, lookup.spec.identity_graph, lookup.identity, row.entity,
-                               row.last_modified_ms):
-        raise NotFound(f"No profile found for identity '{ident}' in namespace '{ns}'.")
-    return {row.profile_id: _snapshot_view(row, ident, lookup.fields)}
-
-
-def _snapshot_view(row: SnapshotRow, ident: str, fields: tuple[str, ...] | None) -> dict[str, Any]:
-    entity = json_safe(row.entity)
-    if fields is not None:
-        entity = project(entity, fields)
-    return {"entityId": ident, "sources": row.sources, "entity": entity, "lastModifiedAt": _iso(row.last_modified_ms)}
-
-
-def project(entity: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """The engine's projection (profiles.load.Selector) on a merged JSON object: a dot path selects its subtree,
-    a path into a leaf (a list, a scalar) keeps the whole leaf, `identityMap` is always kept, objects left
-    without members are dropped (the engine makes them null)."""
-    def related(p: str) -> bool:
-        return any(p == f or p.startswith(f + ".") or f.startswith(p + ".") for f in fields)
-
-    def walk(obj: dict[str, Any], prefix: str) -> dict[str, Any]:
-        out = {}
-        for key, value in obj.items():
-            p = f"{prefix}{key}"
-            if isinstance(value, dict):
-                if related(p):
-                    kept = walk(value, p + ".")
-                    if kept:
-                        out[key] = kept
-            elif related(p):
-                out[key] = value
-        return out
-
-    kept = walk({k: v for k, v in entity.items() if k != "identityMap"}, "")
-    return {"identityMap": entity["identityMap"], **kept} if "identityMap" in entity else kept
 
 
 # ---- events --------------------------------------------------------------------------------------------
@@ -243,7 +182,7 @@ def _fetch(lookup: Lookup, start_ms: int | None, end_ms: int | None, limit: int,
     """limit + 1 events from the cursor event on (the extra one tells whether there is a next page)."""
     def read(n: int) -> list[dict]:
         try:
-            table: pa.Table = profile_events(lookup.inputs, lookup.spec, lookup.identity, start_ms=start_ms,
+            table: pa.Table = profile_events(lookup.merged, lookup.spec, lookup.identity, start_ms=start_ms,
                                              end_ms=None if end_ms is None else end_ms - 1, limit=n,
                                              descending=descending, fields=lookup.fields)
         except ComponentTooLarge as exc:

@@ -18,6 +18,11 @@ from upstack.storage.models import (
     MergePolicy,
     MergePolicyVersion,
     ProfileDeletion,
+    StoreBatch,
+    StoreFile,
+    StoreIdentity,
+    StoreRecord,
+    StoreTenant,
     Tenant,
     Worker,
 )
@@ -29,23 +34,21 @@ def wipe(s: Session, org: str | None, sandbox: str | None) -> None:
     if not storable(org or "", sandbox or ""):
         return  # no tenant can have that name: nothing to wipe
 
-    def scoped(model):
-        q = delete(model)
+    def within(q, model):
         if org is not None:
             q = q.where(model.org == org)
         if sandbox is not None:
             q = q.where(model.sandbox == sandbox)
         return q
 
-    # Failed rows have no tenant columns of their own: they go with their batches.
-    batch_ids = select(Batch.id)
-    if org is not None:
-        batch_ids = batch_ids.where(Batch.org == org)
-    if sandbox is not None:
-        batch_ids = batch_ids.where(Batch.sandbox == sandbox)
-    s.execute(delete(FailedRow).where(FailedRow.batch_id.in_(batch_ids)))
-    for model in TENANT_TABLES:
-        s.execute(scoped(model))
+    # Failed rows have no tenant columns of their own: they go with their batches; the profile store's tables
+    # are keyed by the tenant's store number.
+    s.execute(delete(FailedRow).where(FailedRow.batch_id.in_(within(select(Batch.id), Batch))))
+    store_ids = within(select(StoreTenant.id), StoreTenant)
+    for model in (StoreRecord, StoreIdentity, StoreFile, StoreBatch):
+        s.execute(delete(model).where(model.tenant_id.in_(store_ids)))
+    for model in (*TENANT_TABLES, StoreTenant):
+        s.execute(within(delete(model), model))
 
 
 def workers(s: Session) -> Sequence[Worker]:

@@ -245,3 +245,64 @@ class MetricTotal(Base):
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True)  # job_runs: index of the duration's bucket
     value: Mapped[int] = mapped_column(BigInteger)  # a count (runs, records, profiles)
     sum_ms: Mapped[int] = mapped_column(BigInteger)  # job_runs: their durations' sum in milliseconds
+
+
+# -- the profile store (services/profile_store.py): an identity graph and a fragment index per tenant ---------
+
+class StoreTenant(Base):
+    """A tenant's profile store: its number in the store tables (short keys instead of org and sandbox texts),
+    the next component number, and the row every store update locks first, so that one tenant's updates run
+    one at a time (two workers ingesting into one sandbox) while other tenants' run beside them."""
+
+    __tablename__ = "store_tenants"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    org: Mapped[str] = mapped_column(String(255))
+    sandbox: Mapped[str] = mapped_column(String(255))
+    next_component: Mapped[int] = mapped_column(BigInteger, default=1)
+    __table_args__ = (Index("ix_store_tenants_tenant", "org", "sandbox", unique=True),)
+
+
+class StoreBatch(Base):
+    """A batch whose records the store indexes (added before the batch turns `success`)."""
+
+    __tablename__ = "store_batches"
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    dataset_id: Mapped[str] = mapped_column(String(32))
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (Index("ix_store_batches_tenant", "tenant_id"),)
+
+
+class StoreFile(Base):
+    """A published lake file of an indexed batch; `relpath` is relative to the data directory."""
+
+    __tablename__ = "store_files"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    batch_id: Mapped[str] = mapped_column(String(64))
+    dataset_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # profile | event
+    relpath: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("ix_store_files_batch", "batch_id"),)
+
+
+class StoreIdentity(Base):
+    """The identity graph: each identity's component (pdg over every profile and event record of the tenant)."""
+
+    __tablename__ = "store_identities"
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    namespace: Mapped[str] = mapped_column(Text, primary_key=True)
+    identity: Mapped[str] = mapped_column(Text, primary_key=True)
+    component: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_store_identities_component", "tenant_id", "component"), {"sqlite_with_rowid": False})
+
+
+class StoreRecord(Base):
+    """The fragment index: where each record of a component is (file, row)."""
+
+    __tablename__ = "store_records"
+    file_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    row: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    component: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_store_records_component", "tenant_id", "component"), {"sqlite_with_rowid": False})

@@ -20,7 +20,7 @@ from upstack.lake import Bounds, RefusedFile, UnreadableFile
 from upstack.lake.parquet import write_table
 from upstack.lake.records import convert_file
 from upstack.lake.rows import RowError
-from upstack.services import profile_snapshots
+from upstack.services import profile_store
 from upstack.services.catalog import now_ms
 from upstack.storage import catalog_repo as repo
 from upstack.storage import metrics_repo
@@ -46,6 +46,7 @@ class _Plan:
     fmt: str
     multiline: bool
     ingest_ms: int
+    store_kind: str | None  # profile | event: the profile store indexes the batch; None for other datasets
 
 
 @dataclass
@@ -161,12 +162,16 @@ class IngestHandler:
             fmt = (b.input_format or {}).get("format", "json")
             multiline = bool((b.input_format or {}).get("isMultiLineJson", False))
             return _Plan(t, b.id, ds.id, "event" if ds.kind == "event" else "profile", fmt, multiline,
-                         b.started_ms or b.created_ms)
+                         b.started_ms or b.created_ms, ds.kind if ds.kind in profile_store.KINDS else None)
 
     def _finish(self, app: AppContext, plan: _Plan, out: _Outcome, errors: list[dict[str, Any]]) -> None:
         """One transaction: outputs of any earlier run replaced, files and failed rows recorded, batch moved."""
         t = plan.tenant
         status = "success" if out.written else "failed"
+        # The profile store indexes the batch in the same transaction that makes it `success`: a lookup of one of
+        # its identities reflects it as soon as a client can see the batch succeed. Its files are read first.
+        indexed = (profile_store.read_batch(app.lake, t, plan.dataset_id, plan.batch_id, plan.store_kind)
+                   if out.written and plan.store_kind else None)
         t_ms = now_ms()
         with app.db.session() as s:
             moved = transition(s, Batch, BATCH, plan.batch_id, status, from_states=("processing",),
@@ -182,11 +187,8 @@ class IngestHandler:
                     {"file": e.file, "row": e.row, "code": e.code, "message": e.message, "record": e.record}
                     for _, e in out.errors])
                 repo.set_dataset_last_batch(s, t, plan.dataset_id, plan.batch_id, status)
-                ds = repo.get_dataset(s, t, plan.dataset_id)
-                if status == "success" and ds is not None and ds.profile_enabled and ds.kind in ("profile", "event"):
-                    # New profile data: the default policy's snapshot is stale now (lookups stop using it at
-                    # once, by its lake version); a queued rebuild covers every batch that lands before it runs.
-                    profile_snapshots.request_default_build(s, t)
+                if indexed is not None:
+                    profile_store.index_batch(s, t, indexed)
                 if out.written:  # last: the totals row stays locked only until this commit (PostgreSQL)
                     metrics_repo.add(s, metrics_repo.RECORDS_INGESTED, "ingest", value=out.written)
             gone = not moved and repo.get_batch(s, t, plan.batch_id) is None

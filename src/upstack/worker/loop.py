@@ -26,9 +26,9 @@ log = logging.getLogger("upstack.worker")
 def default_handlers() -> dict[str, Handler]:
     from upstack.worker.export import ExportHandler
     from upstack.worker.ingest import IngestHandler
-    from upstack.worker.snapshot import SnapshotHandler
+    from upstack.worker.store import StoreHandler
 
-    return {h.kind: h for h in (IngestHandler(), ExportHandler(), SnapshotHandler())}
+    return {h.kind: h for h in (IngestHandler(), ExportHandler(), StoreHandler())}
 
 
 class Worker:

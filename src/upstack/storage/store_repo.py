@@ -1,0 +1,202 @@
+"""SQL of the profile store (services/profile_store.py): the identity graph and the fragment index per tenant.
+
+Bulk writes go through `bulk_insert`: one `executemany` on SQLite, `COPY` on PostgreSQL (psycopg), because a
+batch of a million records adds a million index rows and row-at-a-time statements would cost more than the
+ingestion itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from upstack.storage.dialect import is_sqlite
+from upstack.storage.models import (
+    Batch,
+    Dataset,
+    StoreBatch,
+    StoreFile,
+    StoreIdentity,
+    StoreRecord,
+    StoreTenant,
+)
+from upstack.tenant import Tenant
+
+PROBE_CHUNK = 50_000  # identities sent to the probe table per statement
+
+
+def bulk_insert(s: Session, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """Insert many rows in the session's transaction, as fast as the database takes them."""
+    conn = s.connection()
+    raw = conn.connection.driver_connection
+    if is_sqlite(conn.engine):  # the driver's executemany takes an iterator: no list of a million tuples
+        marks = ", ".join("?" for _ in columns)
+        raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        return
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+# -- tenants ---------------------------------------------------------------------------------------------
+
+def tenant_id(s: Session, t: Tenant) -> int | None:
+    return s.scalar(select(StoreTenant.id).where(StoreTenant.org == t.org, StoreTenant.sandbox == t.sandbox))
+
+
+def ensure_tenant(s: Session, t: Tenant) -> int:
+    found = tenant_id(s, t)
+    if found is not None:
+        return found
+    return s.execute(insert(StoreTenant).values(org=t.org, sandbox=t.sandbox, next_component=1)
+                     .returning(StoreTenant.id)).scalar_one()
+
+
+def lock_tenant(s: Session, tid: int) -> None:
+    """Take the tenant's store lock for the rest of the transaction: a write to its row (a row lock on
+    PostgreSQL; SQLite's write transactions are serial already)."""
+    s.execute(update(StoreTenant).where(StoreTenant.id == tid).values(next_component=StoreTenant.next_component))
+
+
+def next_component(s: Session, tid: int) -> int:
+    return s.scalar(select(StoreTenant.next_component).where(StoreTenant.id == tid))
+
+
+def allocate_components(s: Session, tid: int, count: int) -> int:
+    """The first of `count` new component numbers of the tenant."""
+    last = s.execute(update(StoreTenant).where(StoreTenant.id == tid)
+                     .values(next_component=StoreTenant.next_component + count)
+                     .returning(StoreTenant.next_component)).scalar_one()
+    return last - count
+
+
+# -- batches and files -------------------------------------------------------------------------------------
+
+def forget_batch(s: Session, batch_id: str) -> list[int]:
+    """Remove a batch from the index (its records, files and row); the components its records were in."""
+    file_ids = list(s.scalars(select(StoreFile.id).where(StoreFile.batch_id == batch_id)))
+    comps: set[int] = set()
+    for fid in file_ids:
+        comps.update(s.scalars(select(StoreRecord.component).where(StoreRecord.file_id == fid).distinct()))
+        s.execute(delete(StoreRecord).where(StoreRecord.file_id == fid))
+    s.execute(delete(StoreFile).where(StoreFile.batch_id == batch_id))
+    s.execute(delete(StoreBatch).where(StoreBatch.batch_id == batch_id))
+    return sorted(comps)
+
+
+def add_batch(s: Session, tid: int, batch_id: str, dataset_id: str, records: int) -> None:
+    s.execute(insert(StoreBatch).values(batch_id=batch_id, tenant_id=tid, dataset_id=dataset_id, records=records))
+
+
+def add_file(s: Session, tid: int, batch_id: str, dataset_id: str, kind: str, relpath: str) -> int:
+    return s.execute(insert(StoreFile).values(tenant_id=tid, batch_id=batch_id, dataset_id=dataset_id, kind=kind,
+                                              relpath=relpath).returning(StoreFile.id)).scalar_one()
+
+
+def unindexed_batches(s: Session, t: Tenant) -> list[tuple[str, str, str]]:
+    """(batch id, dataset id, kind) of the tenant's `success` ingestion batches of profile and event datasets
+    that the store does not index yet (ingested before the store existed)."""
+    rows = s.execute(
+        select(Batch.id, Batch.dataset_id, Dataset.kind)
+        .join(Dataset, Dataset.id == Batch.dataset_id)
+        .outerjoin(StoreBatch, StoreBatch.batch_id == Batch.id)
+        .where(Batch.org == t.org, Batch.sandbox == t.sandbox, Batch.status == "success",
+               Batch.origin == "ingestion", Dataset.kind.in_(("profile", "event")), StoreBatch.batch_id.is_(None))
+        .order_by(Batch.created_ms, Batch.id)
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def gone_batches(s: Session, tid: int) -> list[str]:
+    """Indexed batches that are gone (deleted, or their dataset deleted) or failed after all."""
+    rows = s.execute(select(StoreBatch.batch_id).outerjoin(Batch, Batch.id == StoreBatch.batch_id)
+                     .where(StoreBatch.tenant_id == tid,
+                            Batch.id.is_(None) | Batch.status.not_in(("success", "processing"))))
+    return [r[0] for r in rows]
+
+
+# -- the identity graph ----------------------------------------------------------------------------------
+
+def probe_components(s: Session, tid: int, keys: Sequence[tuple[str, str]]) -> dict[int, int]:
+    """{position in `keys`: component} for the (namespace, id) pairs the graph has; a join against a temp
+    table of the keys, so a large batch costs one statement per chunk rather than one per identity."""
+    if not keys or not s.scalar(select(func.count()).select_from(
+            select(StoreIdentity.tenant_id).where(StoreIdentity.tenant_id == tid).limit(1).subquery())):
+        return {}
+    conn = s.connection()
+    sqlite = is_sqlite(conn.engine)
+    conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS store_probe (namespace TEXT, identity TEXT, "
+                         "node BIGINT)" + ("" if sqlite else " ON COMMIT DELETE ROWS"))
+    out: dict[int, int] = {}
+    for lo in range(0, len(keys), PROBE_CHUNK):
+        conn.exec_driver_sql("DELETE FROM store_probe")
+        bulk_insert(s, "store_probe", ("namespace", "identity", "node"),
+                    ((ns, ident, lo + i) for i, (ns, ident) in enumerate(keys[lo:lo + PROBE_CHUNK])))
+        rows = conn.execute(text(
+            "SELECT p.node, i.component FROM store_probe p JOIN store_identities i ON i.tenant_id = :t "
+            "AND i.namespace = p.namespace AND i.identity = p.identity"), {"t": tid})
+        out.update((int(n), int(c)) for n, c in rows)
+    conn.exec_driver_sql("DELETE FROM store_probe")
+    return out
+
+
+def rename_components(s: Session, tid: int, moves: Sequence[tuple[int, int]]) -> None:
+    """Move every identity and record of component `old` into `new`, for each (old, new)."""
+    if not moves:
+        return
+    params = [{"t": tid, "old": old, "new": new} for old, new in moves]
+    for table in ("store_identities", "store_records"):
+        s.execute(text(f"UPDATE {table} SET component = :new WHERE tenant_id = :t AND component = :old"), params)
+
+
+def add_identities(s: Session, tid: int, rows: Iterable[tuple[str, str, int]]) -> None:
+    bulk_insert(s, "store_identities", ("tenant_id", "namespace", "identity", "component"),
+                ((tid, ns, ident, comp) for ns, ident, comp in rows))
+
+
+def add_records(s: Session, tid: int, rows: Iterable[tuple[int, int, int]]) -> None:
+    """(file id, row, component) rows."""
+    bulk_insert(s, "store_records", ("file_id", "row", "tenant_id", "component"),
+                ((fid, row, tid, comp) for fid, row, comp in rows))
+
+
+def component_of(s: Session, tid: int, namespace: str, identity: str) -> int | None:
+    return s.scalar(select(StoreIdentity.component).where(
+        StoreIdentity.tenant_id == tid, StoreIdentity.namespace == namespace, StoreIdentity.identity == identity))
+
+
+def component_identities(s: Session, tid: int, comps: Sequence[int]) -> list[tuple[str, str, int]]:
+    return [(r[0], r[1], r[2]) for r in s.execute(
+        select(StoreIdentity.namespace, StoreIdentity.identity, StoreIdentity.component)
+        .where(StoreIdentity.tenant_id == tid, StoreIdentity.component.in_(comps)))]
+
+
+def drop_components(s: Session, tid: int, comps: Sequence[int]) -> None:
+    for table in (StoreIdentity, StoreRecord):
+        s.execute(delete(table).where(table.tenant_id == tid, table.component.in_(comps)))
+
+
+def component_records(s: Session, tid: int, comps: Sequence[int], *, live_only: bool = True
+                      ) -> list[tuple[int, str, str, str, str, int]]:
+    """(file id, relpath, dataset id, batch id, kind, row) of every record of the components, by file and
+    row; `live_only`: of `success` batches only (a batch being indexed, or deleted, is not read)."""
+    q = (select(StoreFile.id, StoreFile.relpath, StoreFile.dataset_id, StoreFile.batch_id, StoreFile.kind,
+                StoreRecord.row)
+         .join(StoreFile, StoreFile.id == StoreRecord.file_id)
+         .where(StoreRecord.tenant_id == tid, StoreRecord.component.in_(comps)))
+    if live_only:
+        q = q.join(Batch, Batch.id == StoreFile.batch_id).where(Batch.status == "success")
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in s.execute(q.order_by(StoreFile.id, StoreRecord.row))]
+
+
+def clear_tenant(s: Session, t: Tenant) -> None:
+    """Forget a tenant's store (its data was reset)."""
+    tid = tenant_id(s, t)
+    if tid is None:
+        return
+    s.execute(delete(StoreRecord).where(StoreRecord.tenant_id == tid))
+    s.execute(delete(StoreIdentity).where(StoreIdentity.tenant_id == tid))
+    s.execute(delete(StoreFile).where(StoreFile.tenant_id == tid))
+    s.execute(delete(StoreBatch).where(StoreBatch.tenant_id == tid))

@@ -1,0 +1,46 @@
+"""The `store` job (background lane): bring a tenant's profile store in line with the catalog.
+
+It removes batches that were deleted (or their dataset) from the index and splits the components they were in,
+then indexes `success` batches the store does not have (a lake ingested before the store existed), one batch
+per transaction. Ingestion indexes new batches itself; this job only catches up. Idempotent: a re-run finds
+nothing left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from upstack.context import AppContext
+from upstack.jobs.queue import Claimed
+from upstack.services import profile_store
+from upstack.tenant import Tenant
+from upstack.worker.base import JobContext
+
+log = logging.getLogger("upstack.worker.store")
+
+
+class StoreHandler:
+    kind = profile_store.KIND
+
+    def run(self, jc: JobContext) -> None:
+        app, t = jc.app, Tenant(jc.job.org, jc.job.sandbox)
+        started = time.perf_counter()
+        with app.db.session() as s:
+            removed = profile_store.forget_gone(s, app.lake, t)
+        with app.db.session() as s:
+            todo = profile_store.unindexed(s, t)
+        indexed = 0
+        for batch_id, dataset_id, kind in todo:
+            jc.checkpoint()
+            batch = profile_store.read_batch(app.lake, t, dataset_id, batch_id, kind)
+            with app.db.session() as s:
+                if profile_store.is_unindexed(s, t, batch_id):  # not deleted or indexed meanwhile
+                    profile_store.index_batch(s, t, batch)
+                    indexed += 1
+        log.info("profile store synced", extra={"batches_indexed": indexed, "batches_removed": removed,
+                                                "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+
+    def give_up(self, app: AppContext, job: Claimed, code: str, message: str) -> None:
+        # Nothing to record: lookups merge the whole lake until a later sync succeeds.
+        log.warning("profile store sync failed for good", extra={"code": code, "detail": message})
