@@ -94,7 +94,8 @@ class Handler(Protocol):
     kind: str
 
     def run(self, jc: JobContext) -> None:
-        """Do the work idempotently: a job re-claimed after a crash runs again from the start."""
+        """Do the work idempotently: a job re-claimed after a crash, or given back when it yielded, runs again
+        from the start. Let what `jc.checkpoint()` raises (JobLost, Yielded) propagate."""
 
     def give_up(self, app: AppContext, job: Claimed, code: str, message: str) -> None:
         """The job failed for good: record it on its subject (batch failed, export job FAILED)."""
