@@ -40,7 +40,8 @@ class JobContext:
     worker_id: str
     lost: threading.Event = field(default_factory=threading.Event)
     _temp: Path | None = None
-    _next_yield_check: float = field(default_factory=lambda: time.monotonic() + lanes.YIELD_CHECK_SECONDS)
+    _next_yield_check: float = field(init=False,
+                                     default_factory=lambda: time.monotonic() + lanes.YIELD_CHECK_SECONDS)
 
     @property
     def owner(self) -> str:
