@@ -84,6 +84,27 @@ def test_invalid_option_values_are_refused():
     assert result.exit_code != 0
 
 
+def test_worker_lanes_are_validated_and_the_flag_named():
+    result = runner.invoke(app, ["worker", "--lanes", "user,nightly"], env=WIDE)
+    assert result.exit_code == 2
+    assert "invalid setting --lanes / UPSTACK_WORKER_LANES='user,nightly'" in result.output
+    assert "user, background" in result.output
+
+
+@pytest.mark.live
+def test_serve_with_one_worker_runs_one_user_and_one_background_thread(tmp_path):
+    """The embedded default stays one process: `serve --workers 1` registers two threads, one per lane."""
+    from tests.live.server import health, server_env, start_server
+
+    proc, base = start_server("upstack-serve-lanes", tmp_path / "data", server_env(), "--workers", "1")
+    try:
+        rows = [w for w in health(base)["workers"] if w["pid"] == proc.pid]
+    finally:
+        proc.stop()
+    assert sorted(w["lanes"] for w in rows) == [["background"], ["user"]]
+    assert all(w["alive"] for w in rows)
+
+
 def test_version_prints_the_package_version():
     import upstack
 

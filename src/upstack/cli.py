@@ -46,6 +46,9 @@ DbUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy UR
                                             "default SQLite in the data dir.")]
 
 
+FLAGS = {"worker_lanes": "--lanes"}  # settings whose flag is not --<setting-name>
+
+
 def _settings(**overrides) -> Settings:
     """Settings from the environment with the given flags on top, validated as one (a flag gets the same
     checks as its UPSTACK_* variable). A bad value stops the command with one line naming what is allowed."""
@@ -56,7 +59,7 @@ def _settings(**overrides) -> Settings:
     except ValidationError as exc:
         for problem in exc.errors():
             name = ".".join(str(p) for p in problem["loc"])
-            flag = f"--{name.replace('_', '-')}" if name in overrides else None
+            flag = FLAGS.get(name, f"--{name.replace('_', '-')}") if name in overrides else None
             where = f"{flag} / UPSTACK_{name.upper()}" if flag else f"UPSTACK_{name.upper()}"
             typer.echo(f"upstack: invalid setting {where}={problem.get('input')!r}: {problem['msg']}", err=True)
         raise typer.Exit(2) from None
@@ -116,13 +119,16 @@ def _prepare(settings: Settings):
     return AppContext.create(settings)
 
 
-def start_workers(ctx, count: int) -> list:
-    """`count` worker threads, plus the sweep of what crashed runs left (every process that writes to the lake
-    runs one, API-only servers included: their uploads leave temp files too)."""
+def start_workers(ctx, count: int, lanes: tuple[str, ...]) -> list:
+    """`count` worker threads for the user lane and one for the background lane, of the `lanes` asked for (none
+    when `count` is 0), plus the sweep of what crashed runs left (every process that writes to the lake runs one,
+    API-only servers included: their uploads leave temp files too)."""
+    from upstack.jobs.lanes import BACKGROUND, USER
     from upstack.worker.loop import Worker
     from upstack.worker.sweep import Sweeper
 
-    workers = [Worker(ctx) for _ in range(count)]
+    threads = {USER: count, BACKGROUND: min(count, 1)}
+    workers = [Worker(ctx, lanes=(lane,)) for lane in lanes for _ in range(threads[lane])]
     for w in workers:
         w.start()
     return [*workers, Sweeper(ctx, ctx.settings.sweep_interval_seconds).start()]
@@ -132,8 +138,9 @@ def start_workers(ctx, count: int) -> list:
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (UPSTACK_HOST, default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (UPSTACK_PORT, default 8080).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Embedded worker threads "
-                                                 "(UPSTACK_WORKERS, default 1; 0 = API only).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Embedded user-lane worker threads, "
+                                                 "plus one background-lane thread (UPSTACK_WORKERS, default 1; "
+                                                 "0 = API only; lanes: UPSTACK_WORKER_LANES).")] = None,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
     auth: Annotated[str | None, typer.Option(help="permissive or strict (UPSTACK_AUTH).")] = None,
@@ -146,11 +153,11 @@ def serve(
     settings = _settings(host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url,
                          auth=auth)
     ctx = _prepare(settings)
-    pool = start_workers(ctx, settings.workers)
+    pool = start_workers(ctx, settings.workers, settings.lanes)
     log.info("upstack serving", extra={
         "url": f"http://{settings.host}:{settings.port}", "data_dir": str(settings.data_dir),
         "database": ctx.db.engine.url.render_as_string(hide_password=True), "workers": settings.workers,
-        "auth": settings.auth})
+        "lanes": settings.worker_lanes, "auth": settings.auth})
     app_ = create_app(settings, ctx)
     # Everything imported and built so far lives as long as the process: moved out of the collector's sight, a
     # full collection walks only what requests create (measured: p99 of GET /export/jobs/{id} 2-3x lower).
@@ -167,19 +174,24 @@ def serve(
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(min=1, help="Worker threads in this process.")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="User-lane worker threads in this process; the "
+                                             "background lane runs one.")] = 1,
+    lanes: Annotated[str | None, typer.Option("--lanes", help="Job lanes this process serves: user, background "
+                                              "or both, comma-separated (UPSTACK_WORKER_LANES, default "
+                                              "user,background).")] = None,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
     """Run workers only (no API): the production shape, several processes against one PostgreSQL and one lake."""
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings = _settings(worker_lanes=lanes, data_dir=data_dir, database_url=database_url)
     ctx = _prepare(settings)
-    pool = start_workers(ctx, concurrency)
+    pool = start_workers(ctx, concurrency, settings.lanes)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("upstack worker running", extra={
-        "threads": concurrency, "database": ctx.db.engine.url.render_as_string(hide_password=True)})
+        "threads": len(pool) - 1, "lanes": settings.worker_lanes,
+        "database": ctx.db.engine.url.render_as_string(hide_password=True)})
     stop.wait()
     log.info("upstack worker stopping: running jobs finish or are re-claimed after their lease")
     for w in pool:

@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from upstack.jobs import lanes
 
 
 class Settings(BaseSettings):
@@ -43,7 +45,12 @@ class Settings(BaseSettings):
         description="Registered IMS clients for strict mode: 'client_id:client_secret:org1|org2;...' "
         "('*' as org allows any org).",
     )
-    workers: int = Field(1, ge=0, description="Worker threads embedded in `upstack serve` (0 = API only).")
+    workers: int = Field(1, ge=0, description="Worker threads embedded in `upstack serve`: this many for the user "
+                         "lane (ingest, export) and one for the background lane (profile maintenance); 0 = API only.")
+    worker_lanes: str = Field("user,background", description="Job lanes the worker threads of `upstack serve` "
+                              "and `upstack worker` serve: user, background or both (comma-separated). A "
+                              "deployment may dedicate processes to one lane; background jobs give way to user "
+                              "work wherever it runs.")
     worker_lease_seconds: float = Field(30.0, gt=0, description="A claimed job is re-claimable this long after its last heartbeat.")
     worker_poll_seconds: float = Field(0.2, gt=0, description="How often an idle worker looks for work.")
     sweep_interval_seconds: float = Field(60.0, gt=0, description="How often leftovers of crashed jobs and "
@@ -80,6 +87,15 @@ class Settings(BaseSettings):
         "(the same merge plan on Apache Spark; needs the `spark` extra and Java 17).")
     spark_master: str = Field("local[2]", description="Spark master URL when ENGINE is spark (local[N], "
                               "spark://host:7077, yarn, k8s://...).")
+
+    @field_validator("worker_lanes")
+    @classmethod
+    def _known_lanes(cls, value: str) -> str:
+        return ",".join(lanes.parse(value))
+
+    @property
+    def lanes(self) -> tuple[str, ...]:
+        return lanes.parse(self.worker_lanes)
 
     @property
     def resolved_database_url(self) -> str:

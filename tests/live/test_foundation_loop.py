@@ -195,4 +195,5 @@ def test_health_needs_no_headers(live_server):
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["database"] == "ok" and body["lake"] == "ok"
-    assert body["liveWorkers"] == 1
+    assert body["liveWorkers"] == 2  # `--workers 1`: one user-lane thread and one background-lane thread
+    assert sorted(w["lanes"] for w in body["workers"]) == [["background"], ["user"]]

@@ -51,9 +51,10 @@ class Cluster:
         return health(self.base)
 
     def worker_rows(self) -> dict[int, dict]:
-        """Health's worker rows by pid, for the worker processes this cluster started."""
+        """Health's user-lane worker rows by pid (each process runs one, and one background thread), for the
+        worker processes this cluster started."""
         pids = {w.pid for w in self.workers}
-        return {row["pid"]: row for row in self.health()["workers"] if row["pid"] in pids}
+        return {row["pid"]: row for row in self.health()["workers"] if row["pid"] in pids and row["lanes"] == ["user"]}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_api_runs_no_workers_and_both_workers_register(cluster):
     assert set(rows) == {w.pid for w in cluster.workers}
     assert cluster.api.pid not in {row["pid"] for row in body["workers"]}
     assert all(row["alive"] for row in rows.values())
-    assert body["liveWorkers"] == 2
+    assert body["liveWorkers"] == 4  # per process: one user-lane thread, one background-lane thread
 
 
 def test_several_batches_all_succeed(cluster, client):
@@ -177,7 +178,7 @@ def test_a_killed_workers_job_is_reclaimed_and_finishes_once(cluster, client):
         time.sleep(0.2)
         victim_row = cluster.worker_rows().get(victim.pid)
     assert victim_row is None or not victim_row["alive"]
-    assert survivor.alive() and cluster.health()["liveWorkers"] == 1
+    assert survivor.alive() and cluster.health()["liveWorkers"] == 2
 
 
 def test_export_job_creates_racing_on_two_api_processes_never_collide(cluster, client, org):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from upstack.jobs import lanes
 from upstack.jobs.states import QUEUE, transition
 from upstack.schemas.controls import PacingRule
 from upstack.storage import controls_repo, dialect, metrics_repo
@@ -116,6 +117,25 @@ def heartbeat(session: Session, job_id: int, worker_id: str, lease_ms: int) -> b
         .execution_options(synchronize_session=False)
     )
     return res.rowcount == 1
+
+
+def user_work_waiting(session: Session) -> bool:
+    """Whether any tenant has user-lane work queued and due, or running (a job held by manual pacing waits
+    without working, and does not count). Background lanes give way while it does."""
+    t = now_ms()
+    due = (Job.status == "queued") & (Job.run_after_ms <= t)
+    working = (Job.status == "running") & Job.hold.is_(None)
+    found = session.scalar(select(Job.id).where(Job.kind.not_in(lanes.background_kinds()), due | working).limit(1))
+    return found is not None
+
+
+def give_back(session: Session, job_id: int, worker_id: str, *, retry_in_ms: int) -> bool:
+    """Put a running job back in the queue, due after `retry_in_ms`, as if this run had never been claimed: its
+    attempt is not counted and its lease is released. For background work yielding to user work."""
+    t = now_ms()
+    return transition(session, Job, QUEUE, job_id, "queued", from_states=("running",),
+                      where=_owned(job_id, worker_id), updated_ms=t, run_after_ms=t + retry_in_ms,
+                      attempts=Job.attempts - 1, lease_owner=None, lease_expires_ms=None)
 
 
 def _owned(job_id: int, worker_id: str) -> tuple:

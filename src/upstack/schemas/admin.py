@@ -25,6 +25,8 @@ class UpstackWorker(_Answer):
     alive: bool = Field(description="It beat within three leases.")
     currentJobId: int | None = Field(description="The job it runs, or null.")
     jobsDone: int
+    lanes: list[str] = Field(description="The job lanes it claims from, in order: user (ingest, export) and "
+                             "background (profile maintenance, which gives way to user work).")
 
 
 class UpstackHealth(_Answer):

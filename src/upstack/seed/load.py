@@ -270,11 +270,12 @@ def seed(
 
 
 def _start_workers(ctx: AppContext, count: int) -> list:
+    from upstack.jobs.lanes import USER
     from upstack.worker.ingest import IngestHandler
     from upstack.worker.loop import Worker
 
     # Ingest jobs only: an embedded seeding worker must never pick up a server's export jobs.
-    pool = [Worker(ctx, {"ingest": IngestHandler()}, name=f"seed-{i}-{threading.get_native_id()}")
+    pool = [Worker(ctx, {"ingest": IngestHandler()}, name=f"seed-{i}-{threading.get_native_id()}", lanes=(USER,))
             for i in range(count)]
     for w in pool:
         w.start()

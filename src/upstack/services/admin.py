@@ -17,7 +17,7 @@ def workers(s: Session, *, now_ms: float, stale_after_ms: float) -> list[dict[st
     """Every worker's heartbeat, oldest first; `alive` when it beat within `stale_after_ms` of `now_ms`."""
     return [{"id": w.id, "host": w.host, "pid": w.pid, "heartbeat": w.heartbeat_ms,
              "alive": now_ms - w.heartbeat_ms < stale_after_ms, "currentJobId": w.current_job_id,
-             "jobsDone": w.jobs_done}
+             "jobsDone": w.jobs_done, "lanes": w.lanes.split(",") if w.lanes else []}
             for w in admin_repo.workers(s)]
 
 

@@ -101,7 +101,7 @@ class Job(Base):
 
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(32))  # ingest | export | snapshot
+    kind: Mapped[str] = mapped_column(String(32))  # ingest | export | snapshot (lane: jobs/lanes.py)
     subject_id: Mapped[str] = mapped_column(String(64))  # batch id, export job id (within org/sandbox) or policy id
     org: Mapped[str] = mapped_column(String(255))
     sandbox: Mapped[str] = mapped_column(String(255))
@@ -128,6 +128,8 @@ class Worker(Base):
     heartbeat_ms: Mapped[int] = mapped_column(BigInteger)
     current_job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     jobs_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The job lanes it claims from, in order, comma-separated (jobs/lanes.py); NULL for a row of an older version.
+    lanes: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ExportJob(Base):

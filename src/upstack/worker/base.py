@@ -1,21 +1,27 @@
-"""What a job handler sees: the claimed job, the app context, and checkpoints that stop lost or cancelled work."""
+"""What a job handler sees: the claimed job, the app context, and checkpoints that stop lost or cancelled work
+and make background work give way to user work."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from upstack.context import AppContext
-from upstack.jobs import queue
+from upstack.jobs import lanes, queue
 from upstack.jobs.queue import Claimed
 from upstack.lake import owner_tag
 
 
 class JobLost(Exception):
     """Our lease was lost (another worker owns the job now): stop without recording anything."""
+
+
+class Yielded(Exception):
+    """A background job gives way to user work: it goes back to the queue, this run not counted as an attempt."""
 
 
 class PermanentFailure(Exception):
@@ -34,6 +40,8 @@ class JobContext:
     worker_id: str
     lost: threading.Event = field(default_factory=threading.Event)
     _temp: Path | None = None
+    _next_yield_check: float = field(init=False,
+                                     default_factory=lambda: time.monotonic() + lanes.YIELD_CHECK_SECONDS)
 
     @property
     def owner(self) -> str:
@@ -57,9 +65,18 @@ class JobContext:
         return self.job.attempts >= self.job.max_attempts
 
     def checkpoint(self) -> None:
-        """Call between steps of long work."""
+        """Call between steps of long work. Stops a run whose lease was lost (JobLost) and, at most every
+        `lanes.YIELD_CHECK_SECONDS`, a background run while user work waits (Yielded): such a run must leave
+        nothing behind that a later run would not redo (staging, publish by rename)."""
         if self.lost.is_set():
             raise JobLost(f"job {self.job.id} lease lost")
+        if not lanes.yields(self.job.kind) or time.monotonic() < self._next_yield_check:
+            return
+        with self.app.db.read_session() as s:
+            waiting = queue.user_work_waiting(s)
+        self._next_yield_check = time.monotonic() + lanes.YIELD_CHECK_SECONDS
+        if waiting:
+            raise Yielded(f"job {self.job.id} yields to user work")
 
     def wait_while_held(self, check: Callable[[], None] | None = None, poll_s: float = 0.05) -> None:
         """Manual pacing may hold a running job (at PROCESSING, CONTRACT §10) until it is released: wait here,
@@ -78,7 +95,8 @@ class Handler(Protocol):
     kind: str
 
     def run(self, jc: JobContext) -> None:
-        """Do the work idempotently: a job re-claimed after a crash runs again from the start."""
+        """Do the work idempotently: a job re-claimed after a crash, or given back when it yielded, runs again
+        from the start. Let what `jc.checkpoint()` raises (JobLost, Yielded) propagate."""
 
     def give_up(self, app: AppContext, job: Claimed, code: str, message: str) -> None:
         """The job failed for good: record it on its subject (batch failed, export job FAILED)."""

@@ -1,4 +1,4 @@
-"""The worker loop: claim -> run the handler (heartbeating the lease) -> record the outcome."""
+"""The worker loop: claim from its lanes -> run the handler (heartbeating the lease) -> record the outcome."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ import uuid
 
 import structlog.contextvars
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from upstack.context import AppContext
-from upstack.jobs import queue
+from upstack.jobs import lanes, queue
+from upstack.jobs.lanes import lane_of
 from upstack.services import controls
 from upstack.storage import dialect
 from upstack.storage.models import Worker as WorkerRow
-from upstack.worker.base import Handler, JobContext, JobLost, PermanentFailure
+from upstack.worker.base import Handler, JobContext, JobLost, PermanentFailure, Yielded
 
 log = logging.getLogger("upstack.worker")
 
@@ -32,11 +34,17 @@ def default_handlers() -> dict[str, Handler]:
 
 
 class Worker:
-    """One worker thread. Several may run in one process and in many processes against one database."""
+    """One worker thread. Several may run in one process and in many processes against one database.
 
-    def __init__(self, ctx: AppContext, handlers: dict[str, Handler] | None = None, *, name: str | None = None):
+    It claims only jobs of its `lanes` (`jobs/lanes.py`), trying them in lane order: `serve` and `worker` give
+    each thread one lane; tools and tests run every lane on one thread, user work first."""
+
+    def __init__(self, ctx: AppContext, handlers: dict[str, Handler] | None = None, *, name: str | None = None,
+                 lanes: tuple[str, ...] = lanes.NAMES):
         self.ctx = ctx
         self.handlers = handlers if handlers is not None else default_handlers()
+        self.lanes = lanes
+        self._kinds = [(lane, tuple(k for k in self.handlers if lane_of(k) == lane)) for lane in lanes]
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,13 +93,24 @@ class Worker:
             for job in queue.give_up_exhausted(s):
                 self._give_up_subject(job.kind, job, "WORKER-LOST", "The worker running this job stopped "
                                       f"responding {job.attempts} times; giving up.")
-            claimed = queue.claim(s, self.id, self.lease_ms, tuple(self.handlers))
+            claimed = self._claim(s)
         if claimed is None:
             return False
         # Whatever the job logs (its handler's lines included) carries the job as fields.
         with structlog.contextvars.bound_contextvars(**_job_fields(claimed)):
             self._run(claimed)
         return True
+
+    def _claim(self, s: Session) -> queue.Claimed | None:
+        """The oldest due job of the first lane that has one. A background lane claims nothing while user work
+        waits: the job would only yield at its first checkpoint."""
+        for lane, kinds in self._kinds:
+            if not kinds or (lane != lanes.USER and queue.user_work_waiting(s)):
+                continue
+            claimed = queue.claim(s, self.id, self.lease_ms, kinds)
+            if claimed is not None:
+                return claimed
+        return None
 
     def _run(self, claimed: queue.Claimed) -> None:
         handler = self.handlers[claimed.kind]
@@ -115,6 +134,12 @@ class Worker:
                     outcome = "lost"
         except JobLost:
             outcome = "lost"
+        except Yielded:
+            with self.ctx.db.session() as s:
+                given_back = queue.give_back(s, claimed.id, self.id, retry_in_ms=lanes.YIELD_DELAY_MS)
+            outcome = "yielded" if given_back else "lost"
+            if given_back:
+                log.info("job yielded to user work", extra={"retry_in_ms": lanes.YIELD_DELAY_MS})
         except PermanentFailure as exc:
             outcome = "failed"
             with self.ctx.db.session() as s:
@@ -138,7 +163,7 @@ class Worker:
             jc.cleanup()
         with self.ctx.db.session() as s:
             s.execute(update(WorkerRow).where(WorkerRow.id == self.id)
-                      .values(current_job_id=None, jobs_done=WorkerRow.jobs_done + 1))
+                      .values(current_job_id=None, jobs_done=WorkerRow.jobs_done + int(outcome != "yielded")))
         log.info("job finished", extra={"outcome": outcome,
                                         "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
 
@@ -168,7 +193,7 @@ class Worker:
         t = queue.now_ms()
         with self.ctx.db.session() as s:
             s.merge(WorkerRow(id=self.id, host=socket.gethostname(), pid=os.getpid(), started_ms=t, heartbeat_ms=t,
-                              current_job_id=None, jobs_done=0))
+                              current_job_id=None, jobs_done=0, lanes=",".join(self.lanes)))
 
     def _deregister(self) -> None:
         try:
