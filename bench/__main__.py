@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                                                    "look up in its seeded data instead of seeding")
     lk.add_argument("--settle", action="store_true",
                     help="before measuring, look each policy up once and wait until the job queue is empty "
-                         "(profile snapshots built): the steady state rather than the first lookups after seeding")
+                         "(on older checkouts: profile snapshots built): the steady state after seeding")
     from bench import record, wide
 
     record.add_arguments(sub.add_parser("record", help="one wide profile record: each stage's time and peak RSS"))

@@ -40,8 +40,8 @@ def _identities(args, fragments: int, count: int) -> list[tuple[str, str]]:
 
 
 def _settle(c, data_dir: Path, pdg_id: str, pair: tuple[str, str], timeout: float) -> None:
-    """--settle: one lookup per policy (a lookup that finds no current profile snapshot queues its build), then
-    wait until the server's job queue is empty, so the figures are the steady state after a data change."""
+    """--settle: one lookup per policy, then wait until the server's job queue is empty (a store sync a lookup
+    queued for batches ingested before the profile store; on older checkouts, profile snapshot builds)."""
     import sqlite3
 
     t0 = time.monotonic()

@@ -2,17 +2,19 @@
 
 One invocation: `upstack serve --workers 0` (fresh SQLite data dir) and an `upstack worker` process beside it, warmed
 up by a tiny ingest and an empty export, and stopped (SIGSTOP) before the server's stages: the server's memory
-(lookups, preview) and the jobs' (ingest, snapshot build, export) are measured apart and no job runs during a
+(lookups, preview) and the jobs' (ingest, background jobs, export) are measured apart and no job runs during a
 lookup. Stages, in order:
 
-- ingest: one JSON-lines record of `--fields` leaf fields (flat, or in 20 nested field groups) to `success`;
-- snapshot build: the default policy's profile snapshot that the ingest queued, until the queue is empty;
-- ingest (event), snapshot build (with event): an event of the profile with the same fields, into an event
-  dataset, and the snapshot build it queues;
+- ingest: one JSON-lines record of `--fields` leaf fields (flat, or in 20 nested field groups) to `success`
+  (the profile store indexes it in the same job);
+- background jobs: what the ingest queued, until the queue is empty (nothing since the profile store; a
+  checkout from before it built the default policy's profile snapshot here);
+- ingest (event), background jobs (with event): an event of the profile with the same fields, into an event
+  dataset, and what it queues;
 - export, export (eventList): an export job of every profile to SUCCEEDED, without and with eventList (worker);
-- lookup (snapshot): `GET /access/entities` under the default policy, answered from its snapshot (server);
+- lookup (default policy): `GET /access/entities` under the default policy (server);
 - dataset preview: `GET /export/datasets/{id}/preview` (server);
-- lookup (direct): the same lookup under a new pdg policy, which has no snapshot, so the engine merges (server).
+- lookup (new pdg policy): the same lookup under a new pdg policy (server).
 
 Peak RSS is the measured process's VmHWM, reset before each stage (a 50 ms sampler doubles as a watchdog). A
 process over `--kill-above-mb` is killed, a stage over `--timeout` abandoned, and both reported as such.
@@ -124,7 +126,7 @@ def _ingest(c, worker: WorkerProcess, dataset: str, body: bytes, args) -> dict:
 
 
 def _settle(server: Server, worker: WorkerProcess, args) -> dict:
-    """The jobs the last stage queued (snapshot builds), to an empty queue."""
+    """The jobs the last stage queued, to an empty queue."""
     return _job_stage(worker, args, lambda: None,
                       lambda: {"status": "done"} if _busy_jobs(server.data_dir) == 0 else None)
 
@@ -147,7 +149,7 @@ def _export(c, worker: WorkerProcess, args, event_list: bool) -> dict:
 
 
 def _policy(c) -> str:
-    """A new pdg policy: it has no snapshot, so its lookups are merged by the engine."""
+    """A new pdg policy (on checkouts before the profile store it had no snapshot: its lookups merged directly)."""
     return check(c.post("/data/core/ups/config/mergePolicies", json={
         "name": "direct", "schema": {"name": "_xdm.context.profile"}, "identityGraph": {"type": "pdg"},
         "attributeMerge": {"type": "timestampOrdered"}}))["id"]
@@ -204,22 +206,21 @@ def main(args) -> int:
         _export(c, worker, args, event_list=False)
         people = dataset("wide", PROFILE_SCHEMA)
         stages["ingest"] = _ingest(c, worker, people, body, args)
-        stages["snapshot build"] = _settle(server, worker, args)
+        stages["background jobs"] = _settle(server, worker, args)
         if args.event:
             stages["ingest (event)"] = _ingest(c, worker, dataset("wide events", EVENT_SCHEMA),
                                                orjson.dumps(event) + b"\n", args)
-            stages["snapshot build (with event)"] = _settle(server, worker, args)
+            stages["background jobs (with event)"] = _settle(server, worker, args)
         if stages["ingest"]["status"] == "success":
             stages["export"] = _export(c, worker, args, event_list=False)
             if args.event:
                 stages["export (eventList)"] = _export(c, worker, args, event_list=True)
-            worker.pause()  # no job beside a lookup (the direct one queues a snapshot build)
+            worker.pause()  # no job beside a lookup
             params = {"schema.name": "_xdm.context.profile", "entityIdNS": "Email", "entityId": EMAIL}
-            # (A lookup whose policy has no snapshot, e.g. its build was killed, is merged directly.)
-            calls = [("lookup (snapshot)", lambda: c.get(ENTITIES, params=params)),
+            calls = [("lookup (default policy)", lambda: c.get(ENTITIES, params=params)),
                      ("dataset preview", lambda: c.get(f"/data/foundation/export/datasets/{people}/preview")),
                      # Last: on a stack without bounds this is the request that took the server past 20 GB.
-                     ("lookup (direct)", lambda: c.get(ENTITIES, params=dict(params, mergePolicyId=_policy(c))))]
+                     ("lookup (new pdg policy)", lambda: c.get(ENTITIES, params=dict(params, mergePolicyId=_policy(c))))]
             for name, call in calls:
                 if server.proc.poll() is not None:
                     stages[name] = _stage(None, 0.0, "not run: the server was killed")

@@ -133,8 +133,7 @@ def seed(c, args) -> Seeded:
                 raise BenchFailure(f"batch {b}: {info['status']} {info.get('errors')}")
             time.sleep(0.2)
     records = sum(n for _, n in batches)
-    # One worker takes the batches one after the other: the first COMPLETE to the last batch's end (the
-    # snapshot builds that ingests queue run after).
+    # One worker takes the batches one after the other: the first COMPLETE to the last batch's end.
     seconds = (max(ends) - min(starts)) / 1000
     ingest = {"records": records, "batches": len(batches), "fragments": records, "seconds": seconds,
               "records_per_s_busy": records / max(seconds, 1e-9)}

@@ -109,7 +109,7 @@ def test_control_forms_set_and_clear_through_the_controls_services(client):
 
 def test_control_forms_refuse_bad_values_with_a_400_page(client):
     for action, data in (("pacing", {"mode": "sometimes"}), ("pacing", {"delaySeconds": "nan"}),
-                         ("fault", {"path": "/x", "status": "200"}), ("failure", {"kind": "snapshot"}),
+                         ("fault", {"path": "/x", "status": "200"}), ("failure", {"kind": "store"}),
                          ("fault", {"path": "/x", "extra": "1"})):
         r = post_form(client, action, data)
         assert r.status_code == 400, (action, data, r.text[:500])

@@ -19,7 +19,7 @@ from upstack.worker.base import Yielded
 from upstack.worker.loop import Worker
 
 # Real kinds of each lane, run by handlers under test control.
-BG, FG = "snapshot", "ingest"
+BG, FG = "store", "ingest"
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +98,7 @@ def wait_for(predicate, timeout=20.0, what="condition"):
 
 def test_lanes_are_data_and_unknown_kinds_are_user_work():
     assert lanes.lane_of("ingest") == lanes.lane_of("export") == USER
-    assert lanes.lane_of("snapshot") == lanes.lane_of("store") == BACKGROUND
+    assert lanes.lane_of("store") == BACKGROUND
     assert lanes.lane_of("something-new") == USER and not lanes.yields("something-new")
     assert lanes.parse("background, user") == (USER, BACKGROUND)  # claim order, whatever the order given
     for bad in ("", "users", "user,nightly"):

@@ -88,7 +88,7 @@ def test_requests_are_counted_by_route_template_and_status(client):
 def test_jobs_and_queue_before_and_after_the_worker(client, run_jobs):
     target = union_dataset(client)
     m = scrape(client)
-    for kind in ("ingest", "export", "snapshot"):  # every kind is shown before it has jobs
+    for kind in ("ingest", "export", "store"):  # every kind is shown before it has jobs
         assert value(m, "upstack_jobs", kind=kind, state="queued") == 0
         assert value(m, "upstack_queue_depth", kind=kind) == 0
         assert value(m, "upstack_queue_oldest_age_seconds", kind=kind) == 0

@@ -347,7 +347,7 @@ def test_local_controls_and_the_token_endpoint_answer_what_the_document_says(cli
     check("PUT", "/_upstack/controls", client.put("/_upstack/controls", json={"jobPacin": {}}), 400)
     check("POST", "/_upstack/faults", client.post("/_upstack/faults", json={"path": "/x", "latencyMs": 1}), 201)
     check("POST", "/_upstack/failures", client.post("/_upstack/failures", json={"kind": "export"}), 201)
-    check("POST", "/_upstack/failures", client.post("/_upstack/failures", json={"kind": "snapshot"}), 400)
+    check("POST", "/_upstack/failures", client.post("/_upstack/failures", json={"kind": "store"}), 400)
     check("PUT", "/_upstack/pacing", client.put("/_upstack/pacing", json={"mode": "manual", "org": ORG}), 200)
     state = check("GET", "/_upstack/controls", client.get("/_upstack/controls"), 200).json()
     assert state["tenantPacing"] and len(state["failNextJobs"]) == 2 and len(state["faults"]) == 2

@@ -54,9 +54,14 @@ def test_delete_hides_the_profile_but_the_lake_keeps_it(client, ctx, run_jobs, w
     from upstack.services import entities
 
     assert lookup(client, "Email", "bob@x.com").status_code == 200
-    run_jobs()  # the lookup queued the policy's snapshot: later lookups are answered from it
-    with monkeypatch.context() as m:  # prove it: the direct merge is off while the snapshot answers
-        m.setattr(entities, "merge_profiles", lambda *a, **k: pytest.fail("not answered from the snapshot"))
+    real = entities.merge_profiles
+
+    def component_only(inputs, *args, **kwargs):
+        assert inputs and all(d.rows is not None for d in inputs), "merged the whole lake, not the store's rows"
+        return real(inputs, *args, **kwargs)
+
+    with monkeypatch.context() as m:  # prove it: lookups merge only the rows the profile store gives
+        m.setattr(entities, "merge_profiles", component_only)
         assert lookup(client, "Email", "bob@x.com").status_code == 200
         assert delete(client, "Email", "bob@x.com").status_code == 202
         assert lookup(client, "Email", "bob@x.com").status_code == 404

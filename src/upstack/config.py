@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     export_rows_per_file: int = Field(1_000_000, gt=0, description="Export Parquet files are split above this row count.")
     engine_memory_limit: str | None = Field(None, description="DuckDB memory_limit for merges (e.g. '2GB'); spills to DATA_DIR/tmp above it.")
     engine: Literal["duckdb", "spark"] = Field(
-        "duckdb", description="Merge engine of exports and snapshot builds: duckdb (this machine) or spark "
+        "duckdb", description="Merge engine of exports: duckdb (this machine) or spark "
         "(the same merge plan on Apache Spark; needs the `spark` extra and Java 17).")
     spark_master: str = Field("local[2]", description="Spark master URL when ENGINE is spark (local[N], "
                               "spark://host:7077, yarn, k8s://...).")

@@ -16,7 +16,6 @@ NAMES = (USER, BACKGROUND)  # a worker serving both claims from them in this ord
 LANES = {
     "ingest": USER,
     "export": USER,
-    "snapshot": BACKGROUND,  # a profile snapshot build, queued after ingests
     "store": BACKGROUND,  # a tenant's profile store backfill or component rebuild
 }
 

@@ -5,7 +5,6 @@ Under the lake's ``root``::
     uploads/<org>/<sandbox>/<batch_id>/<dataset_id>/<relative path>   raw files exactly as the client sent them
     lake/_staging/<batch_id>.<random>/                                a job's output while it is being written
     lake/<org>/<sandbox>/<dataset_id>/<batch_id>/<file_id>/part-00000.parquet ...   published batch files
-    lake/_snapshots/<org>/<sandbox>/<policy_id>/<name>/                  published profile snapshots
     tmp/                                                              half-written uploads, trees being deleted
 
 ``file_id`` is the Data Access ``dataSetFileId`` chosen by the caller (e.g. ``<batch_id>-1``). Every
@@ -208,7 +207,6 @@ class Lake:
         self._uploads = self.root / "uploads"
         self._lake = self.root / "lake"
         self._staging = self._lake / "_staging"
-        self._snapshots = self._lake / "_snapshots"
         self._tmp = self.root / "tmp"
 
     # -- uploads -------------------------------------------------------------------------------------
@@ -379,36 +377,6 @@ class Lake:
         base = self._lake / safe_segment(org) / safe_segment(sandbox) / safe_segment(dataset)
         return sorted(p for p in base.glob("*/*/*.parquet") if p.is_file())
 
-    # -- profile snapshots ---------------------------------------------------------------------------
-
-    def snapshot_dir(self, org: str, sandbox: str, policy_id: str, name: str) -> Path:
-        """Where the snapshot `name` of one merge policy is (or would be) published."""
-        return self._policy_snapshots(org, sandbox, policy_id) / safe_segment(name)
-
-    def publish_snapshot(self, staging_dir: Path, org: str, sandbox: str, policy_id: str, name: str) -> Path:
-        """Move a staging directory into place as snapshot `name` in one rename. A snapshot's name says what
-        it holds, so one already there (a re-run after a crash) is kept and the new copy discarded: readers
-        that cached the published files never see them change."""
-        staging_dir = self._own_staging(staging_dir)
-        _fsync_tree(staging_dir)
-        target = self.snapshot_dir(org, sandbox, policy_id, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(staging_dir, target)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-            shutil.rmtree(staging_dir, ignore_errors=True)
-            return target
-        _fsync_dir(target.parent)
-        return target
-
-    def prune_snapshots(self, org: str, sandbox: str, policy_id: str, keep: str) -> int:
-        """Remove every snapshot of the policy but `keep`; returns how many were removed."""
-        kept = safe_segment(keep)
-        return sum(self._remove_tree(d) for d in _subdirs(self._policy_snapshots(org, sandbox, policy_id))
-                   if d.name != kept)
-
     # -- removal -------------------------------------------------------------------------------------
 
     def remove_batch(self, org: str, sandbox: str, dataset: str, batch: str) -> None:
@@ -427,7 +395,7 @@ class Lake:
 
     def remove_tenant(self, org: str, sandbox: str | None) -> None:
         """Remove one sandbox of an org, or every sandbox of it when `sandbox` is None."""
-        for top in (self._uploads, self._lake, self._snapshots):
+        for top in (self._uploads, self._lake):
             tenant = top / safe_segment(org)
             self._remove_tree(tenant / safe_segment(sandbox) if sandbox is not None else tenant)
 
@@ -456,9 +424,6 @@ class Lake:
 
     def _batch_uploads(self, org: str, sandbox: str, batch: str) -> Path:
         return self._uploads / safe_segment(org) / safe_segment(sandbox) / safe_segment(batch)
-
-    def _policy_snapshots(self, org: str, sandbox: str, policy_id: str) -> Path:
-        return self._snapshots / safe_segment(org) / safe_segment(sandbox) / safe_segment(policy_id)
 
     def _batch_dir(self, org: str, sandbox: str, dataset: str, batch: str) -> Path:
         return (

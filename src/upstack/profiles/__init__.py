@@ -11,7 +11,6 @@ from .model import (
     MergeResultPart,
     SegmentFilter,
 )
-from .partition import sort_memory_limit
 
 __all__ = [
     "ComponentTooLarge",
@@ -25,6 +24,5 @@ __all__ = [
     "iter_merge_profiles",
     "merge_profiles",
     "profile_events",
-    "sort_memory_limit",
     "split_by_segment",
 ]

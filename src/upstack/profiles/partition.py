@@ -63,13 +63,6 @@ def identity_sort_memory(budget: int) -> str:
     return f"{max(budget // 2, 64 * 2**20) // 2**20}MiB"
 
 
-def sort_memory_limit(memory_limit: str | None) -> str:
-    """DuckDB's memory_limit for a whole-lake sort outside the merge (a snapshot's identity index): the
-    one configured, else the identity sort's share of the default budget. DuckDB's own default (80% of
-    the machine) would let one sort take the memory the export was bounded to leave free."""
-    return memory_limit or identity_sort_memory(resolve_budget(None, None))
-
-
 def part_count(leaf_bytes: int, budget: int) -> int:
     return max(1, math.ceil(leaf_bytes * WORKING_SET_FACTOR / budget))
 

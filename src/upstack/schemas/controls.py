@@ -72,7 +72,7 @@ class ControlsUpdate(BaseModel):
 class ReleaseRequest(Scoped):
     """`POST /_upstack/jobs/release`: held jobs of a kind, of one subject, of one tenant, or all."""
 
-    kind: Literal["ingest", "export", "snapshot"] | None = None
+    kind: Literal["ingest", "export", "store"] | None = None
     subjectId: str | int | None = None
 
 

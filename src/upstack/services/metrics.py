@@ -45,7 +45,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UNMATCHED = "(unmatched)"  # the route label of a path no route serves (404), whatever the path was
 # The route template a middleware that answers without routing (api/fastpath.py) leaves in the scope.
 ROUTE_KEY = "upstack.route"
-JOB_KINDS = ("ingest", "export", "snapshot")  # shown with 0 before any job of the kind exists
+JOB_KINDS = ("ingest", "export", "store")  # shown with 0 before any job of the kind exists
 JOB_OUTCOMES = ("succeeded", "failed", "retried")
 
 

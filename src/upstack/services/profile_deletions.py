@@ -2,7 +2,7 @@
 
 The platform removes the profile from the profile store and keeps the data lake's records; fragments ingested
 later make a profile again. upstack keeps the lake as it is and records the deletion (tenant, identity, time);
-every path that serves profiles (exports, lookups, the snapshots lookups read) drops a merged profile when
+every path that serves profiles (exports and lookups) drops a merged profile when
 
 - under identity graph `none`: its identity (the primary identity its fragments share) was deleted,
 - under `pdg`: any identity of its graph was deleted (the whole graph goes),
@@ -106,7 +106,7 @@ def drop_deleted(part: MergeResultPart, deletions: Deletions, graph: str) -> Mer
 
 def hides(deletions: Deletions, graph: str, identity: tuple[str, str], entity: dict, last_modified_ms: int | None
           ) -> bool:
-    """`deleted_mask` for one looked-up profile (a snapshot row): its looked-up identity under `none`, any
+    """`deleted_mask` for one looked-up profile (a merged row): its looked-up identity under `none`, any
     identity of its `identityMap` under pdg."""
     if not deletions:
         return False

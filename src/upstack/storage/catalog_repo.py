@@ -61,17 +61,6 @@ def successful_batch_ids(s: Session, t: Tenant, dataset_id: str) -> Sequence[str
                      .order_by(Batch.completed_ms, Batch.id)).all()
 
 
-def profile_batch_keys(s: Session, t: Tenant) -> list[tuple[str, str]]:
-    """(dataset id, batch id) of every `success` batch of the profile-enabled profile and event datasets: what
-    the merge reads, in one query (the lake version of profile snapshots is its hash)."""
-    q = (select(Batch.dataset_id, Batch.id).join(Dataset, Dataset.id == Batch.dataset_id)
-         .where(Dataset.org == t.org, Dataset.sandbox == t.sandbox, Dataset.profile_enabled.is_(True),
-                Dataset.kind.in_(("profile", "event")), Batch.org == t.org, Batch.sandbox == t.sandbox,
-                Batch.status == "success")
-         .order_by(Batch.dataset_id, Batch.id))
-    return [(dataset_id, batch_id) for dataset_id, batch_id in s.execute(q)]
-
-
 def delete_dataset_rows(s: Session, t: Tenant, dataset_id: str) -> None:
     batch_ids = select(Batch.id).where(Batch.dataset_id == dataset_id, Batch.org == t.org, Batch.sandbox == t.sandbox)
     s.execute(delete(FailedRow).where(FailedRow.batch_id.in_(batch_ids)))

@@ -101,7 +101,7 @@ class Job(Base):
 
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(32))  # ingest | export | snapshot (lane: jobs/lanes.py)
+    kind: Mapped[str] = mapped_column(String(32))  # ingest | export | store (lane: jobs/lanes.py)
     subject_id: Mapped[str] = mapped_column(String(64))  # batch id, export job id (within org/sandbox) or policy id
     org: Mapped[str] = mapped_column(String(255))
     sandbox: Mapped[str] = mapped_column(String(255))
