@@ -21,10 +21,15 @@ from upstack.lake.rows import SYSTEM_COLUMN
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 1
 ROW_GROUP_ROWS = 1_000_000
+# Ingested batches are written in small row groups: a profile lookup reads its component's few rows from the
+# row groups that hold them (profiles/load.read_rows), and a group of 8,192 rows reads in ~7 ms where one of
+# 1M rows takes ~150 ms. Measured on a 250k-record file: +19% write time, +21% size, the same full read.
+INGEST_ROW_GROUP_ROWS = 8_192
 
 
 def write_table(
-    table: pa.Table, directory: Path, *, max_rows_per_file: int, prefix: str = "part"
+    table: pa.Table, directory: Path, *, max_rows_per_file: int, prefix: str = "part",
+    row_group_rows: int = ROW_GROUP_ROWS,
 ) -> list[Path]:
     """Write ``prefix-00000.parquet``, ``prefix-00001.parquet``, ... of at most `max_rows_per_file` rows each.
 
@@ -44,7 +49,7 @@ def write_table(
             path,
             compression=COMPRESSION,
             compression_level=COMPRESSION_LEVEL,
-            row_group_size=ROW_GROUP_ROWS,
+            row_group_size=row_group_rows,
         )
         paths.append(path)
     return paths

@@ -126,11 +126,15 @@ def iter_merge_profiles(
     event_inputs = [d for d in inputs if d.kind == "event"] if load_events else []
     event_fs = file_set(event_inputs, "event", event_keep, skip_identity_map_leaves=False)
     budget = resolve_budget(memory_budget_bytes, memory_limit)
-    leaf_bytes = frag_fs.estimate_leaf_bytes() + (event_fs.estimate_leaf_bytes() if query.include_events else 0)
-    parts = part_count(leaf_bytes, budget)
-    spilled = spill_identities
-    if spilled is None:
-        spilled = wants_spilled_identities(frag_fs.identity_text_bytes() + event_fs.identity_text_bytes(), budget)
+    if frag_fs.is_small_selection() and event_fs.is_small_selection():
+        # A component's rows (a lookup from the profile store): one part, nothing spilled, no estimates to read.
+        leaf_bytes, parts, spilled = 0, 1, bool(spill_identities)
+    else:
+        leaf_bytes = frag_fs.estimate_leaf_bytes() + (event_fs.estimate_leaf_bytes() if query.include_events else 0)
+        parts = part_count(leaf_bytes, budget)
+        spilled = spill_identities
+        if spilled is None:
+            spilled = wants_spilled_identities(frag_fs.identity_text_bytes() + event_fs.identity_text_bytes(), budget)
     check()
 
     # A lookup reads one profile: a Spark job per request would only add seconds, so UPSTACK_ENGINE applies

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +25,8 @@ IDENTITY_MAP = "identityMap"
 LAST_UPDATED: Path = ("extSourceSystemAudit", "lastUpdatedDate")
 EVENT_TIME = pa.timestamp("ms", tz="UTC")
 NO_TIME = -(2**62)  # event without a parseable timestamp
+SMALL_SELECTION = 100_000  # rows of a selection merged as one part without estimating its size
+FOOTERS = 4096  # Parquet footers kept per process (published files never change; a lookup reopens the same ones)
 
 
 def dotted(path: Path) -> str:
@@ -138,6 +142,10 @@ class FileSet:
     def leaf_columns(self, i: int) -> list[str]:
         return [c for c in self.columns[i] if c != SYSTEM and not (self.skip_identity_map_leaves and c == IDENTITY_MAP)]
 
+    def is_small_selection(self) -> bool:
+        """Every file is read in part, SMALL_SELECTION rows at most in all: a lookup's component."""
+        return len(self.take) == len(self.files) and self.n <= SMALL_SELECTION
+
     def read(self, i: int, columns: list[str]) -> pa.Table:
         """File i's `columns`: every row, or only its selected ones (`take`)."""
         path = self.files[i][1]
@@ -148,7 +156,7 @@ class FileSet:
         read in part counts its share of rows)."""
         total = 0
         for _, f in self.files:
-            meta = pq.read_metadata(f)
+            meta = footer(f)
             share = len(self.take[f]) / max(meta.num_rows, 1) if f in self.take else 1.0
             for g in range(meta.num_row_groups):
                 rg = meta.row_group(g)
@@ -185,10 +193,21 @@ class FileSet:
         return total
 
 
+@functools.lru_cache(maxsize=FOOTERS)
+def _footer(path: str, mtime_ns: int, size: int) -> pq.FileMetaData:
+    return pq.read_metadata(path)
+
+
+def footer(path: str) -> pq.FileMetaData:
+    """The file's Parquet footer, read once per version of the file (path, modification time, size)."""
+    st = os.stat(path)
+    return _footer(path, st.st_mtime_ns, st.st_size)
+
+
 def read_rows(path: str, columns: list[str], rows: np.ndarray | None = None) -> pa.Table:
     """`columns` of a Parquet file: every row, or the given ascending row numbers, read from the row groups
     that hold them (a lookup reads a few rows of a large file), in file order."""
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, metadata=footer(path))
     if rows is None:
         return pf.read(columns=columns)
     if not len(rows):
@@ -245,7 +264,7 @@ def file_set(
     index_only = {SYSTEM, IDENTITY_MAP, LAST_UPDATED[0] if kind == "profile" else "timestamp"}
     schemas, rows, columns = [], [], []
     for i, (_, f) in enumerate(files):
-        meta = pq.read_metadata(f)
+        meta = footer(f)
         rows.append(len(take[f]) if f in take else meta.num_rows)
         schema = meta.schema.to_arrow_schema()
         if i >= merged_files:

@@ -17,7 +17,7 @@ from upstack.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.jobs.states import BATCH, transition
 from upstack.lake import Bounds, RefusedFile, UnreadableFile
-from upstack.lake.parquet import write_table
+from upstack.lake.parquet import INGEST_ROW_GROUP_ROWS, write_table
 from upstack.lake.records import convert_file
 from upstack.lake.rows import RowError
 from upstack.services import profile_store
@@ -106,7 +106,8 @@ class IngestHandler:
                 out.read += converted.read
                 if converted.table is not None and converted.table.num_rows:
                     paths = write_table(converted.table, staging, prefix=f"part-{number:05d}",
-                                        max_rows_per_file=settings.export_rows_per_file)
+                                        max_rows_per_file=settings.export_rows_per_file,
+                                        row_group_rows=INGEST_ROW_GROUP_ROWS)
                     out.written += converted.table.num_rows
                     out.bytes += sum(p.stat().st_size for p in paths)
                 del converted
