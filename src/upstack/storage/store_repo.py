@@ -129,16 +129,20 @@ def probe_components(s: Session, tid: int, keys: Sequence[tuple[str, str]]) -> d
     sqlite = is_sqlite(conn.engine)
     conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS store_probe (namespace TEXT, identity TEXT, "
                          "node BIGINT)" + ("" if sqlite else " ON COMMIT DELETE ROWS"))
+    join = ("SELECT p.node, i.component FROM store_probe p JOIN store_identities i ON i.tenant_id = {t} "
+            "AND i.namespace = p.namespace AND i.identity = p.identity").format(t="?" if sqlite else "%s")
     out: dict[int, int] = {}
-    for lo in range(0, len(keys), PROBE_CHUNK):
-        conn.exec_driver_sql("DELETE FROM store_probe")
-        bulk_insert(s, "store_probe", ("namespace", "identity", "node"),
-                    ((ns, ident, lo + i) for i, (ns, ident) in enumerate(keys[lo:lo + PROBE_CHUNK])))
-        rows = conn.execute(text(
-            "SELECT p.node, i.component FROM store_probe p JOIN store_identities i ON i.tenant_id = :t "
-            "AND i.namespace = p.namespace AND i.identity = p.identity"), {"t": tid})
-        out.update((int(n), int(c)) for n, c in rows)
-    conn.exec_driver_sql("DELETE FROM store_probe")
+    cur = conn.connection.driver_connection.cursor()  # the driver's own rows: no per-row SQLAlchemy objects
+    try:
+        for lo in range(0, len(keys), PROBE_CHUNK):
+            cur.execute("DELETE FROM store_probe")
+            bulk_insert(s, "store_probe", ("namespace", "identity", "node"),
+                        ((ns, ident, lo + i) for i, (ns, ident) in enumerate(keys[lo:lo + PROBE_CHUNK])))
+            cur.execute(join, (tid,))
+            out.update(cur.fetchall())
+        cur.execute("DELETE FROM store_probe")
+    finally:
+        cur.close()
     return out
 
 
