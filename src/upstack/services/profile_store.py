@@ -8,20 +8,24 @@ exactly those records with the engine (`DatasetInput.rows`), so it costs the com
 is by construction the row a merge of the whole lake gives for that profile (profiles/components.py says
 why a component is enough under every policy).
 
-- **Ingestion** indexes a batch in the transaction that makes it `success` (`read_batch` outside it, then
-  `index_batch`): a lookup of an identity of a `success` batch reflects it (read your writes). The update is
-  a union-find over the batch's edges (profiles/components.union): it probes the batch's identities, merges
-  the components they join by renaming the smaller numbers, and adds the new identities and records. Its
-  cost follows the batch and the components it touches.
+- **Indexing** runs in the background `store` job (worker/store.py), queued by the transaction that makes a
+  batch `success`: `read_batch` reads the batch's identityMap columns, then `index_batch` is a union-find
+  over the batch's edges (profiles/components.union) in one transaction: it probes the batch's identities,
+  merges the components they join by renaming the larger numbers into the smallest, and adds the new
+  identities and records. Its cost follows the batch and the components it touches. The ingest's own time
+  does not include it, and the job yields to user work (jobs/lanes.py).
+- **Read your writes**: until the job has run, a lookup scans the `success` batches the index lacks for
+  records that connect to its identity (`lookup_inputs`, at most DELTA_RECORDS of them), so a lookup of an
+  identity of a `success` batch reflects it from the moment the batch is `success`.
 - **Deleting** a batch or a dataset removes its records from the index and rebuilds the components they
-  were in from the records left (a split), in the background `store` job (`sync`). Lookups never need to
-  wait for it: they only read records of batches that are `success` now.
+  were in from the records left (a split), in the same background job (`forget_gone`). Lookups never need
+  to wait for it: they only read records of batches that are `success` now.
 - **Upserts** are the engine's: a record replaced by a later one of the same dataset and primary identity is
   still indexed (the merge drops it), so a component can be larger than the graph of the surviving records;
   the answer is the same, the lookup reads a few more rows. A rebuild makes it exact again.
 - A tenant whose data predates the store (a lake from an older version) has `success` batches the store does
-  not index: lookups merge the whole lake meanwhile, and the first such lookup queues `sync`, which indexes
-  them batch by batch.
+  not index: the first lookup queues the `store` job, which indexes them batch by batch; lookups scan them
+  meanwhile, or merge the whole lake when they hold more than DELTA_RECORDS records.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.orm import Session
 
 from upstack.jobs import queue
@@ -75,8 +81,8 @@ def read_batch(lake: Lake, t: Tenant, dataset_id: str, batch_id: str, kind: str)
 
 
 def index_batch(s: Session, t: Tenant, batch: BatchRecords) -> None:
-    """Add a batch to the tenant's store in the caller's transaction (the one that makes it `success`); an
-    earlier attempt's rows for the same batch are replaced."""
+    """Add a batch to the tenant's store in the caller's transaction; an earlier run's rows for the same batch
+    are replaced (a job re-run after a crash indexes it again)."""
     tid = store_repo.ensure_tenant(s, t)
     store_repo.lock_tenant(s, tid)
     store_repo.forget_batch(s, batch.batch_id)
@@ -145,36 +151,87 @@ def forget_gone(s: Session, lake: Lake, t: Tenant) -> int:
     return len(gone)
 
 
-def unindexed(s: Session, t: Tenant) -> list[tuple[str, str, str]]:
+def unindexed(s: Session, t: Tenant) -> list[tuple[str, str, str, int]]:
     return store_repo.unindexed_batches(s, t)
 
 
 def is_unindexed(s: Session, t: Tenant, batch_id: str) -> bool:
-    return any(b == batch_id for b, _, _ in store_repo.unindexed_batches(s, t))
+    return any(b[0] == batch_id for b in store_repo.unindexed_batches(s, t))
 
 
 # -- lookups ---------------------------------------------------------------------------------------------
 
 def lookup_inputs(s: Session, lake: Lake, t: Tenant, inputs: list[DatasetInput], identity: tuple[str, str]
                   ) -> list[DatasetInput] | None:
-    """The records a lookup of `identity` merges: its component's records in the datasets of `inputs` (the
-    profile-enabled ones), as row selections; None when the store does not index every `success` batch yet
-    (the caller merges `inputs` whole, and a sync is queued)."""
+    """The records a lookup of `identity` merges, as row selections of the datasets of `inputs` (the
+    profile-enabled ones): its component's records from the index, plus the records of `success` batches the
+    index does not have yet that connect to it (scanned, so a lookup reads its writes while the background
+    job indexes them). None when more than DELTA_RECORDS records wait to be indexed (a lake from before the
+    store): the caller merges `inputs` whole meanwhile."""
     started = time.perf_counter()
-    if store_repo.unindexed_batches(s, t):
+    pending = store_repo.unindexed_batches(s, t)
+    if sum(n for *_, n in pending) > DELTA_RECORDS:
         request_sync(s, t)
         return None
+    delta = [_DeltaFile(str(f.path), dataset_id, *file_occurrences(str(f.path)))
+             for batch_id, dataset_id, _, _ in pending
+             for f in lake.published_files(t.org, t.sandbox, dataset_id, batch_id) if f.name.endswith(".parquet")]
     tid = store_repo.tenant_id(s, t)
-    comp = None if tid is None else store_repo.component_of(s, tid, *identity)
-    if comp is None:
-        return []
+    comps: set[int] = set()
+    known, frontier = {identity}, {identity}
+    while frontier:
+        found: set[tuple[str, str]] = set()
+        if tid is not None:
+            new = set(store_repo.components_of(s, tid, sorted(frontier))) - comps
+            comps |= new
+            found.update((ns, ident) for ns, ident, _ in store_repo.component_identities(s, tid, sorted(new)))
+        for d in delta:
+            found |= d.connect(frontier | found)
+        frontier = found - known
+        known |= frontier
     kinds = {d.dataset_id: d.kind for d in inputs}
-    picked: dict[str, dict[str, list[int]]] = {}
-    for _, rel, dataset_id, _, _, row in store_repo.component_records(s, tid, [comp]):
+    picked: dict[str, dict[str, set[int]]] = {}
+    for _, rel, dataset_id, _, _, row in (store_repo.component_records(s, tid, sorted(comps)) if comps else ()):
         if dataset_id in kinds:
-            picked.setdefault(dataset_id, {}).setdefault(str(lake.root / rel), []).append(row)
-    out = [DatasetInput(ds, kinds[ds], tuple(files), tuple(tuple(r) for r in files.values()))
+            picked.setdefault(dataset_id, {}).setdefault(str(lake.root / rel), set()).add(row)
+    for d in delta:
+        if d.dataset_id in kinds and d.picked:
+            picked.setdefault(d.dataset_id, {}).setdefault(d.path, set()).update(d.picked)
+    out = [DatasetInput(ds, kinds[ds], tuple(files), tuple(tuple(sorted(r)) for r in files.values()))
            for ds, files in sorted(picked.items())]
-    log.debug("store lookup planned", extra={"component": comp, "records": sum(len(r) for d in out for r in d.rows),
-                                             "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+    log.debug("store lookup planned", extra={
+        "components": len(comps), "records": sum(len(r) for d in out for r in d.rows or ()),
+        "unindexed_files": len(delta), "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
     return out
+
+
+# Records of not-yet-indexed batches a lookup scans rather than merging the whole lake: a batch just ingested
+# is indexed within seconds, a lake from before the store may hold millions of records (the sync indexes them).
+DELTA_RECORDS = 1_000_000
+
+
+class _DeltaFile:
+    """A published file the index does not have yet: the rows whose identities connect to a lookup's."""
+
+    def __init__(self, path: str, dataset_id: str, rows: int, occ: Occurrences):
+        self.path, self.dataset_id, self.occ = path, dataset_id, occ
+        self.picked: set[int] = set()
+
+    def connect(self, identities: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Pick the rows holding any of `identities`; return every identity of the rows picked so far."""
+        occ = self.occ
+        if not len(occ.record) or not identities:
+            return set()
+        hit = np.zeros(len(occ.record), dtype=bool)
+        by_ns: dict[str, list[str]] = {}
+        for ns, ident in identities:
+            by_ns.setdefault(ns, []).append(ident)
+        for ns, ids in by_ns.items():
+            mask = pc.and_(pc.equal(occ.namespace, ns), pc.is_in(occ.ids, value_set=pa.array(ids, pa.string())))
+            hit |= np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+        self.picked.update(np.unique(occ.record[hit]).tolist())
+        if not self.picked:
+            return set()
+        rows = np.isin(occ.record, np.fromiter(self.picked, dtype=np.int64))
+        keep = pa.array(rows)
+        return set(zip(occ.namespace.filter(keep).to_pylist(), occ.ids.filter(keep).to_pylist(), strict=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from upstack.storage.dialect import is_sqlite
@@ -95,18 +95,18 @@ def add_file(s: Session, tid: int, batch_id: str, dataset_id: str, kind: str, re
                                               relpath=relpath).returning(StoreFile.id)).scalar_one()
 
 
-def unindexed_batches(s: Session, t: Tenant) -> list[tuple[str, str, str]]:
-    """(batch id, dataset id, kind) of the tenant's `success` ingestion batches of profile and event datasets
-    that the store does not index yet (ingested before the store existed)."""
+def unindexed_batches(s: Session, t: Tenant) -> list[tuple[str, str, str, int]]:
+    """(batch id, dataset id, kind, records) of the tenant's `success` ingestion batches of profile and event
+    datasets that the store does not index yet (just ingested, or ingested before the store existed)."""
     rows = s.execute(
-        select(Batch.id, Batch.dataset_id, Dataset.kind)
+        select(Batch.id, Batch.dataset_id, Dataset.kind, Batch.records_written)
         .join(Dataset, Dataset.id == Batch.dataset_id)
         .outerjoin(StoreBatch, StoreBatch.batch_id == Batch.id)
         .where(Batch.org == t.org, Batch.sandbox == t.sandbox, Batch.status == "success",
                Batch.origin == "ingestion", Dataset.kind.in_(("profile", "event")), StoreBatch.batch_id.is_(None))
         .order_by(Batch.created_ms, Batch.id)
     )
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [(r[0], r[1], r[2], int(r[3] or 0)) for r in rows]
 
 
 def gone_batches(s: Session, tid: int) -> list[str]:
@@ -169,6 +169,16 @@ def add_records(s: Session, tid: int, rows: Iterable[tuple[int, int, int]]) -> N
 def component_of(s: Session, tid: int, namespace: str, identity: str) -> int | None:
     return s.scalar(select(StoreIdentity.component).where(
         StoreIdentity.tenant_id == tid, StoreIdentity.namespace == namespace, StoreIdentity.identity == identity))
+
+
+def components_of(s: Session, tid: int, keys: Sequence[tuple[str, str]]) -> list[int]:
+    """The components of a few (namespace, id) pairs (a lookup's), in chunks of a statement each."""
+    out: list[int] = []
+    for lo in range(0, len(keys), 500):
+        out.extend(s.scalars(select(StoreIdentity.component).where(
+            StoreIdentity.tenant_id == tid,
+            tuple_(StoreIdentity.namespace, StoreIdentity.identity).in_(keys[lo:lo + 500]))))
+    return out
 
 
 def component_identities(s: Session, tid: int, comps: Sequence[int]) -> list[tuple[str, str, int]]:

@@ -169,10 +169,6 @@ class IngestHandler:
         """One transaction: outputs of any earlier run replaced, files and failed rows recorded, batch moved."""
         t = plan.tenant
         status = "success" if out.written else "failed"
-        # The profile store indexes the batch in the same transaction that makes it `success`: a lookup of one of
-        # its identities reflects it as soon as a client can see the batch succeed. Its files are read first.
-        indexed = (profile_store.read_batch(app.lake, t, plan.dataset_id, plan.batch_id, plan.store_kind)
-                   if out.written and plan.store_kind else None)
         t_ms = now_ms()
         with app.db.session() as s:
             moved = transition(s, Batch, BATCH, plan.batch_id, status, from_states=("processing",),
@@ -188,8 +184,10 @@ class IngestHandler:
                     {"file": e.file, "row": e.row, "code": e.code, "message": e.message, "record": e.record}
                     for _, e in out.errors])
                 repo.set_dataset_last_batch(s, t, plan.dataset_id, plan.batch_id, status)
-                if indexed is not None:
-                    profile_store.index_batch(s, t, indexed)
+                if status == "success" and plan.store_kind:
+                    # The profile store indexes the batch in the background lane; until then lookups scan it
+                    # (read your writes from this commit on), and the ingest's own time stays the ingest's.
+                    profile_store.request_sync(s, t)
                 if out.written:  # last: the totals row stays locked only until this commit (PostgreSQL)
                     metrics_repo.add(s, metrics_repo.RECORDS_INGESTED, "ingest", value=out.written)
             gone = not moved and repo.get_batch(s, t, plan.batch_id) is None

@@ -1,9 +1,9 @@
 """The `store` job (background lane): bring a tenant's profile store in line with the catalog.
 
+Queued when a batch turns `success` (and when one is deleted, or a lookup finds a lake from before the store).
 It removes batches that were deleted (or their dataset) from the index and splits the components they were in,
-then indexes `success` batches the store does not have (a lake ingested before the store existed), one batch
-per transaction. Ingestion indexes new batches itself; this job only catches up. Idempotent: a re-run finds
-nothing left to do.
+then indexes `success` batches the store does not have, one batch per transaction, so a yield to user work
+(jobs/lanes.py) loses at most one batch's work. Idempotent: a re-run finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class StoreHandler:
         with app.db.session() as s:
             todo = profile_store.unindexed(s, t)
         indexed = 0
-        for batch_id, dataset_id, kind in todo:
+        for batch_id, dataset_id, kind, _ in todo:
             jc.checkpoint()
             batch = profile_store.read_batch(app.lake, t, dataset_id, batch_id, kind)
             with app.db.session() as s:
