@@ -239,7 +239,9 @@ def test_random_batches_give_the_profiles_of_one_full_merge(client, ctx, run_job
     t = tenant(client, headers)
     policies = (None, pdg_policy(client, headers), pdg_policy(client, headers, order=[datasets[1]]))
     assert_store_equals_full_merge(ctx, t, POOL, policies)  # the last batches scanned, deletes not yet applied
-    run_jobs()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(profile_store, "PART_RECORDS", 1)  # one union-find step (and transaction) per record
+        run_jobs()
     assert_store_equals_full_merge(ctx, t, POOL, policies)
     # The store's components are exactly the graph's (no upsert here drops an edge: every record differs).
     expected = _components(ctx, t)

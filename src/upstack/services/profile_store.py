@@ -9,8 +9,8 @@ is by construction the row a merge of the whole lake gives for that profile (pro
 why a component is enough under every policy).
 
 - **Indexing** runs in the background `store` job (worker/store.py), queued by the transaction that makes a
-  batch `success`: `read_batch` reads the batch's identityMap columns, then `index_batch` is a union-find
-  over the batch's edges (profiles/components.union) in one transaction: it probes the batch's identities,
+  batch `success`: `read_batch` reads the batch's identityMap columns, then `BatchIndex` is a union-find
+  over the batch's edges (profiles/components.union), PART_RECORDS records per transaction: it probes the batch's identities,
   merges the components they join by renaming the larger numbers into the smallest, and adds the new
   identities and records. Its cost follows the batch and the components it touches. The ingest's own time
   does not include it, and the job yields to user work (jobs/lanes.py).
@@ -80,19 +80,46 @@ def read_batch(lake: Lake, t: Tenant, dataset_id: str, batch_id: str, kind: str)
     return BatchRecords(batch_id, dataset_id, kind, files, Occurrences.concat(parts))
 
 
-def index_batch(s: Session, t: Tenant, batch: BatchRecords) -> None:
-    """Add a batch to the tenant's store in the caller's transaction; an earlier run's rows for the same batch
-    are replaced (a job re-run after a crash indexes it again)."""
-    tid = store_repo.ensure_tenant(s, t)
-    store_repo.lock_tenant(s, tid)
-    store_repo.forget_batch(s, batch.batch_id)
-    file_ids = [store_repo.add_file(s, tid, batch.batch_id, batch.dataset_id, batch.kind, rel)
-                for rel, _ in batch.files]
-    counts = np.array([n for _, n in batch.files], dtype=np.int64)
-    rec_file = np.repeat(np.array(file_ids, dtype=np.int64), counts)
-    rec_row = np.concatenate([np.arange(n, dtype=np.int64) for n in counts]) if len(counts) else np.zeros(0, np.int64)
-    _add_records(s, tid, rec_file, rec_row, batch.occurrences)
-    store_repo.add_batch(s, tid, batch.batch_id, batch.dataset_id, batch.records)
+PART_RECORDS = 50_000  # records indexed per transaction (~0.5 s on SQLite, the writer lock's hold time)
+
+
+class BatchIndex:
+    """Indexing one batch into its tenant's store, part by part, each part in a transaction of its own, so
+    that on SQLite no transaction holds the writer lock for long and a background job can give way between
+    parts. `begin` replaces an earlier run's rows for the batch; the batch counts as indexed (its
+    `store_batches` row) only at `finish`, and until then lookups scan it (a record found both ways is read
+    once). Each part is a union-find step of its own against the graph as it is then."""
+
+    def __init__(self, t: Tenant, batch: BatchRecords, part_records: int | None = None):
+        self.t, self.batch, self.step = t, batch, part_records or PART_RECORDS
+        self.tid = 0
+        self.rec_file = self.rec_row = np.zeros(0, np.int64)
+
+    def begin(self, s: Session) -> None:
+        b = self.batch
+        self.tid = store_repo.ensure_tenant(s, self.t)
+        store_repo.lock_tenant(s, self.tid)
+        store_repo.forget_batch(s, b.batch_id)
+        file_ids = [store_repo.add_file(s, self.tid, b.batch_id, b.dataset_id, b.kind, rel) for rel, _ in b.files]
+        counts = np.array([n for _, n in b.files], dtype=np.int64)
+        self.rec_file = np.repeat(np.array(file_ids, dtype=np.int64), counts)
+        self.rec_row = (np.concatenate([np.arange(n, dtype=np.int64) for n in counts]) if len(counts)
+                        else np.zeros(0, np.int64))
+
+    def parts(self) -> list[tuple[int, int]]:
+        n = self.batch.records
+        return [(lo, min(lo + self.step, n)) for lo in range(0, n, self.step)]
+
+    def add_part(self, s: Session, lo: int, hi: int) -> None:
+        store_repo.lock_tenant(s, self.tid)
+        occ = self.batch.occurrences
+        a, b = np.searchsorted(occ.record, [lo, hi])  # occurrences come in record order
+        part = Occurrences(occ.record[a:b] - lo, occ.namespace.slice(a, b - a), occ.ids.slice(a, b - a))
+        _add_records(s, self.tid, self.rec_file[lo:hi], self.rec_row[lo:hi], part)
+
+    def finish(self, s: Session) -> None:
+        store_repo.lock_tenant(s, self.tid)
+        store_repo.add_batch(s, self.tid, self.batch.batch_id, self.batch.dataset_id, self.batch.records)
 
 
 def _add_records(s: Session, tid: int, rec_file: np.ndarray, rec_row: np.ndarray, occ: Occurrences) -> None:

@@ -2,8 +2,8 @@
 
 Queued when a batch turns `success` (and when one is deleted, or a lookup finds a lake from before the store).
 It removes batches that were deleted (or their dataset) from the index and splits the components they were in,
-then indexes `success` batches the store does not have, one batch per transaction, so a yield to user work
-(jobs/lanes.py) loses at most one batch's work. Idempotent: a re-run finds nothing left to do.
+then indexes `success` batches the store does not have, PART_RECORDS records per transaction; a yield to user
+work (jobs/lanes.py) loses at most the parts of the batch being indexed. Idempotent: a re-run finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -33,11 +33,19 @@ class StoreHandler:
         indexed = 0
         for batch_id, dataset_id, kind, _ in todo:
             jc.checkpoint()
-            batch = profile_store.read_batch(app.lake, t, dataset_id, batch_id, kind)
             with app.db.session() as s:
-                if profile_store.is_unindexed(s, t, batch_id):  # not deleted or indexed meanwhile
-                    profile_store.index_batch(s, t, batch)
-                    indexed += 1
+                if not profile_store.is_unindexed(s, t, batch_id):  # deleted, or indexed by another run meanwhile
+                    continue
+            ix = profile_store.BatchIndex(t, profile_store.read_batch(app.lake, t, dataset_id, batch_id, kind))
+            with app.db.session() as s:
+                ix.begin(s)
+            for lo, hi in ix.parts():
+                jc.checkpoint()  # a yield to user work gives up this batch's parts so far (the re-run redoes them)
+                with app.db.session() as s:
+                    ix.add_part(s, lo, hi)
+            with app.db.session() as s:
+                ix.finish(s)
+            indexed += 1
         log.info("profile store synced", extra={"batches_indexed": indexed, "batches_removed": removed,
                                                 "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
 
