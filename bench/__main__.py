@@ -72,10 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     lk.add_argument("--settle", action="store_true",
                     help="before measuring, look each policy up once and wait until the job queue is empty "
                          "(on older checkouts: profile snapshots built): the steady state after seeding")
-    from bench import record, wide
+    from bench import record, store, wide
 
     record.add_arguments(sub.add_parser("record", help="one wide profile record: each stage's time and peak RSS"))
     wide.add_arguments(sub.add_parser("wide", help="export over a wide sparse schema (500 leaves) vs the baseline"))
+    store.add_arguments(sub.add_parser("store", help="a small batch into a big tenant: lookups right after success"))
     return p
 
 
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             from bench import record as mod
         elif args.command == "wide":
             from bench import wide as mod
+        elif args.command == "store":
+            from bench import store as mod
         else:
             from bench import lookup as mod
         return mod.main(args)

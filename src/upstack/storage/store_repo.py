@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, select, text, tuple_, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from upstack.storage.dialect import is_sqlite
@@ -172,12 +172,17 @@ def component_of(s: Session, tid: int, namespace: str, identity: str) -> int | N
 
 
 def components_of(s: Session, tid: int, keys: Sequence[tuple[str, str]]) -> list[int]:
-    """The components of a few (namespace, id) pairs (a lookup's), in chunks of a statement each."""
+    """The components of a few (namespace, id) pairs (a lookup's): per namespace, an IN on the primary key
+    (SQLite plans a row-value IN over the whole key as a scan)."""
+    by_ns: dict[str, list[str]] = {}
+    for ns, ident in keys:
+        by_ns.setdefault(ns, []).append(ident)
     out: list[int] = []
-    for lo in range(0, len(keys), 500):
-        out.extend(s.scalars(select(StoreIdentity.component).where(
-            StoreIdentity.tenant_id == tid,
-            tuple_(StoreIdentity.namespace, StoreIdentity.identity).in_(keys[lo:lo + 500]))))
+    for ns, ids in by_ns.items():
+        for lo in range(0, len(ids), 500):
+            out.extend(s.scalars(select(StoreIdentity.component).where(
+                StoreIdentity.tenant_id == tid, StoreIdentity.namespace == ns,
+                StoreIdentity.identity.in_(ids[lo:lo + 500]))))
     return out
 
 
