@@ -86,29 +86,37 @@ PART_RECORDS = 50_000  # records indexed per transaction (~0.5 s on SQLite, the 
 class BatchIndex:
     """Indexing one batch into its tenant's store, part by part, each part in a transaction of its own, so
     that on SQLite no transaction holds the writer lock for long and a background job can give way between
-    parts. `begin` replaces an earlier run's rows for the batch; the batch counts as indexed (its
-    `store_batches` row) only at `finish`, and until then lookups scan it (a record found both ways is read
+    parts. Progress is committed with each part: a run that gave way resumes after the last part done (a
+    batch indexed by an older run is started over only when its files changed). The batch counts as indexed
+    (`store_batches.done`) after its last part; until then lookups scan it (a record found both ways is read
     once). Each part is a union-find step of its own against the graph as it is then."""
 
     def __init__(self, t: Tenant, batch: BatchRecords, part_records: int | None = None):
         self.t, self.batch, self.step = t, batch, part_records or PART_RECORDS
-        self.tid = 0
+        self.tid, self.start = 0, 0
         self.rec_file = self.rec_row = np.zeros(0, np.int64)
 
     def begin(self, s: Session) -> None:
         b = self.batch
         self.tid = store_repo.ensure_tenant(s, self.t)
         store_repo.lock_tenant(s, self.tid)
-        store_repo.forget_batch(s, b.batch_id)
-        file_ids = [store_repo.add_file(s, self.tid, b.batch_id, b.dataset_id, b.kind, rel) for rel, _ in b.files]
+        progress = store_repo.batch_progress(s, b.batch_id)
+        file_ids = store_repo.batch_files(s, b.batch_id) if progress is not None else []
+        if progress is None or len(file_ids) != len(b.files):
+            store_repo.forget_batch(s, b.batch_id)
+            file_ids = [store_repo.add_file(s, self.tid, b.batch_id, b.dataset_id, b.kind, rel) for rel, _ in b.files]
+            store_repo.add_batch(s, self.tid, b.batch_id, b.dataset_id, b.records)
+            progress = (0, False)
+        self.start = progress[0]
         counts = np.array([n for _, n in b.files], dtype=np.int64)
         self.rec_file = np.repeat(np.array(file_ids, dtype=np.int64), counts)
         self.rec_row = (np.concatenate([np.arange(n, dtype=np.int64) for n in counts]) if len(counts)
                         else np.zeros(0, np.int64))
 
     def parts(self) -> list[tuple[int, int]]:
+        """The parts left: [lo, hi) record ranges from where an earlier run stopped."""
         n = self.batch.records
-        return [(lo, min(lo + self.step, n)) for lo in range(0, n, self.step)]
+        return [(lo, min(lo + self.step, n)) for lo in range(self.start, n, self.step)]
 
     def add_part(self, s: Session, lo: int, hi: int) -> None:
         store_repo.lock_tenant(s, self.tid)
@@ -116,10 +124,11 @@ class BatchIndex:
         a, b = np.searchsorted(occ.record, [lo, hi])  # occurrences come in record order
         part = Occurrences(occ.record[a:b] - lo, occ.namespace.slice(a, b - a), occ.ids.slice(a, b - a))
         _add_records(s, self.tid, self.rec_file[lo:hi], self.rec_row[lo:hi], part)
+        store_repo.set_progress(s, self.batch.batch_id, hi, hi >= self.batch.records)
 
     def finish(self, s: Session) -> None:
-        store_repo.lock_tenant(s, self.tid)
-        store_repo.add_batch(s, self.tid, self.batch.batch_id, self.batch.dataset_id, self.batch.records)
+        """Mark a batch without records (or already complete) done."""
+        store_repo.set_progress(s, self.batch.batch_id, self.batch.records, True)
 
 
 def _add_records(s: Session, tid: int, rec_file: np.ndarray, rec_row: np.ndarray, occ: Occurrences) -> None:

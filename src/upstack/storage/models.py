@@ -265,13 +265,16 @@ class StoreTenant(Base):
 
 
 class StoreBatch(Base):
-    """A batch whose records the store indexes (added before the batch turns `success`)."""
+    """A batch the store indexes: `done` once every record is in, `indexed` records so far (a run that gave
+    way to user work resumes there)."""
 
     __tablename__ = "store_batches"
     batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(BigInteger)
     dataset_id: Mapped[str] = mapped_column(String(32))
     records: Mapped[int] = mapped_column(BigInteger, default=0)
+    indexed: Mapped[int] = mapped_column(BigInteger, default=0)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
     __table_args__ = (Index("ix_store_batches_tenant", "tenant_id"),)
 
 

@@ -87,7 +87,22 @@ def forget_batch(s: Session, batch_id: str) -> list[int]:
 
 
 def add_batch(s: Session, tid: int, batch_id: str, dataset_id: str, records: int) -> None:
-    s.execute(insert(StoreBatch).values(batch_id=batch_id, tenant_id=tid, dataset_id=dataset_id, records=records))
+    s.execute(insert(StoreBatch).values(batch_id=batch_id, tenant_id=tid, dataset_id=dataset_id, records=records,
+                                        indexed=0, done=False))
+
+
+def batch_progress(s: Session, batch_id: str) -> tuple[int, bool] | None:
+    """(records indexed, done) of a batch the store has begun indexing, or None."""
+    row = s.execute(select(StoreBatch.indexed, StoreBatch.done).where(StoreBatch.batch_id == batch_id)).first()
+    return None if row is None else (int(row[0]), bool(row[1]))
+
+
+def set_progress(s: Session, batch_id: str, indexed: int, done: bool) -> None:
+    s.execute(update(StoreBatch).where(StoreBatch.batch_id == batch_id).values(indexed=indexed, done=done))
+
+
+def batch_files(s: Session, batch_id: str) -> list[int]:
+    return list(s.scalars(select(StoreFile.id).where(StoreFile.batch_id == batch_id).order_by(StoreFile.id)))
 
 
 def add_file(s: Session, tid: int, batch_id: str, dataset_id: str, kind: str, relpath: str) -> int:
@@ -103,7 +118,8 @@ def unindexed_batches(s: Session, t: Tenant) -> list[tuple[str, str, str, int]]:
         .join(Dataset, Dataset.id == Batch.dataset_id)
         .outerjoin(StoreBatch, StoreBatch.batch_id == Batch.id)
         .where(Batch.org == t.org, Batch.sandbox == t.sandbox, Batch.status == "success",
-               Batch.origin == "ingestion", Dataset.kind.in_(("profile", "event")), StoreBatch.batch_id.is_(None))
+               Batch.origin == "ingestion", Dataset.kind.in_(("profile", "event")),
+               StoreBatch.batch_id.is_(None) | StoreBatch.done.is_(False))
         .order_by(Batch.created_ms, Batch.id)
     )
     return [(r[0], r[1], r[2], int(r[3] or 0)) for r in rows]

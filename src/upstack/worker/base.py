@@ -64,13 +64,14 @@ class JobContext:
     def is_last_attempt(self) -> bool:
         return self.job.attempts >= self.job.max_attempts
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, *, now: bool = False) -> None:
         """Call between steps of long work. Stops a run whose lease was lost (JobLost) and, at most every
-        `lanes.YIELD_CHECK_SECONDS`, a background run while user work waits (Yielded): such a run must leave
-        nothing behind that a later run would not redo (staging, publish by rename)."""
+        `lanes.YIELD_CHECK_SECONDS` (or at once with `now`, before a step that would hold resources for a
+        while), a background run while user work waits (Yielded): such a run must leave nothing behind that a
+        later run would not redo or resume (staging, publish by rename, committed progress)."""
         if self.lost.is_set():
             raise JobLost(f"job {self.job.id} lease lost")
-        if not lanes.yields(self.job.kind) or time.monotonic() < self._next_yield_check:
+        if not lanes.yields(self.job.kind) or (not now and time.monotonic() < self._next_yield_check):
             return
         with self.app.db.read_session() as s:
             waiting = queue.user_work_waiting(s)

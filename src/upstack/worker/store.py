@@ -2,8 +2,8 @@
 
 Queued when a batch turns `success` (and when one is deleted, or a lookup finds a lake from before the store).
 It removes batches that were deleted (or their dataset) from the index and splits the components they were in,
-then indexes `success` batches the store does not have, PART_RECORDS records per transaction; a yield to user
-work (jobs/lanes.py) loses at most the parts of the batch being indexed. Idempotent: a re-run finds nothing left to do.
+then indexes `success` batches the store does not have, PART_RECORDS records per transaction, committing its
+progress with each part; it gives way to user work (jobs/lanes.py) before every part, and the next run resumes. Idempotent: a re-run finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class StoreHandler:
             todo = profile_store.unindexed(s, t)
         indexed = 0
         for batch_id, dataset_id, kind, _ in todo:
-            jc.checkpoint()
+            jc.checkpoint(now=True)  # before reading a batch: ingests coming one after another go first
             with app.db.session() as s:
                 if not profile_store.is_unindexed(s, t, batch_id):  # deleted, or indexed by another run meanwhile
                     continue
@@ -40,7 +40,7 @@ class StoreHandler:
             with app.db.session() as s:
                 ix.begin(s)
             for lo, hi in ix.parts():
-                jc.checkpoint()  # a yield to user work gives up this batch's parts so far (the re-run redoes them)
+                jc.checkpoint(now=True)  # a yield to user work keeps the parts done (the next run resumes)
                 with app.db.session() as s:
                     ix.add_part(s, lo, hi)
             with app.db.session() as s:

@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column('tenant_id', sa.BigInteger(), nullable=False),
         sa.Column('dataset_id', sa.String(length=32), nullable=False),
         sa.Column('records', sa.BigInteger(), nullable=False),
+        sa.Column('indexed', sa.BigInteger(), nullable=False),
+        sa.Column('done', sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint('batch_id', name=op.f('pk_store_batches')),
     )
     op.create_index('ix_store_batches_tenant', 'store_batches', ['tenant_id'], unique=False)
