@@ -54,6 +54,9 @@ _STRING = re.compile(rb'"[^"\n]*"')
 _DEPTH_STEP = np.zeros(256, dtype=np.int8)
 _DEPTH_STEP[list(b"{[")] = 1
 _DEPTH_STEP[list(b"}]")] = -1
+# How pyarrow starts the message of a line it cannot parse or whose kind of value changed; it says "Failed to
+# convert" when only an explicit type is too narrow. Only a speed-up: a wrong guess sends a file to the row path.
+_PARSE_ERROR = "JSON parse error"
 _READ_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError)
 
 
@@ -157,8 +160,10 @@ def _read_typed(data: bytes) -> pa.Table:
         table = _parse(data, hint, threads=True)
         if table.schema.equals(hint):
             return table
-    except NotColumnar:
-        pass  # the sample's types are too narrow for a later line (an integer, then a float; null, then a value)
+    except NotColumnar as refused:
+        if _PARSE_ERROR in str(refused):
+            raise  # not JSON, or a value of another kind: reading without the sample's types fails as well
+        # else the sample's types are too narrow for a later line (an integer, then a float; null, then a value)
     table = _parse(data, None, threads=False)
     typed = _as_text(table.schema)
     return table if typed.equals(table.schema) else _parse(data, typed, threads=True)
