@@ -234,6 +234,7 @@ ROW_PATH_FILES = {
     "duplicate keys": ['{"identityMap":{"E":[{"id":"1"}]},"n":1,"n":2}'],
     "a lone surrogate": ['{"identityMap":{"E":[{"id":"1"}]},"s":"\\ud800"}'],
     "a vertical tab line": [profile(), "\x0b", profile()],
+    "records separated by carriage returns": [json.dumps(profile()) + "\r" + json.dumps(profile(n=1))],
     "an empty namespace, even null": [{"identityMap": {"": None, "ECID": [{"id": "1"}]}}],
     "identityMap of another type in some rows": [profile(), {"identityMap": "ECID:1"}],
     "an identity list that is an object": [profile(), {"identityMap": {"ECID": {"id": "1"}}}],

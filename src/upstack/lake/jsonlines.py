@@ -33,6 +33,7 @@ beyond them, as in the row path.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,8 +109,7 @@ def _lines(data: bytes, bounds: Bounds) -> Lines:
             data.decode()
         except UnicodeDecodeError:
             raise NotColumnar("the file is not all UTF-8") from None
-    text = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(text == ord("\n"))
+    newlines = _newlines(data)
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [len(data)]))
     if len(starts) and int((ends - starts).max()) > min(unchecked_length(bounds), _LONGEST_LINE):
@@ -127,6 +127,13 @@ def _lines(data: bytes, bounds: Bounds) -> Lines:
     if not len(records):
         raise NotColumnar("no record")
     return Lines(data, starts[records], ends[records])
+
+
+def _newlines(data: bytes) -> np.ndarray:
+    """Offsets of the newlines, found a block at a time so the comparison's temporary stays one block."""
+    text = np.frombuffer(data, dtype=np.uint8)
+    found = [np.flatnonzero(text[at : at + BLOCK_BYTES] == ord("\n")) + at for at in range(0, len(text), BLOCK_BYTES)]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
 def _check_depth(data: bytes, bounds: Bounds) -> None:
@@ -238,7 +245,7 @@ def _identity_order(table: pa.Table, lines: Lines) -> pa.Table:
     for member in members:
         valid = member.is_valid().to_numpy(zero_copy_only=False)
         first.append(int(np.argmax(valid)) if valid.any() else len(column))
-    tied = {row for row in first if row < len(column) and first.count(row) > 1}
+    tied = {row for row, times in Counter(first).items() if row < len(column) and times > 1}
     keys = {row: list(orjson.loads(lines.raw(row))[IDENTITY_MAP]) for row in tied}  # the record's key order
     order = sorted(range(len(names)), key=lambda i: (first[i], keys[first[i]].index(names[i]) if first[i] in keys
                                                      else 0))
