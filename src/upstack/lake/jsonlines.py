@@ -110,6 +110,8 @@ def read(data: bytes, bounds: Bounds) -> tuple[pa.Table, Lines]:
 
 
 def _lines(data: bytes, bounds: Bounds) -> Lines:
+    """The lines holding a record (the row path's non-blank lines), once the text is known to be UTF-8, short
+    enough and shallow enough for pyarrow to read in time linear in it."""
     if not data.isascii():
         try:
             data.decode()
@@ -218,6 +220,9 @@ def _text_type(t: pa.DataType) -> pa.DataType:
 
 
 def _check_numbers(table: pa.Table) -> None:
+    """Raise NotColumnar when a double could not come from the row path: NaN or infinite (orjson refuses
+    them), or integral and at least 2^53 (an integer beyond 64 bits, or one `pa.array` will not mix with
+    floats)."""
     for column in table.columns:
         for chunk in column.chunks:
             for leaf in _double_leaves(chunk):
@@ -230,6 +235,7 @@ def _check_numbers(table: pa.Table) -> None:
 
 
 def _double_leaves(arr: pa.Array) -> list[pa.Array]:
+    """The floating-point arrays inside `arr`, through structs and lists."""
     t = arr.type
     if pa.types.is_floating(t):
         return [arr]
