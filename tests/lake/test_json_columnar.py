@@ -108,8 +108,10 @@ def test_events_give_the_same_table(tmp_path):
 
 
 def test_blank_lines_crlf_and_a_missing_last_newline(tmp_path):
-    body = text(CORPUS[:2]).replace(b"\n", b"\r\n") + b"\n   \r\n\t\n" + json.dumps(CORPUS[2]).encode()
-    assert both(tmp_path, body).read == 3
+    body = text(CORPUS[:2] + [{"no": "identity"}]).replace(b"\n", b"\r\n") + b"\n   \r\n\t\n" + json.dumps(
+        CORPUS[2]).encode()
+    result = both(tmp_path, body)
+    assert result.read == 4 and [(e.row, e.record) for e in result.failed] == [(2, '{"no": "identity"}\r')]
 
 
 @pytest.mark.parametrize(
@@ -253,6 +255,13 @@ def test_files_only_the_row_path_reads_exactly(tmp_path, lines):
 
 def test_invalid_utf8_is_the_row_paths(tmp_path):
     falls_back(tmp_path, text([profile()]) + b'{"identityMap":{"E":[{"id":"\xff"}]}}\n')
+
+
+def test_an_identity_map_of_another_type_in_every_row(tmp_path):
+    result = both(tmp_path, text([{"identityMap": [{"id": "1"}]}] * 2))
+    assert [e.code for e in result.failed] == ["ROW-IDENTITY-INVALID"] * 2
+    result = both(tmp_path, text([{"identityMap": {"ECID": {"id": "1"}}}] * 2))
+    assert [e.code for e in result.failed] == ["ROW-IDENTITY-INVALID"] * 2
 
 
 def test_event_ids_and_timestamps_of_another_type_are_the_row_paths(tmp_path):
