@@ -90,8 +90,9 @@ def convert_file(
 ) -> Converted:
     """Read one uploaded file and split it into accepted rows and row errors.
 
-    JSON records are checked one by one in Python (they are Python objects once parsed); Parquet is
-    checked column by column (`upstack.lake.columnar`). Accepted rows get a normalised
+    Parquet is checked column by column (`upstack.lake.columnar`), and so are JSON lines whenever
+    `upstack.lake.jsonlines` can read them exactly as the row path would; the other JSON files (multi-line
+    JSON, and any file that path refuses) are parsed and checked record by record in Python. Accepted rows get a normalised
     ``identityMap`` (``map<string, list<struct<id, authenticatedState, primary>>>``), events a
     ``timestamp[ms, UTC]`` timestamp, and all the system column ``_acp_system_metadata``.
     ``row_offset`` is the number of rows the batch accepted before this file, so ``rowNumber`` runs
