@@ -9,6 +9,7 @@ to the row path say so, and the default ("auto") then gives the row path's answe
 from __future__ import annotations
 
 import json
+import random
 import time
 import zlib
 from pathlib import Path
@@ -378,8 +379,6 @@ def random_record(rng, kind: str, n: int) -> dict:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_random_files_agree(tmp_path, seed):
-    import random
-
     rng = random.Random(seed)
     kind = "event" if seed % 2 else "profile"
     data = text([random_record(rng, kind, n) for n in range(rng.randrange(1, 60))])
@@ -389,3 +388,41 @@ def test_random_files_agree(tmp_path, seed):
         same(rows, convert(tmp_path, data, "columns", kind))
     except NotColumnar:
         pass  # a conflict of kinds between records: the row path's (checked above through "auto")
+
+
+IDENTITY_IDS = ["1", "", None, "xyz"]
+STATES = [None, "ambiguous", "authenticated", "loggedOut", "nope", ""]
+STAMPS = ["2024-01-02T03:04:05Z", "2024-01-02T03:04:05.1+01:00", "2024-02-30T00:00:00Z", "0000-01-01T00:00:00Z",
+          "2024-01-02", None, "2024-01-02 03:04:05z", "2024-01-02T03:04:05.123456789-00:00", "2024-01-02T24:00:00Z",
+          "yesterday", "2024-01-02T03:04:05+24:00"]
+
+
+def random_identity(rng) -> dict | None:
+    item = {}
+    for name, choices, odds in (("id", IDENTITY_IDS, 0.9), ("primary", [None, True, False], 0.5),
+                                ("authenticatedState", STATES, 0.5), ("extra", ["x"], 0.1)):
+        if rng.random() < odds:
+            item[name] = rng.choice(choices)
+    return item if rng.random() < 0.97 else None
+
+
+def random_rule_record(rng, kind: str, n: int) -> dict:
+    """A record that breaks some row rule about half the time (identities, event id and timestamp)."""
+    record: dict = {"n": n}
+    if rng.random() < 0.95:
+        record["identityMap"] = None if rng.random() < 0.05 else {
+            ns: None if rng.random() < 0.2 else [random_identity(rng) for _ in range(rng.choice([0, 1, 2, 3, 25]))]
+            for ns in rng.sample(["ECID", "Email", "Phone", "CRM", "B"], rng.randrange(5))}
+    if kind == "event":
+        if rng.random() < 0.95:
+            record["_id"] = rng.choice(["e1", "", None, "e2"])
+        if rng.random() < 0.95:
+            record["timestamp"] = rng.choice(STAMPS)
+    return dict(rng.sample(list(record.items()), len(record)))  # keys in any order
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_row_rule_breaks_are_judged_by_the_columns_as_by_the_rows(tmp_path, seed):
+    rng = random.Random(seed)
+    kind = "event" if seed % 2 else "profile"
+    both(tmp_path, text([random_rule_record(rng, kind, n) for n in range(rng.randrange(1, 30))]), kind)
