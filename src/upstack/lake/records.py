@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 from upstack.identitymap import with_map_layout
 from upstack.lake import columnar, jsonlines
 from upstack.lake.errors import UnreadableFile
-from upstack.lake.inference import has_empty_struct, infer_table, without_empty_structs
+from upstack.lake.inference import infer_table
+from upstack.lake.parquet import parquet_safe
 from upstack.lake.rows import (
     AUTHENTICATED_STATES,
     EVENT_TIMESTAMP,
@@ -92,8 +93,8 @@ def convert_file(
 
     Parquet is checked column by column (`upstack.lake.columnar`), and so are JSON lines whenever
     `upstack.lake.jsonlines` can read them exactly as the row path would; the other JSON files (multi-line
-    JSON, and any file that path refuses) are parsed and checked record by record in Python. Accepted rows get a normalised
-    ``identityMap`` (``map<string, list<struct<id, authenticatedState, primary>>>``), events a
+    JSON, and any file that path refuses) are parsed and checked record by record in Python. Accepted rows
+    get a normalised ``identityMap`` (``map<string, list<struct<id, authenticatedState, primary>>>``), events a
     ``timestamp[ms, UTC]`` timestamp, and all the system column ``_acp_system_metadata``.
     ``row_offset`` is the number of rows the batch accepted before this file, so ``rowNumber`` runs
     on across the files of a batch. ``bounds`` are the deepest and widest record accepted (the caller's
@@ -222,7 +223,8 @@ def _convert_lines(
     bad = np.flatnonzero(verdicts.code)
     failed = [_row_error(lines.raw(row), row, is_event, file_name, bounds) for row in bad.tolist()]
     if not failed:
-        return _stored(checked), len(lines), []
+        # A field that was always `{}` is null, as the row path leaves it (Parquet stores no empty struct).
+        return (parquet_safe(checked) if checked.num_rows else None), len(lines), []
     kept = np.flatnonzero(verdicts.code == 0)
     if not len(kept):
         return None, len(lines), failed
@@ -245,17 +247,6 @@ def _row_error(raw: bytes, row: int, is_event: bool, file_name: str, bounds: Bou
     except (_Reject, Violation) as bad:
         return RowError(file_name, row, bad.code, bad.message, record_text(raw))
     raise jsonlines.NotColumnar(f"the column checks reject record {row}, the row rules accept it")
-
-
-def _stored(table: pa.Table) -> pa.Table | None:
-    """The checked table as the row path leaves it: fields that were always `{}` are null (Parquet cannot store
-    a struct without fields)."""
-    if not table.num_rows:
-        return None
-    if not any(has_empty_struct(f.type) for f in table.schema):
-        return table
-    return pa.table({name: without_empty_structs(column.combine_chunks())
-                     for name, column in zip(table.column_names, table.columns, strict=True)})
 
 
 @contextmanager
