@@ -231,13 +231,15 @@ def test_event_rules(tmp_path: Path) -> None:
 def test_well_formed_but_impossible_timestamps(tmp_path: Path) -> None:
     table = pa.table(
         {
-            "_id": ["a", "b", "c"],
-            "timestamp": ["2024-02-30T00:00:00Z", "2024-01-02T03:04:05Z", "2024-01-02T03:04:60Z"],
-            "identityMap": [{"ECID": ids("1")}] * 3,
+            "_id": ["a", "b", "c", "d"],
+            # Year 0000 too: no Python datetime holds it, so the JSON row path always refused it.
+            "timestamp": ["2024-02-30T00:00:00Z", "2024-01-02T03:04:05Z", "2024-01-02T03:04:60Z",
+                          "0000-01-01T00:00:00Z"],
+            "identityMap": [{"ECID": ids("1")}] * 4,
         }
     )
     result = convert(tmp_path, table, kind="event")
-    assert codes(result) == [(0, "ROW-TIMESTAMP-INVALID"), (2, "ROW-TIMESTAMP-INVALID")]
+    assert codes(result) == [(0, "ROW-TIMESTAMP-INVALID"), (2, "ROW-TIMESTAMP-INVALID"), (3, "ROW-TIMESTAMP-INVALID")]
     assert result.table.column("timestamp").cast(pa.int64()).to_pylist(maps_as_pydicts="strict") == [1704164645000]
 
 

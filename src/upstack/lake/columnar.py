@@ -35,10 +35,11 @@ from upstack.lake.rows import (
 from upstack.lake.shape import Bounds, Violation, check_schema
 
 _FILE_CODES = {TOO_DEEP: "FILE-TOO-DEEP", TOO_WIDE: "FILE-TOO-WIDE"}
-_RFC3339 = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+# Year 0000 is well formed but no date-time Python (and so the JSON row path) can hold: refused here too.
+_RFC3339 = r"^([1-9]\d{3}|0[1-9]\d\d|00[1-9]\d|000[1-9])-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 
 
-class _Verdicts:
+class Verdicts:
     """The first broken rule of every row; later rules never overwrite an earlier verdict."""
 
     def __init__(self, n: int) -> None:
@@ -78,20 +79,33 @@ def convert_parquet(
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile(f"{file_name} is not a readable Parquet file: {exc}") from None
     read = table.num_rows
-    if SYSTEM_COLUMN in table.column_names:  # ours to write, never the client's
-        table = table.drop_columns([SYSTEM_COLUMN])
     if read == 0:
         return None, 0, []
-    verdicts = _Verdicts(read)
-    original = table  # row errors quote the record as the client sent it, not our normalised form
-    if kind == "event":
-        _check_event_id(table, verdicts)
-        table = _check_event_timestamp(table, verdicts)
-    table = _check_identity_map(table, verdicts)
+    original = without_system_column(table)  # row errors quote the record as the client sent it, not our form
+    table, verdicts = check_table(original, kind)
     failed = verdicts.errors(original, file_name)
     if failed:
         table = table.filter(pa.array(verdicts.code == 0))
     return (table if table.num_rows else None), read, failed
+
+
+def without_system_column(table: pa.Table) -> pa.Table:
+    """The system column is ours to write, never the client's."""
+    at = table.schema.get_field_index(SYSTEM_COLUMN)
+    return table.remove_column(at) if at >= 0 else table
+
+
+def check_table(table: pa.Table, kind: str) -> tuple[pa.Table, Verdicts]:
+    """Apply the row rules to every row of `table` (no system column) at once: the table with identityMap
+    and the event timestamp normalised, and each row's verdict (rows with one must not be kept).
+
+    Shared by Parquet input and the columnar JSON lines path (`records.py`), so both judge alike.
+    """
+    verdicts = Verdicts(table.num_rows)
+    if kind == "event":
+        _check_event_id(table, verdicts)
+        table = _check_event_timestamp(table, verdicts)
+    return _check_identity_map(table, verdicts), verdicts
 
 
 def _column(table: pa.Table, name: str) -> pa.Array | None:
@@ -113,7 +127,7 @@ def _is_string(t: pa.DataType) -> bool:
 # -- events ------------------------------------------------------------------------------------------
 
 
-def _check_event_id(table: pa.Table, verdicts: _Verdicts) -> None:
+def _check_event_id(table: pa.Table, verdicts: Verdicts) -> None:
     ids = _column(table, "_id")
     message = "an event needs '_id', a non-empty string"
     if ids is None or not _is_string(ids.type):
@@ -123,7 +137,7 @@ def _check_event_id(table: pa.Table, verdicts: _Verdicts) -> None:
     verdicts.flag(~present.to_numpy(zero_copy_only=False), ID_MISSING, message)
 
 
-def _check_event_timestamp(table: pa.Table, verdicts: _Verdicts) -> pa.Table:
+def _check_event_timestamp(table: pa.Table, verdicts: Verdicts) -> pa.Table:
     stamps = _column(table, "timestamp")
     if stamps is None:
         verdicts.flag(True, TIMESTAMP_MISSING, "an event needs 'timestamp' (RFC 3339 date-time)")
@@ -142,7 +156,7 @@ def _check_event_timestamp(table: pa.Table, verdicts: _Verdicts) -> pa.Table:
     return table.set_column(table.schema.get_field_index("timestamp"), "timestamp", typed)
 
 
-def _parse_rfc3339(stamps: pa.Array, verdicts: _Verdicts) -> pa.Array:
+def _parse_rfc3339(stamps: pa.Array, verdicts: Verdicts) -> pa.Array:
     upper = pc.utf8_upper(stamps)
     well_formed = pc.fill_null(pc.match_substring_regex(upper, _RFC3339), False)
     # Arrow refuses more fraction digits than the target unit holds; milliseconds are all we keep.
@@ -171,7 +185,7 @@ def _python_ms(text: str | None) -> int | None:
 # -- identityMap -------------------------------------------------------------------------------------
 
 
-def _check_identity_map(table: pa.Table, verdicts: _Verdicts) -> pa.Table:
+def _check_identity_map(table: pa.Table, verdicts: Verdicts) -> pa.Table:
     column = _column(table, IDENTITY_MAP)
     if column is None:
         verdicts.flag(True, IDENTITYMAP_MISSING, "the record has no identityMap")
@@ -197,7 +211,7 @@ def _check_identity_map(table: pa.Table, verdicts: _Verdicts) -> pa.Table:
     return table.set_column(table.schema.get_field_index(IDENTITY_MAP), IDENTITY_MAP, rebuilt)
 
 
-def _check_struct(column: pa.StructArray, present: np.ndarray, verdicts: _Verdicts) -> tuple[pa.Array, np.ndarray]:
+def _check_struct(column: pa.StructArray, present: np.ndarray, verdicts: Verdicts) -> tuple[pa.Array, np.ndarray]:
     """A struct of namespace -> list (as JSON records infer): one check per member; its members are the file
     schema's fields, which the schema bounds already limit."""
     n = len(column)
@@ -222,7 +236,7 @@ def _check_struct(column: pa.StructArray, present: np.ndarray, verdicts: _Verdic
     return identitymap.to_map(struct), counts
 
 
-def _check_map(column: pa.MapArray, present: np.ndarray, verdicts: _Verdicts) -> tuple[pa.Array, np.ndarray]:
+def _check_map(column: pa.MapArray, present: np.ndarray, verdicts: Verdicts) -> tuple[pa.Array, np.ndarray]:
     """Spark and AEP write identityMap as map<namespace, list>: checked as its entries, one long column, so
     the cost follows the entries whatever the number of distinct namespaces in the file."""
     n = len(column)
