@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 from bench.common import BenchFailure, Server, create_merge_policy, median, run_dir, say, write_json
@@ -22,21 +23,39 @@ TARGET_P50_MS = 50
 PATH = "/data/core/ups/access/entities"
 
 
-def _identities(args, fragments: int, count: int) -> list[tuple[str, str]]:
-    """`count` (namespace, id) pairs of seeded people: CRMID and ECID of random fragments."""
+def people(args, fragments: int, picks) -> list[dict[str, str]]:
+    """{"CRMID": ..., "ECID": ...} of seeded people (numbers `picks`): the CRMID of the person's first fragment."""
     from upstack.seed.generate import SeedSpec
     from upstack.seed.generate import fragments as gen
 
     f = args.fragments_per_profile
     spec = SeedSpec(profiles=max(1, fragments // f), fragments_per_profile=f, datasets=2, seed=args.seed,
                     events_per_profile=args.events_per_profile)
-    rng = np.random.default_rng(args.seed + 1)
     out = []
-    for p in rng.integers(0, spec.profiles, count):
+    for p in picks:
         ids = gen(spec, 0, int(p), int(p) + 1).column("identityMap").combine_chunks()
-        out.append(("CRMID", ids.field("CRMID")[0][0]["id"].as_py()))
-        out.append(("ECID", ids.field("ECID")[0][0]["id"].as_py()))
+        out.append({"CRMID": ids.field("CRMID")[0][0]["id"].as_py(), "ECID": ids.field("ECID")[0][0]["id"].as_py()})
     return out
+
+
+def _identities(args, fragments: int, count: int) -> list[tuple[str, str]]:
+    """`count` (namespace, id) pairs of seeded people: CRMID and ECID of random fragments."""
+    rng = np.random.default_rng(args.seed + 1)
+    profiles = max(1, fragments // args.fragments_per_profile)
+    return [(ns, p[ns]) for p in people(args, fragments, rng.integers(0, profiles, count)) for ns in ("CRMID", "ECID")]
+
+
+def timed_lookup(c, ns: str, ident: str, policy_id: str | None) -> tuple[float, httpx.Response]:
+    """One profile lookup: (milliseconds, answer); a server error fails the run."""
+    params = {"schema.name": "_xdm.context.profile", "entityId": ident, "entityIdNS": ns}
+    if policy_id:
+        params["mergePolicyId"] = policy_id
+    t = time.perf_counter()
+    r = c.get(PATH, params=params)
+    ms = (time.perf_counter() - t) * 1000
+    if r.status_code >= 500:
+        raise BenchFailure(f"lookup {ns}:{ident} answered {r.status_code}: {r.text[:300]}")
+    return ms, r
 
 
 def _settle(c, data_dir: Path, pdg_id: str, pair: tuple[str, str], timeout: float) -> None:
@@ -91,16 +110,8 @@ def main(args) -> int:
             for policy_name, policy_id, ns in kinds:
                 if time.monotonic() > deadline:
                     break
-                ident = by_ns[ns][k]
-                params = {"schema.name": "_xdm.context.profile", "entityId": ident, "entityIdNS": ns}
-                if policy_id:
-                    params["mergePolicyId"] = policy_id
-                t = time.perf_counter()
-                r = c.get(PATH, params=params)
-                ms = (time.perf_counter() - t) * 1000
+                ms, r = timed_lookup(c, ns, by_ns[ns][k], policy_id)
                 results[f"{policy_name}/{ns}"].append({"ms": round(ms, 2), "status": r.status_code})
-                if r.status_code >= 500:
-                    raise BenchFailure(f"lookup {ns}:{ident} answered {r.status_code}: {r.text[:300]}")
     summary = {}
     for key, rs in results.items():
         lat = sorted(r["ms"] for r in rs)

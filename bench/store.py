@@ -33,26 +33,13 @@ import orjson
 
 from bench.common import BenchFailure, Server, check, create_merge_policy, median, run_dir, say, write_json
 from bench.export import seed_into
+from bench.lookup import people as seeded_people
+from bench.lookup import timed_lookup
 
 IMPORT = "/data/foundation/import"
 CATALOG = "/data/foundation/catalog"
-ENTITIES = "/data/core/ups/access/entities"
+ENTITIES = "/data/core/ups/access/entities"  # the first lookup below queues the store job on old data
 TARGET_P50_MS, TARGET_P99_MS, TARGET_VISIBLE_S = 50, 200, 3.0
-
-
-def _people(args, fragments: int, picks: np.ndarray) -> list[dict[str, str]]:
-    """CRMID (of the person's first fragment) and ECID of seeded people."""
-    from upstack.seed.generate import SeedSpec
-    from upstack.seed.generate import fragments as gen
-
-    f = args.fragments_per_profile
-    spec = SeedSpec(profiles=max(1, fragments // f), fragments_per_profile=f, datasets=2, seed=args.seed,
-                    events_per_profile=args.events_per_profile)
-    out = []
-    for p in picks.tolist():
-        ids = gen(spec, 0, int(p), int(p) + 1).column("identityMap").combine_chunks()
-        out.append({"CRMID": ids.field("CRMID")[0][0]["id"].as_py(), "ECID": ids.field("ECID")[0][0]["id"].as_py()})
-    return out
 
 
 def _queue_empty(db: sqlite3.Connection) -> bool:
@@ -70,12 +57,7 @@ def _wait(cond, timeout: float, what: str, poll: float = 0.02) -> float:
 
 
 def _lookup(c, ns: str, ident: str, policy_id: str | None) -> tuple[float, dict]:
-    params = {"schema.name": "_xdm.context.profile", "entityIdNS": ns, "entityId": ident}
-    if policy_id:
-        params["mergePolicyId"] = policy_id
-    t = time.perf_counter()
-    r = c.get(ENTITIES, params=params)
-    ms = (time.perf_counter() - t) * 1000
+    ms, r = timed_lookup(c, ns, ident, policy_id)
     if r.status_code != 200:
         raise BenchFailure(f"lookup {ns}:{ident} answered {r.status_code}: {r.text[:300]}")
     return ms, r.json()
@@ -111,7 +93,7 @@ def main(args) -> int:
         rng = np.random.default_rng(args.seed + 7)
         profiles = max(1, args.fragments // args.fragments_per_profile)
         picks = rng.choice(profiles, size=2 * args.batch_records + args.lookups, replace=False)
-        people = _people(args, args.fragments, picks)
+        people = seeded_people(args, args.fragments, picks.tolist())
         batch_people, others, untouched = (people[:args.batch_records], people[args.batch_records:2 * args.batch_records],
                                            people[2 * args.batch_records:])
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

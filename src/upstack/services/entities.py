@@ -84,8 +84,9 @@ def plan_many(s: Session, lake: Lake, t: Tenant, body: EntitiesRequest) -> list[
     _, _, policy = merge_policies.resolve_lookup_version(s, t, body.mergePolicyId or None)
     inputs = profile_inputs.dataset_inputs(s, lake, t)
     deletions = profile_deletions.load(s, t)
+    unindexed = profile_store.unindexed_files(s, lake, t)  # read once for every identity asked
     return [Lookup(inputs, policy_spec(policy), pair, body.fields, False, None, deletions,
-                   profile_store.lookup_inputs(s, lake, t, inputs, pair))
+                   profile_store.lookup_inputs(s, lake, t, inputs, pair, unindexed))
             for pair in body.pairs]
 
 

@@ -197,21 +197,39 @@ def is_unindexed(s: Session, t: Tenant, batch_id: str) -> bool:
 
 # -- lookups ---------------------------------------------------------------------------------------------
 
-def lookup_inputs(s: Session, lake: Lake, t: Tenant, inputs: list[DatasetInput], identity: tuple[str, str]
-                  ) -> list[DatasetInput] | None:
-    """The records a lookup of `identity` merges, as row selections of the datasets of `inputs` (the
-    profile-enabled ones): its component's records from the index, plus the records of `success` batches the
-    index does not have yet that connect to it (scanned, so a lookup reads its writes while the background
-    job indexes them). None when more than DELTA_RECORDS records wait to be indexed (a lake from before the
-    store): the caller merges `inputs` whole meanwhile."""
-    started = time.perf_counter()
+@dataclass
+class Unindexed:
+    """The `success` batches the index lacks (or lacks in part), read once for the lookups of one request:
+    (path, dataset id, identity occurrences) per file; `too_many` past DELTA_RECORDS records."""
+
+    files: list[tuple[str, str, Occurrences]]
+    too_many: bool = False
+
+
+def unindexed_files(s: Session, lake: Lake, t: Tenant) -> Unindexed:
     pending = store_repo.unindexed_batches(s, t)
     if sum(n for *_, n in pending) > DELTA_RECORDS:
         request_sync(s, t)
+        return Unindexed([], too_many=True)
+    return Unindexed([(str(f.path), dataset_id, file_occurrences(str(f.path))[1])
+                      for batch_id, dataset_id, _, _ in pending
+                      for f in lake.published_files(t.org, t.sandbox, dataset_id, batch_id)
+                      if f.name.endswith(".parquet")])
+
+
+def lookup_inputs(s: Session, lake: Lake, t: Tenant, inputs: list[DatasetInput], identity: tuple[str, str],
+                  unindexed: Unindexed | None = None) -> list[DatasetInput] | None:
+    """The records a lookup of `identity` merges, as row selections of the datasets of `inputs` (the
+    profile-enabled ones): its component's records from the index, plus the records of `success` batches the
+    index does not have yet that connect to it (scanned, so a lookup reads its writes while the background
+    job indexes them; `unindexed` when the caller read them already for another lookup). None when more than
+    DELTA_RECORDS records wait to be indexed (a lake from before the store): the caller merges `inputs` whole
+    meanwhile."""
+    started = time.perf_counter()
+    unindexed = unindexed if unindexed is not None else unindexed_files(s, lake, t)
+    if unindexed.too_many:
         return None
-    delta = [_DeltaFile(str(f.path), dataset_id, *file_occurrences(str(f.path)))
-             for batch_id, dataset_id, _, _ in pending
-             for f in lake.published_files(t.org, t.sandbox, dataset_id, batch_id) if f.name.endswith(".parquet")]
+    delta = [_DeltaFile(path, dataset_id, occ) for path, dataset_id, occ in unindexed.files]
     tid = store_repo.tenant_id(s, t)
     comps: set[int] = set()
     known, frontier = {identity}, {identity}
@@ -249,7 +267,7 @@ DELTA_RECORDS = 1_000_000
 class _DeltaFile:
     """A published file the index does not have yet: the rows whose identities connect to a lookup's."""
 
-    def __init__(self, path: str, dataset_id: str, rows: int, occ: Occurrences):
+    def __init__(self, path: str, dataset_id: str, occ: Occurrences):
         self.path, self.dataset_id, self.occ = path, dataset_id, occ
         self.picked: set[int] = set()
 
