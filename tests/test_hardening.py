@@ -211,8 +211,8 @@ def test_request_and_job_logs_carry_fields_not_text(client, run_jobs, log_lines)
 
     # The ingest job: the loop's job fields on every line, the handler's batch fields on its own.
     claimed = _events(records, "job claimed")
-    assert [c["kind"] for c in claimed] == ["ingest", "export"]  # the ingest indexed its batch itself: no more jobs
-    ingest_job, export_job = claimed
+    assert [c["kind"] for c in claimed] == ["ingest", "store", "export"]  # the ingest queues the store's indexing
+    ingest_job, _, export_job = claimed
     assert isinstance(ingest_job["job_id"], int) and ingest_job["subject_id"] == batch_id
     assert ingest_job["tenant"] == tenant and ingest_job["attempt"] == 1
     [ingested] = _events(records, "batch ingested")

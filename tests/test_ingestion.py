@@ -494,7 +494,7 @@ def test_ingest_job_is_idempotent(client, ctx, run_jobs, monkeypatch):
     assert first["status"] == "success" and first["metrics"]["recordsWritten"] == 2
 
     handler.run(jc)  # already finished: nothing changes
-    assert run_jobs() == 1  # the queued job finds the batch finished
+    assert run_jobs() == 2  # the queued job finds the batch finished; the other indexes it in the profile store
     assert batch(client, b) == first
     assert client.get(f"{EXPORT}/batches/{b}/files").json() == files
     assert client.get(f"{EXPORT}/batches/{b}/failed", params={"path": "row_errors/part-00000.json"}).text == failed
