@@ -343,3 +343,23 @@ def wait_export(c: httpx.Client, job_id: int | str, timeout_s: float, poll_s: fl
 def export_api_available(c: httpx.Client) -> bool:
     r = c.get("/data/core/ups/export/jobs", params={"limit": 1})
     return r.status_code == 200
+
+
+def wait_queue_empty(data_dir: Path, timeout: float, what: str = "the job queue", poll: float = 0.5) -> float:
+    """Wait until the server's job queue (its SQLite database, read-only) has nothing queued or running; the
+    seconds waited. Baselines run on an idle server, so the server's background work (the profile store's
+    indexing) never shares the CPU with them."""
+    import sqlite3
+
+    t0 = time.monotonic()
+    db = sqlite3.connect(f"file:{data_dir / 'upstack.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        while True:
+            (busy,) = db.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()
+            if not busy:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise BenchFailure(f"{what}: {busy} job(s) still queued or running after {timeout:.0f} s")
+            time.sleep(poll)
+    finally:
+        db.close()

@@ -16,7 +16,16 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.common import BenchFailure, Server, create_merge_policy, median, run_dir, say, write_json
+from bench.common import (
+    BenchFailure,
+    Server,
+    create_merge_policy,
+    median,
+    run_dir,
+    say,
+    wait_queue_empty,
+    write_json,
+)
 from bench.export import seed_into
 
 TARGET_P50_MS = 50
@@ -61,23 +70,11 @@ def timed_lookup(c, ns: str, ident: str, policy_id: str | None) -> tuple[float, 
 def _settle(c, data_dir: Path, pdg_id: str, pair: tuple[str, str], timeout: float) -> None:
     """--settle: one lookup per policy, then wait until the server's job queue is empty (a store sync a lookup
     queued for batches ingested before the profile store; on older checkouts, profile snapshot builds)."""
-    import sqlite3
-
     t0 = time.monotonic()
     for policy_id in (None, pdg_id):
         params = {"schema.name": "_xdm.context.profile", "entityId": pair[1], "entityIdNS": pair[0]}
         c.get(PATH, params=dict(params, mergePolicyId=policy_id) if policy_id else params)
-    db = sqlite3.connect(f"file:{data_dir / 'upstack.db'}?mode=ro", uri=True, timeout=30)
-    try:
-        while True:
-            (busy,) = db.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()
-            if not busy:
-                break
-            if time.monotonic() - t0 > timeout:
-                raise BenchFailure(f"--settle: {busy} job(s) still queued or running after {timeout:.0f} s")
-            time.sleep(0.5)
-    finally:
-        db.close()
+    wait_queue_empty(data_dir, timeout, "--settle")
     say(f"settled: job queue empty {time.monotonic() - t0:.1f} s after the first lookups")
 
 

@@ -31,7 +31,17 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.common import BenchFailure, Server, check, create_merge_policy, median, run_dir, say, write_json
+from bench.common import (
+    BenchFailure,
+    Server,
+    check,
+    create_merge_policy,
+    median,
+    run_dir,
+    say,
+    wait_queue_empty,
+    write_json,
+)
 from bench.export import seed_into
 from bench.lookup import people as seeded_people
 from bench.lookup import timed_lookup
@@ -40,11 +50,6 @@ IMPORT = "/data/foundation/import"
 CATALOG = "/data/foundation/catalog"
 ENTITIES = "/data/core/ups/access/entities"  # the first lookup below queues the store job on old data
 TARGET_P50_MS, TARGET_P99_MS, TARGET_VISIBLE_S = 50, 200, 3.0
-
-
-def _queue_empty(db: sqlite3.Connection) -> bool:
-    (busy,) = db.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()
-    return busy == 0
 
 
 def _wait(cond, timeout: float, what: str, poll: float = 0.02) -> float:
@@ -86,8 +91,7 @@ def main(args) -> int:
         db = sqlite3.connect(f"file:{data_dir / 'upstack.db'}?mode=ro", uri=True, timeout=30)
         # 1. The store catches up with the seeded (or reused, unindexed) data.
         c.get(ENTITIES, params={"schema.name": "_xdm.context.profile", "entityIdNS": "CRMID", "entityId": "x"})
-        report["store_lag_after_seeding_s"] = round(_wait(lambda: _queue_empty(db), args.timeout, "store sync",
-                                                          poll=0.5), 2)
+        report["store_lag_after_seeding_s"] = round(wait_queue_empty(data_dir, args.timeout, "store sync"), 2)
         say(f"store indexed everything {report['store_lag_after_seeding_s']:.1f} s after seeding ended")
         pdg = create_merge_policy(c, "bench store pdg", "pdg", "timestampOrdered")["id"]
         rng = np.random.default_rng(args.seed + 7)
