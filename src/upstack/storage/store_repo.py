@@ -25,6 +25,7 @@ from upstack.storage.models import (
 from upstack.tenant import Tenant
 
 PROBE_CHUNK = 50_000  # identities sent to the probe table per statement
+IN_CHUNK = 10_000  # components named in one statement
 
 
 def bulk_insert(s: Session, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
@@ -202,36 +203,36 @@ def components_of(s: Session, tid: int, keys: Sequence[tuple[str, str]]) -> list
     return out
 
 
+def _chunks(values: Sequence[int]) -> list[list[int]]:
+    """Components in lists of IN_CHUNK: a delete can touch more components than a statement may bind (32,766
+    parameters on SQLite)."""
+    values = list(values)
+    return [values[lo:lo + IN_CHUNK] for lo in range(0, len(values), IN_CHUNK)]
+
+
 def component_identities(s: Session, tid: int, comps: Sequence[int]) -> list[tuple[str, str, int]]:
-    return [(r[0], r[1], r[2]) for r in s.execute(
+    return [(r[0], r[1], r[2]) for chunk in _chunks(comps) for r in s.execute(
         select(StoreIdentity.namespace, StoreIdentity.identity, StoreIdentity.component)
-        .where(StoreIdentity.tenant_id == tid, StoreIdentity.component.in_(comps)))]
+        .where(StoreIdentity.tenant_id == tid, StoreIdentity.component.in_(chunk)))]
 
 
 def drop_components(s: Session, tid: int, comps: Sequence[int]) -> None:
-    for table in (StoreIdentity, StoreRecord):
-        s.execute(delete(table).where(table.tenant_id == tid, table.component.in_(comps)))
+    for chunk in _chunks(comps):
+        for table in (StoreIdentity, StoreRecord):
+            s.execute(delete(table).where(table.tenant_id == tid, table.component.in_(chunk)))
 
 
 def component_records(s: Session, tid: int, comps: Sequence[int], *, live_only: bool = True
                       ) -> list[tuple[int, str, str, str, str, int]]:
     """(file id, relpath, dataset id, batch id, kind, row) of every record of the components, by file and
     row; `live_only`: of `success` batches only (a batch being indexed, or deleted, is not read)."""
-    q = (select(StoreFile.id, StoreFile.relpath, StoreFile.dataset_id, StoreFile.batch_id, StoreFile.kind,
-                StoreRecord.row)
-         .join(StoreFile, StoreFile.id == StoreRecord.file_id)
-         .where(StoreRecord.tenant_id == tid, StoreRecord.component.in_(comps)))
-    if live_only:
-        q = q.join(Batch, Batch.id == StoreFile.batch_id).where(Batch.status == "success")
-    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in s.execute(q.order_by(StoreFile.id, StoreRecord.row))]
-
-
-def clear_tenant(s: Session, t: Tenant) -> None:
-    """Forget a tenant's store (its data was reset)."""
-    tid = tenant_id(s, t)
-    if tid is None:
-        return
-    s.execute(delete(StoreRecord).where(StoreRecord.tenant_id == tid))
-    s.execute(delete(StoreIdentity).where(StoreIdentity.tenant_id == tid))
-    s.execute(delete(StoreFile).where(StoreFile.tenant_id == tid))
-    s.execute(delete(StoreBatch).where(StoreBatch.tenant_id == tid))
+    out = []
+    for chunk in _chunks(comps):
+        q = (select(StoreFile.id, StoreFile.relpath, StoreFile.dataset_id, StoreFile.batch_id, StoreFile.kind,
+                    StoreRecord.row)
+             .join(StoreFile, StoreFile.id == StoreRecord.file_id)
+             .where(StoreRecord.tenant_id == tid, StoreRecord.component.in_(chunk)))
+        if live_only:
+            q = q.join(Batch, Batch.id == StoreFile.batch_id).where(Batch.status == "success")
+        out.extend((r[0], r[1], r[2], r[3], r[4], r[5]) for r in s.execute(q))
+    return sorted(out, key=lambda r: (r[0], r[5]))
