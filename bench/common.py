@@ -363,3 +363,20 @@ def wait_queue_empty(data_dir: Path, timeout: float, what: str = "the job queue"
             time.sleep(poll)
     finally:
         db.close()
+
+
+def latency_summary(ms: Iterable[float]) -> dict[str, float]:
+    """n, p50 and p99 of request latencies in milliseconds."""
+    lat = sorted(ms)
+    return {"n": len(lat), "p50_ms": round(median(lat), 2), "p99_ms": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2)}
+
+
+def output_dir(args, name: str) -> tuple[Path, dict | None]:
+    """A run's output directory: `--reuse DIR` (its seeded data, whose `seeded.json` is returned and sets
+    `args.fragments`) or a new one."""
+    if not args.reuse:
+        return run_dir(name), None
+    out = Path(args.reuse)
+    saved = json.loads((out / "seeded.json").read_text())
+    args.fragments = saved["ingest"]["fragments"]
+    return out, saved

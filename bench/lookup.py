@@ -8,7 +8,6 @@ sequentially, until `--requests` per kind or `--seconds` in all. Quotes p50/p99 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from bench.common import (
     BenchFailure,
     Server,
     create_merge_policy,
-    median,
-    run_dir,
+    latency_summary,
+    output_dir,
     say,
     wait_queue_empty,
     write_json,
@@ -79,11 +78,8 @@ def _settle(c, data_dir: Path, pdg_id: str, pair: tuple[str, str], timeout: floa
 
 
 def main(args) -> int:
-    out = Path(args.reuse) if args.reuse else run_dir(f"lookup-{args.fragments}")
+    out, _ = output_dir(args, f"lookup-{args.fragments}")
     data_dir = out / "data"
-    if args.reuse:
-        saved = json.loads((out / "seeded.json").read_text())
-        args.fragments = saved["ingest"]["fragments"]
     say(f"bench lookup: {args.fragments:,} fragments, up to {args.requests} lookups per kind; output {out}")
     results: dict[str, list[dict[str, Any]]] = {}
     with Server(data_dir, workers=1) as server, server.client(timeout=300) as c:
@@ -111,11 +107,8 @@ def main(args) -> int:
                 results[f"{policy_name}/{ns}"].append({"ms": round(ms, 2), "status": r.status_code})
     summary = {}
     for key, rs in results.items():
-        lat = sorted(r["ms"] for r in rs)
-        if not lat:
-            continue
-        summary[key] = {"n": len(lat), "p50_ms": median(lat), "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
-                        "statuses": sorted({r["status"] for r in rs})}
+        if rs:
+            summary[key] = {**latency_summary(r["ms"] for r in rs), "statuses": sorted({r["status"] for r in rs})}
     result = out / f"lookup-{time.strftime('%Y%m%d-%H%M%S')}.json"
     write_json(result, {"fragments": args.fragments, "results": results, "summary": summary,
                                      "target_p50_ms": TARGET_P50_MS})

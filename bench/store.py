@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,8 +35,8 @@ from bench.common import (
     Server,
     check,
     create_merge_policy,
-    median,
-    run_dir,
+    latency_summary,
+    output_dir,
     say,
     wait_queue_empty,
     write_json,
@@ -68,17 +67,9 @@ def _lookup(c, ns: str, ident: str, policy_id: str | None) -> tuple[float, dict]
     return ms, r.json()
 
 
-def _percentiles(lat: list[float]) -> dict[str, float]:
-    lat = sorted(lat)
-    return {"n": len(lat), "p50_ms": round(median(lat), 2), "p99_ms": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2)}
-
-
 def main(args) -> int:
-    out = Path(args.reuse) if args.reuse else run_dir(f"store-{args.fragments}")
+    out, saved = output_dir(args, f"store-{args.fragments}")
     data_dir = out / "data"
-    if args.reuse:
-        saved = json.loads((out / "seeded.json").read_text())
-        args.fragments = saved["ingest"]["fragments"]
     say(f"bench store: {args.fragments:,} fragments, a {args.batch_records:,}-record batch, {args.lookups} lookups "
         f"per policy; output {out}")
     report: dict[str, Any] = {"fragments": args.fragments, "batch_records": args.batch_records}
@@ -149,13 +140,13 @@ def main(args) -> int:
         report["lookups_started_unindexed"] = unindexed_during
         report["indexed_after_success_s"] = round(indexed_at[0] - success_at, 3)
         report["stale_answers"] = stale
-        report["right_after"] = {k: _percentiles(v) for k, v in first_ms.items()}
+        report["right_after"] = {k: latency_summary(v) for k, v in first_ms.items()}
         # 4. Steady state: people the batch did not touch.
         steady: dict[str, list[float]] = {"none": [], "pdg": []}
         for p in untouched:
             for name, policy in (("none", None), ("pdg", pdg)):
                 steady[name].append(_lookup(c, "CRMID", p["CRMID"], policy)[0])
-        report["untouched"] = {k: _percentiles(v) for k, v in steady.items()}
+        report["untouched"] = {k: latency_summary(v) for k, v in steady.items()}
         db.close()
     result = out / f"store-{time.strftime('%Y%m%d-%H%M%S')}.json"
     write_json(result, report)
