@@ -295,3 +295,26 @@ def test_union_of_nothing_is_nothing(n):
     occ = Occurrences.concat([])
     update = union(n, occ, number_nodes(occ), {}, 1)
     assert update.new_components == 0 and not update.moves
+
+
+def test_identities_no_index_row_can_hold_are_kept_by_digest(client, ctx, run_jobs):
+    """Ids and namespaces longer than PostgreSQL's index rows allow, or holding NUL, still index (as digests)
+    and still answer lookups that equal the full merge."""
+    from upstack.profiles.components import KEY_BYTES
+
+    load = Loader(client, ctx, run_jobs)
+    crm = create_dataset(client, "crm")
+    long_id, long_ns, nul_id = "x" * 3000, "N" * (KEY_BYTES + 1), "a\x00b"
+    load.ingest(crm, [person(("Email", long_id), ("CRMID", "c1"), first="Ann"),
+                      person((long_ns, "n1"), ("CRMID", "c1")),
+                      person(("Email", nul_id), first="Nul")])
+    t = tenant(client)
+    with ctx.db.session() as s:
+        assert not store_repo.unindexed_batches(s, t)  # the store job indexed it on both databases
+    comps = store_components(ctx, t)
+    assert all(len(ns.encode()) <= KEY_BYTES and len(i.encode()) <= 3 * KEY_BYTES and "\x00" not in i
+               for ns, i in comps)
+    assert_store_equals_full_merge(ctx, t, [("Email", long_id), (long_ns, "n1"), ("CRMID", "c1"), ("Email", nul_id)],
+                                   (None, pdg_policy(client)))
+    (found,) = entities.profile(plan(ctx, t, ("Email", long_id), None)).values()
+    assert found["entity"]["person"]["name"]["firstName"] == "Ann"

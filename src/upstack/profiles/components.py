@@ -10,18 +10,18 @@ lookup that merges exactly a component's records answers what a merge of the who
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from upstack import identitymap
 
-from .load import IDENTITY_MAP, read_rows
+from .load import IDENTITY_MAP, footer, read_rows
 
 
 @dataclass
@@ -40,11 +40,38 @@ class Occurrences:
                            pa.concat_arrays([p.namespace for p in parts]), pa.concat_arrays([p.ids for p in parts]))
 
 
+# The longest namespace or id (UTF-8 bytes) the graph keeps as it is. A longer one, or one holding NUL (which no
+# PostgreSQL text can), is kept as a digest: PostgreSQL refuses index rows over ~2.7 KB, and the store's keys
+# must be storable on both databases whatever a record held. Two texts with one digest would only join two
+# components, which every answer tolerates (a component only has to contain the profile).
+KEY_BYTES = 256
+
+
+def _digest(text: str) -> str:
+    return "#sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def store_key(text: str) -> str:
+    """The text the graph stores for a namespace or an id."""
+    return _digest(text) if "\x00" in text or len(text.encode("utf-8", "surrogatepass")) > KEY_BYTES else text
+
+
+def store_keys(texts: pa.Array) -> pa.Array:
+    """store_key of every text of a string array, column at a time (only the rare long ones in Python)."""
+    odd = pc.or_(pc.greater(pc.binary_length(texts), KEY_BYTES), pc.match_substring(texts, "\x00"))
+    if not pc.any(odd).as_py():
+        return texts
+    return pa.array([_digest(v) if bad else v for v, bad in zip(texts.to_pylist(), odd.to_pylist(), strict=True)],
+                    pa.string())
+
+
 def file_occurrences(path: str, rows: np.ndarray | None = None, base: int = 0) -> tuple[int, Occurrences]:
-    """(records read, their identity occurrences) of a lake file (every row, or the given ones); record
-    indexes start at `base`. Null and empty ids are no identity (load.py skips them too)."""
-    schema = pq.read_schema(path)
-    n = len(rows) if rows is not None else pq.read_metadata(path).num_rows
+    """(records read, their identity occurrences) of a lake file (every row, or the given ones), as the graph
+    keys them (`store_keys`); record indexes start at `base`. Null and empty ids are no identity (load.py
+    skips them too)."""
+    meta = footer(path)
+    schema = meta.schema.to_arrow_schema()
+    n = len(rows) if rows is not None else meta.num_rows
     at = schema.get_field_index(IDENTITY_MAP)
     if at < 0 or not identitymap.is_identity_map(schema.field(at).type):
         return n, Occurrences.concat([])
@@ -55,7 +82,8 @@ def file_occurrences(path: str, rows: np.ndarray | None = None, base: int = 0) -
                                .to_numpy(zero_copy_only=False), dtype=bool))
     record = entry_row[entry][np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)] + base
     namespace = keys.take(pa.array(entry, pa.int64())).filter(keep)
-    return n, Occurrences(record.astype(np.int64), namespace.cast(pa.string()), ids.filter(keep).cast(pa.string()))
+    return n, Occurrences(record.astype(np.int64), store_keys(namespace.cast(pa.string())),
+                          store_keys(ids.filter(keep).cast(pa.string())))
 
 
 @dataclass

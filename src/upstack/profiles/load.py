@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +27,9 @@ LAST_UPDATED: Path = ("extSourceSystemAudit", "lastUpdatedDate")
 EVENT_TIME = pa.timestamp("ms", tz="UTC")
 NO_TIME = -(2**62)  # event without a parseable timestamp
 SMALL_SELECTION = 100_000  # rows of a selection merged as one part without estimating its size
-FOOTERS = 4096  # Parquet footers kept per process (published files never change; a lookup reopens the same ones)
+# Bytes of Parquet footers kept per process (published files never change; a lookup reopens the same ones). By
+# bytes, not count: a wide file's footer (hundreds of columns per row group) can take megabytes.
+FOOTER_BYTES = 64 * 2**20
 
 
 def dotted(path: Path) -> str:
@@ -193,15 +196,31 @@ class FileSet:
         return total
 
 
-@functools.lru_cache(maxsize=FOOTERS)
-def _footer(path: str, mtime_ns: int, size: int) -> pq.FileMetaData:
-    return pq.read_metadata(path)
+_footers: OrderedDict[tuple[str, int, int], pq.FileMetaData] = OrderedDict()
+_footer_bytes = 0
+_footer_lock = threading.Lock()
 
 
 def footer(path: str) -> pq.FileMetaData:
-    """The file's Parquet footer, read once per version of the file (path, modification time, size)."""
+    """The file's Parquet footer, read once per version of the file (path, modification time, size) and kept
+    while the most recently used ones fit FOOTER_BYTES."""
+    global _footer_bytes
     st = os.stat(path)
-    return _footer(path, st.st_mtime_ns, st.st_size)
+    key = (path, st.st_mtime_ns, st.st_size)
+    with _footer_lock:
+        meta = _footers.get(key)
+        if meta is not None:
+            _footers.move_to_end(key)
+            return meta
+    meta = pq.read_metadata(path)
+    with _footer_lock:
+        if key not in _footers and meta.serialized_size <= FOOTER_BYTES // 4:
+            _footers[key] = meta
+            _footer_bytes += meta.serialized_size
+            while _footer_bytes > FOOTER_BYTES:
+                _, old = _footers.popitem(last=False)
+                _footer_bytes -= old.serialized_size
+    return meta
 
 
 def read_rows(path: str, columns: list[str], rows: np.ndarray | None = None) -> pa.Table:

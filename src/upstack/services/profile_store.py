@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from upstack.jobs import queue
 from upstack.lake import Lake
 from upstack.profiles import DatasetInput
-from upstack.profiles.components import Occurrences, file_occurrences, number_nodes, union
+from upstack.profiles.components import Occurrences, file_occurrences, number_nodes, store_key, union
 from upstack.storage import store_repo
 from upstack.tenant import Tenant
 
@@ -232,7 +232,8 @@ def lookup_inputs(s: Session, lake: Lake, t: Tenant, inputs: list[DatasetInput],
     delta = [_DeltaFile(path, dataset_id, occ) for path, dataset_id, occ in unindexed.files]
     tid = store_repo.tenant_id(s, t)
     comps: set[int] = set()
-    known, frontier = {identity}, {identity}
+    key = (store_key(identity[0]), store_key(identity[1]))
+    known, frontier = {key}, {key}
     while frontier:
         found: set[tuple[str, str]] = set()
         if tid is not None:
