@@ -19,8 +19,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from tests.profile_data import CATALOG, EVENT_SCHEMA, MP, Loader, create_dataset, idmap
-from upstack.profiles import profile_events
-from upstack.services import entities, profile_store
+from tests.profiles.test_grouped import _by_profile as by_profile
+from upstack.profiles import ExportQuery, merge_profiles, profile_events
+from upstack.services import entities, profile_inputs, profile_store
 from upstack.services.errors import NotFound, Unprocessable
 from upstack.storage import store_repo
 from upstack.tenant import Tenant
@@ -65,6 +66,23 @@ def assert_store_equals_full_merge(ctx, t: Tenant, identities, policies=(None,))
             except Exception as exc:  # noqa: BLE001
                 theirs = type(exc).__name__
             assert mine == theirs, (ident, policy_id)
+
+
+EXPORT_QUERY = ExportQuery(include_events=True, empty_profiles=True)
+
+
+def assert_export_by_component_equals_full_merge(ctx, t: Tenant, policies=(None,)) -> None:
+    """An export merged group by group from the store's components (a budget that splits it) has exactly the
+    rows of a merge of the whole lake, whatever the store has indexed yet."""
+    with ctx.db.read_session() as s:
+        inputs = profile_inputs.dataset_inputs(s, ctx.lake, t)
+        comps = profile_store.export_components(s, ctx.lake, t, inputs)
+    assert comps is not None, "the store could not give the export its components"
+    for policy_id in policies:
+        spec = plan(ctx, t, POOL[0], policy_id).spec
+        whole = merge_profiles(inputs, spec, EXPORT_QUERY)
+        grouped = merge_profiles(inputs, spec, EXPORT_QUERY, memory_budget_bytes=1, components=lambda: comps)
+        assert by_profile(grouped) == by_profile(whole), policy_id
 
 
 def store_components(ctx, t: Tenant) -> dict[tuple[str, str], int]:
@@ -241,10 +259,12 @@ def test_random_batches_give_the_profiles_of_one_full_merge(client, ctx, run_job
     t = tenant(client, headers)
     policies = (None, pdg_policy(client, headers), pdg_policy(client, headers, order=[datasets[1]]))
     assert_store_equals_full_merge(ctx, t, POOL, policies)  # the last batches scanned, deletes not yet applied
+    assert_export_by_component_equals_full_merge(ctx, t, policies)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(profile_store, "PART_RECORDS", 1)  # one union-find step (and transaction) per record
         run_jobs()
     assert_store_equals_full_merge(ctx, t, POOL, policies)
+    assert_export_by_component_equals_full_merge(ctx, t, policies)
     # The store's components are exactly the graph's (no upsert here drops an edge: every record differs).
     expected = _components(ctx, t)
     got = store_components(ctx, t)
@@ -318,3 +338,45 @@ def test_identities_no_index_row_can_hold_are_kept_by_digest(client, ctx, run_jo
                                    (None, pdg_policy(client)))
     (found,) = entities.profile(plan(ctx, t, ("Email", long_id), None)).values()
     assert found["entity"]["person"]["name"]["firstName"] == "Ann"
+
+
+def test_an_export_split_by_component_writes_what_a_whole_lake_export_writes(client, ctx, run_jobs, monkeypatch):
+    """Through the export job: with a budget that splits the export, the parts are groups of the store's
+    components (one batch not indexed yet joins two of them), and the rows written are those of one part."""
+    import json
+
+    from tests.profile_data import read_batch, union_dataset
+    from tests.test_export_jobs import get, new_job
+    from upstack.profiles import engine as engine_module
+
+    load = Loader(client, ctx, run_jobs)
+    crm, web = create_dataset(client, "crm"), create_dataset(client, "web", EVENT_SCHEMA)
+    load.ingest(crm, [person(("Email", "a@x"), first="Ann"), person(("Email", "b@x"), first="Bo"),
+                      person(("Phone", "1"), first="Cy", updated="2024-01-01T00:00:00Z")])
+    load.ingest(web, [{"_id": "e1", "timestamp": "2024-01-01T00:00:00Z", "identityMap": idmap(("ECID", "d1"))}],
+                kind="event")
+    Loader(client, ctx, lambda: user_jobs_only(ctx)).ingest(
+        crm, [person(("CRMID", "c1"), ("Email", "a@x"), ("ECID", "d1"), first="Annie")])  # joins a@x and d1
+    target, pdg = union_dataset(client), pdg_policy(client)
+    groups = []
+    real = engine_module.grouped_export
+    monkeypatch.setattr(engine_module, "grouped_export", lambda *a, **k: groups.append(a[2]) or real(*a, **k))
+
+    def export() -> tuple[list, dict]:
+        job = new_job(client, target, mergePolicy={"id": pdg})
+        user_jobs_only(ctx)  # the store job stays queued: the joining batch is not indexed
+        done = get(client, job["id"])
+        assert done["status"] == "SUCCEEDED", done
+        rows = read_batch(client, ctx, job["destination"]["batchId"]).to_pylist(maps_as_pydicts="strict")
+        return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows), done["metrics"]
+
+    whole, whole_metrics = export()
+    assert not groups
+    monkeypatch.setenv("UPSTACK_ENGINE_MEMORY_BUDGET", "1")
+    split, split_metrics = export()
+    assert groups and groups[0] > 1
+    assert split == whole and len(whole) == 3  # Ann+Annie+the browser, Bo, Cy
+    for key in ("totalExportedProfileCounter", "exportedProfileByNamespaceCounter"):
+        assert split_metrics[key] == whole_metrics[key]
+    with ctx.db.session() as s:
+        assert len(store_repo.unindexed_batches(s, tenant(client))) == 1

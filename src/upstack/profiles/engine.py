@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,6 +21,7 @@ from . import events as ev
 from .assemble import EVENT_SYSTEM, Export, PartEvents, build_part, prepare
 from .engines import engine_name, open_backend
 from .filters import SEGMENTS, split_mask
+from .grouped import grouped_export
 from .load import IDENTITY_ARRAYS, FileSet, Selector, file_leaves, file_set, index_arrays, iter_leaf_batches
 from .merge import IDENTITY_ROWS, Backend, MergePlan
 from .model import (
@@ -47,6 +49,9 @@ from .stitch import linking_inputs, profile_inputs, select_anchors, stitch
 from .textsort import PART_TEXT_SCHEMA, NodeTexts, TextSpill, route_node_texts
 
 NO_FIELDS = Selector(())
+# Groups per part the whole-lake estimate asks for: groups by component hash are about even, not exactly, and
+# a group over its budget would be split again by its own merge.
+GROUP_MARGIN = 1.25
 EVENT_ALWAYS = ("_id", "timestamp")
 log = logging.getLogger("upstack.profiles")
 
@@ -103,6 +108,7 @@ def iter_merge_profiles(
     engine: str | None = None,
     spark_master: str | None = None,
     spill_identities: bool | None = None,
+    components: Callable[[], Mapping[str, np.ndarray] | None] | None = None,
 ) -> Iterator[MergeResultPart]:
     """Merge profiles of the lake files under `policy` and yield the rows `query` asks for, part by part,
     in memory about `memory_budget_bytes` (default: from memory_limit, else 1.5 GB).
@@ -112,8 +118,11 @@ def iter_merge_profiles(
     under `temp_dir`, and pass 3 merges one part at a time. `engine` ("duckdb" or "spark"; default
     UPSTACK_ENGINE, else duckdb) runs the connected components and the merge SQL; `spark_master` (default
     UPSTACK_SPARK_MASTER, else local[2]) is the Spark cluster. Identities are numbered by an external
-    sort (textsort.py) when their text would not fit the budget; `spill_identities` forces either way. Drop each part before asking for the next: the next one is built while a reference to the
-    previous keeps it in memory.
+    sort (textsort.py) when their text would not fit the budget; `spill_identities` forces either way.
+    `components`, when given, is asked only if the export needs more than one part: the identity-graph
+    component of every row of every input file (the profile store's), or None; with it the parts are groups of
+    components merged alone (grouped.py) rather than ranges of a whole-lake stitch (DuckDB only). Drop each
+    part before asking for the next: the next one is built while a reference to the previous keeps it in memory.
     """
     check = _checkpoint(should_cancel)
     pdg = policy.identity_graph == "pdg"
@@ -136,6 +145,20 @@ def iter_merge_profiles(
         if spilled is None:
             spilled = wants_spilled_identities(frag_fs.identity_text_bytes() + event_fs.identity_text_bytes(), budget)
     check()
+    if components is not None and parts > 1 and query.identity is None and engine_name(engine) == "duckdb":
+        needed = [*profile_inputs(inputs, policy), *linking_inputs(inputs, policy), *event_inputs]
+        found = components()
+        if found is not None and all(p in found for d in needed for p in d.files):
+            groups = math.ceil(parts * GROUP_MARGIN)
+            log.debug("merge planned by component", extra={"groups": groups, "leaf_bytes": leaf_bytes,
+                                                           "budget_bytes": budget})
+            yield from grouped_export(
+                needed, found, groups,
+                lambda group: iter_merge_profiles(
+                    group, policy, query, temp_dir=temp_dir, memory_limit=memory_limit,
+                    memory_budget_bytes=memory_budget_bytes, engine="duckdb", spill_identities=spill_identities),
+                should_cancel, temp_dir)
+            return
 
     # A lookup reads one profile: a Spark job per request would only add seconds, so UPSTACK_ENGINE applies
     # to exports; an explicit engine= still wins.
@@ -343,10 +366,10 @@ def merge_profiles(
     return MergeResult(
         profiles=pa.concat_tables([p.profiles for p in parts]) if len(parts) > 1 else first.profiles,
         meta=pa.concat_tables([p.meta for p in parts]) if len(parts) > 1 else first.meta,
-        excluded_components=first.excluded_components,
+        excluded_components=parts[-1].excluded_components,
         by_namespace=dict(sorted(by_namespace.items())),
-        fragments_read=first.fragments_read,
-        events_read=first.events_read,
+        fragments_read=parts[-1].fragments_read,
+        events_read=parts[-1].events_read,
     )
 
 

@@ -77,8 +77,8 @@ class MergeResult:
 class MergeResultPart:
     """One part of a streamed merge (see iter_merge_profiles): its rows follow the previous part's rows.
 
-    `by_namespace` counts this part's rows; the other counters are the whole export's, the same on every
-    part."""
+    `by_namespace` counts this part's rows; the other counters are the whole export's so far: the last part
+    (`part == parts - 1`) has the export's totals."""
 
     profiles: pa.Table
     meta: pa.Table

@@ -43,6 +43,7 @@ from upstack.jobs import queue
 from upstack.lake import Lake
 from upstack.profiles import DatasetInput
 from upstack.profiles.components import Occurrences, file_occurrences, number_nodes, store_key, union
+from upstack.profiles.load import footer
 from upstack.storage import store_repo
 from upstack.tenant import Tenant
 
@@ -290,3 +291,84 @@ class _DeltaFile:
         rows = np.isin(occ.record, np.fromiter(self.picked, dtype=np.int64))
         keep = pa.array(rows)
         return set(zip(occ.namespace.filter(keep).to_pylist(), occ.ids.filter(keep).to_pylist(), strict=True))
+
+
+# -- exports ---------------------------------------------------------------------------------------------
+
+# Records of not-yet-indexed batches an export joins to the stored components (by looking their identities up)
+# rather than stitching the whole lake: a batch or two just ingested. More, and the store is catching up with a
+# bulk load: the export stitches the whole lake meanwhile.
+EXPORT_DELTA_RECORDS = 200_000
+EXPORT_READ_TRIES = 3  # reads of the component map before giving up when the store keeps changing under it
+
+
+def export_components(s: Session, lake: Lake, t: Tenant, inputs: list[DatasetInput]) -> dict[str, np.ndarray] | None:
+    """The identity-graph component of every row of every file of `inputs` (path -> int64 per row, -1 for a
+    record without identities), for an export merged group by group (profiles/grouped.py); None when the store
+    cannot say: more than EXPORT_DELTA_RECORDS records not indexed yet, or the store changed under every read.
+    The export then stitches the whole lake, as before the store.
+
+    Files of batches the store indexes whole take their components from it, in one statement. The records of
+    the others (a batch just ingested, or one being indexed) are united with the stored components their
+    identities are in, in memory, as indexing them would (`components.union`), without writing anything. The
+    store's version is the same before and after the reads, so they saw one state of it."""
+    if sum(n for *_, n in store_repo.unindexed_batches(s, t)) > EXPORT_DELTA_RECORDS:
+        return None
+    tid = store_repo.tenant_id(s, t)
+    for _ in range(EXPORT_READ_TRIES):
+        before = store_repo.version(s, tid) if tid is not None else None
+        found = _read_components(s, lake, tid, inputs)
+        if found is not None and (tid is None or store_repo.version(s, tid) == before):
+            return found
+    return None
+
+
+def _read_components(s: Session, lake: Lake, tid: int | None, inputs: list[DatasetInput]
+                     ) -> dict[str, np.ndarray] | None:
+    started = time.perf_counter()
+    rows = store_repo.record_components(s, tid) if tid is not None else []
+    stored = {str(lake.root / rel): (done, recs, comps) for rel, done, recs, comps in rows}
+    out: dict[str, np.ndarray] = {}
+    dirty: list[str] = []
+    for path in (p for d in inputs for p in d.files):
+        entry = stored.get(path)
+        if entry is None or not entry[0]:
+            dirty.append(path)
+            continue
+        comp = np.full(footer(path).num_rows, -1, dtype=np.int64)
+        comp[_numbers(entry[1])] = _numbers(entry[2])
+        out[path] = comp
+    if dirty:
+        sizes, parts, base = [], [], 0
+        for path in dirty:
+            n, occ = file_occurrences(path, base=base)
+            sizes.append(n)
+            parts.append(occ)
+            base += n
+        if base > EXPORT_DELTA_RECORDS:
+            return None
+        occ = Occurrences.concat(parts)
+        nodes = number_nodes(occ)
+        known = store_repo.components_by_key(s, tid, nodes.keys) if tid is not None else {}
+        existing = {i: known[k] for i, k in enumerate(nodes.keys) if k in known}
+        first_new = store_repo.next_component(s, tid) if tid is not None else 1  # above every number read
+        update = union(base, occ, nodes, existing, first_new)
+        if update.moves:
+            olds = np.array([m[0] for m in update.moves], dtype=np.int64)
+            news = np.array([m[1] for m in update.moves], dtype=np.int64)
+            order = np.argsort(olds)
+            olds, news = olds[order], news[order]
+            for comp in out.values():
+                moved = np.isin(comp, olds)
+                comp[moved] = news[np.searchsorted(olds, comp[moved])]
+        cuts = np.cumsum([0, *sizes])
+        for i, path in enumerate(dirty):
+            out[path] = update.record_component[cuts[i]:cuts[i + 1]]
+    log.debug("store export components read", extra={
+        "files": len(out), "unindexed_files": len(dirty), "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+    return out
+
+
+def _numbers(text: str) -> np.ndarray:
+    """A comma-separated list of integers (record_components' texts) as an array, parsed in C."""
+    return np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, np.int64)

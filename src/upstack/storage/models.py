@@ -261,6 +261,9 @@ class StoreTenant(Base):
     org: Mapped[str] = mapped_column(String(255))
     sandbox: Mapped[str] = mapped_column(String(255))
     next_component: Mapped[int] = mapped_column(BigInteger, default=1)
+    # Bumped by every transaction that changes the tenant's store (they all take the lock first): a reader of
+    # several statements compares it before and after to know it saw one state.
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     __table_args__ = (Index("ix_store_tenants_tenant", "org", "sandbox", unique=True),)
 
 

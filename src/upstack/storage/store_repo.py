@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import String, cast, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from upstack.storage.dialect import is_sqlite
@@ -57,8 +57,13 @@ def ensure_tenant(s: Session, t: Tenant) -> int:
 
 def lock_tenant(s: Session, tid: int) -> None:
     """Take the tenant's store lock for the rest of the transaction: a write to its row (a row lock on
-    PostgreSQL; SQLite's write transactions are serial already)."""
-    s.execute(update(StoreTenant).where(StoreTenant.id == tid).values(next_component=StoreTenant.next_component))
+    PostgreSQL; SQLite's write transactions are serial already), which bumps its version."""
+    s.execute(update(StoreTenant).where(StoreTenant.id == tid).values(version=StoreTenant.version + 1))
+
+
+def version(s: Session, tid: int) -> int:
+    """The tenant's store version: it changes with every transaction that changes the store."""
+    return int(s.scalar(select(StoreTenant.version).where(StoreTenant.id == tid)) or 0)
 
 
 def next_component(s: Session, tid: int) -> int:
@@ -189,17 +194,23 @@ def component_of(s: Session, tid: int, namespace: str, identity: str) -> int | N
 
 
 def components_of(s: Session, tid: int, keys: Sequence[tuple[str, str]]) -> list[int]:
-    """The components of a few (namespace, id) pairs (a lookup's): per namespace, an IN on the primary key
+    """The components of a few (namespace, id) pairs (a lookup's)."""
+    return list(components_by_key(s, tid, keys).values())
+
+
+def components_by_key(s: Session, tid: int, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """{(namespace, id): component} for the pairs the graph has: per namespace, an IN on the primary key
     (SQLite plans a row-value IN over the whole key as a scan)."""
     by_ns: dict[str, list[str]] = {}
     for ns, ident in keys:
         by_ns.setdefault(ns, []).append(ident)
-    out: list[int] = []
+    out: dict[tuple[str, str], int] = {}
     for ns, ids in by_ns.items():
         for lo in range(0, len(ids), 500):
-            out.extend(s.scalars(select(StoreIdentity.component).where(
-                StoreIdentity.tenant_id == tid, StoreIdentity.namespace == ns,
-                StoreIdentity.identity.in_(ids[lo:lo + 500]))))
+            out.update(((ns, r[0]), r[1]) for r in s.execute(
+                select(StoreIdentity.identity, StoreIdentity.component).where(
+                    StoreIdentity.tenant_id == tid, StoreIdentity.namespace == ns,
+                    StoreIdentity.identity.in_(ids[lo:lo + 500]))))
     return out
 
 
@@ -236,3 +247,19 @@ def component_records(s: Session, tid: int, comps: Sequence[int], *, live_only: 
             q = q.join(Batch, Batch.id == StoreFile.batch_id).where(Batch.status == "success")
         out.extend((r[0], r[1], r[2], r[3], r[4], r[5]) for r in s.execute(q))
     return sorted(out, key=lambda r: (r[0], r[5]))
+
+
+def record_components(s: Session, tid: int) -> list[tuple[str, bool, str, str]]:
+    """(relpath, batch indexed whole, rows, components) per indexed file of the tenant: every record's
+    component, in one statement (one state of the store), rows and components as comma-separated texts that
+    the two aggregates build in the same row order. Texts, because the database joins them in C: 7.5M rows
+    take ~1.7 s this way, ~5 s as Python rows."""
+    concat = func.group_concat if is_sqlite(s.get_bind()) else (lambda col: func.string_agg(col, ","))
+    rows = s.execute(
+        select(StoreFile.relpath, StoreBatch.done, concat(cast(StoreRecord.row, String)),
+               concat(cast(StoreRecord.component, String)))
+        .join(StoreFile, StoreFile.id == StoreRecord.file_id)
+        .join(StoreBatch, StoreBatch.batch_id == StoreFile.batch_id)
+        .where(StoreRecord.tenant_id == tid)
+        .group_by(StoreFile.id, StoreFile.relpath, StoreBatch.done))
+    return [(r[0], bool(r[1]), r[2] or "", r[3] or "") for r in rows]

@@ -17,7 +17,7 @@ from upstack.context import AppContext
 from upstack.jobs.queue import Claimed
 from upstack.lake.parquet import write_table
 from upstack.profiles import ExportCancelled, MergeResultPart, iter_merge_profiles, split_by_segment
-from upstack.services import export_jobs, merge_policies, profile_deletions, profile_inputs
+from upstack.services import export_jobs, merge_policies, profile_deletions, profile_inputs, profile_store
 from upstack.services.export_jobs import CANCELLED, BatchOutput
 from upstack.tenant import Tenant
 from upstack.worker.base import JobContext, JobLost, PermanentFailure
@@ -110,7 +110,7 @@ class _Output:
         self.rows += part.profiles.num_rows
         for ns, n in part.by_namespace.items():
             self.by_namespace[ns] = self.by_namespace.get(ns, 0) + n
-        # These are the whole export's, the same on every part.
+        # These are the whole export's so far: the last part's are the totals.
         self.excluded_components = part.excluded_components
         self.fragments_read, self.events_read = part.fragments_read, part.events_read
 
@@ -157,7 +157,8 @@ class ExportHandler:
             parts = iter_merge_profiles(inputs, spec, query, should_cancel=checker,
                                         temp_dir=jc.temp_dir,
                                         memory_limit=app.settings.engine_memory_limit,
-                                        engine=app.settings.engine, spark_master=app.settings.spark_master)
+                                        engine=app.settings.engine, spark_master=app.settings.spark_master,
+                                        components=lambda: self._components(app, tenant, inputs))
             with closing(parts):
                 for part in parts:
                     part = profile_deletions.drop_deleted(part, deletions, spec.identity_graph)  # noqa: PLW2901
@@ -259,6 +260,13 @@ class ExportHandler:
             "merge_policy_id": job.merge_policy_id, "merge_policy_version": job.merge_policy_version,
             "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
         return plan, inputs
+
+    @staticmethod
+    def _components(app: AppContext, tenant: Tenant, inputs: list) -> dict | None:
+        """The profile store's component of every input record, asked by the engine only for an export it
+        splits: the parts are then groups of components (profiles/grouped.py), not a whole-lake stitch."""
+        with app.db.read_session() as s:
+            return profile_store.export_components(s, app.lake, tenant, inputs)
 
     def _withdraw(self, app: AppContext, plan: Plan, published: list[BatchOutput]) -> None:
         for out in published:
