@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--reuse", metavar="DIR",
                    help="a previous `bench export` output dir: skip seeding and export its data again "
                         "(no ingest figure; --fragments is taken from it)")
+    e.add_argument("--steady", action="store_true",
+                   help="wait until the server's queue is empty (the profile store indexed) before every export, "
+                        "the first one too: the steady state rather than right after ingest")
     e.add_argument("--py-spy", action="store_true",
                    help="after the measured runs, one more export sampled by py-spy: prints where the time went")
     e.add_argument("--kill-above-mb", type=float, default=12_000,

@@ -190,12 +190,15 @@ def main(args) -> int:
                         r = run_baseline(out, profiles, events, policy, order)
                         runs_b.append(r)
                     else:
+                        if getattr(args, "steady", False):
+                            waited = wait_queue_empty(data_dir, args.timeout, "background work before the export")
+                            report.setdefault("idle_waits_s", []).append(round(waited, 2))
                         r = run_export(server, c, mp, seeded, policy, args.timeout, args.kill_above_mb)
                         runs_e.append(r)
                     say(f"  {policy} run {k + 1} {step:8}: {r['seconds']:8.2f} s  {r['profiles']:>10,} profiles  "
                         f"peak RSS {r['peak_rss_mb']:,.0f} MB")
             summary = _summary(runs_e, runs_b, seeded.expected_pdg)
-            if runs_e and not args.reuse and policy == policies[0]:
+            if runs_e and not args.reuse and not getattr(args, "steady", False) and policy == policies[0]:
                 first = runs_e[0]
                 summary["right_after_ingest"] = {
                     "seconds": first["seconds"], "queue_wait_s": round(first["seconds"] - first["metrics"].get(

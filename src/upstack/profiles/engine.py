@@ -119,9 +119,10 @@ def iter_merge_profiles(
     UPSTACK_ENGINE, else duckdb) runs the connected components and the merge SQL; `spark_master` (default
     UPSTACK_SPARK_MASTER, else local[2]) is the Spark cluster. Identities are numbered by an external
     sort (textsort.py) when their text would not fit the budget; `spill_identities` forces either way.
-    `components`, when given, is asked only if the export needs more than one part: the identity-graph
-    component of every row of every input file (the profile store's), or None; with it the parts are groups of
-    components merged alone (grouped.py) rather than ranges of a whole-lake stitch (DuckDB only). Drop each
+    `components`, when given, is asked only if the export needs more than one part and its identities would
+    not fit the budget in memory: the identity-graph component of every row of every input file (the profile
+    store's), or None; with it the parts are groups of components merged alone (grouped.py) rather than ranges
+    of a whole-lake stitch (DuckDB only). Drop each
     part before asking for the next: the next one is built while a reference to the previous keeps it in memory.
     """
     check = _checkpoint(should_cancel)
@@ -145,7 +146,11 @@ def iter_merge_profiles(
         if spilled is None:
             spilled = wants_spilled_identities(frag_fs.identity_text_bytes() + event_fs.identity_text_bytes(), budget)
     check()
-    if components is not None and parts > 1 and query.identity is None and engine_name(engine) == "duckdb":
+    # By component only where it pays: copying every row to its group costs about what the whole-lake stitch
+    # costs while the lake's identities fit the budget (1M: 13.4 s against 7.5 s); past that, the stitch has
+    # to sort them on disk and park its arrays, which the groups never do (docs/PERFORMANCE.md).
+    if (components is not None and parts > 1 and spilled and query.identity is None
+            and engine_name(engine) == "duckdb"):
         needed = [*profile_inputs(inputs, policy), *linking_inputs(inputs, policy), *event_inputs]
         found = components()
         if found is not None and all(p in found for d in needed for p in d.files):

@@ -85,7 +85,8 @@ def _route_file(pf: pq.ParquetFile, group: np.ndarray, stem: str, groups: int) -
 
     def flush(k: int) -> None:
         if k not in writers:
-            writers[k] = pq.ParquetWriter(f"{stem}.g{k}.parquet", pf.schema_arrow, compression="none")
+            writers[k] = pq.ParquetWriter(f"{stem}.g{k}.parquet", pf.schema_arrow, compression="none",
+                                          use_dictionary=False, write_statistics=False)
         writers[k].write_table(pa.concat_tables(buffered.pop(k)))
         counts[k] = 0
 

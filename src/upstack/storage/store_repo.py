@@ -251,15 +251,17 @@ def component_records(s: Session, tid: int, comps: Sequence[int], *, live_only: 
 
 def record_components(s: Session, tid: int) -> list[tuple[str, bool, str, str]]:
     """(relpath, batch indexed whole, rows, components) per indexed file of the tenant: every record's
-    component, in one statement (one state of the store), rows and components as comma-separated texts that
-    the two aggregates build in the same row order. Texts, because the database joins them in C: 7.5M rows
-    take ~1.7 s this way, ~5 s as Python rows."""
+    component, rows and components as comma-separated texts that the two aggregates build in the same row
+    order. Texts, because the database joins them in C: ~0.4 s per million records on SQLite, where Python
+    rows took ~3x that. One statement per file, so each scans its primary-key range; a caller that needs one
+    state of the store across them compares `version` before and after."""
     concat = func.group_concat if is_sqlite(s.get_bind()) else (lambda col: func.string_agg(col, ","))
-    rows = s.execute(
-        select(StoreFile.relpath, StoreBatch.done, concat(cast(StoreRecord.row, String)),
-               concat(cast(StoreRecord.component, String)))
-        .join(StoreFile, StoreFile.id == StoreRecord.file_id)
-        .join(StoreBatch, StoreBatch.batch_id == StoreFile.batch_id)
-        .where(StoreRecord.tenant_id == tid)
-        .group_by(StoreFile.id, StoreFile.relpath, StoreBatch.done))
-    return [(r[0], bool(r[1]), r[2] or "", r[3] or "") for r in rows]
+    files = s.execute(select(StoreFile.id, StoreFile.relpath, StoreBatch.done)
+                      .join(StoreBatch, StoreBatch.batch_id == StoreFile.batch_id)
+                      .where(StoreFile.tenant_id == tid).order_by(StoreFile.id)).all()
+    q = select(concat(cast(StoreRecord.row, String)), concat(cast(StoreRecord.component, String)))
+    out = []
+    for fid, relpath, done in files:
+        rows, comps = s.execute(q.where(StoreRecord.file_id == fid)).one()
+        out.append((relpath, bool(done), rows or "", comps or ""))
+    return out
