@@ -13,21 +13,15 @@ from tests.profiles.test_partitions import HAND_CHECKED, TINY
 from tests.profiles.test_properties import POLICIES, QUERY, _records, _write, lakes
 from upstack.profiles import ExportQuery, MergePolicySpec, iter_merge_profiles, merge_profiles
 from upstack.profiles import engine as engine_module
-from upstack.profiles.components import Occurrences, file_occurrences, number_nodes, union
+from upstack.profiles.components import files_occurrences, number_nodes, union
 from upstack.profiles.grouped import group_of
 
 
 def components_of(inputs) -> dict[str, np.ndarray]:
     """Every record's component from scratch, as the profile store would have it (one union of all files)."""
     paths = [p for d in inputs for p in d.files]
-    sizes, parts, base = [], [], 0
-    for path in paths:
-        n, occ = file_occurrences(path, base=base)
-        sizes.append(n)
-        parts.append(occ)
-        base += n
-    occ = Occurrences.concat(parts)
-    update = union(base, occ, number_nodes(occ), {}, 1)
+    sizes, occ = files_occurrences(paths)
+    update = union(sum(sizes), occ, number_nodes(occ), {}, 1)
     cuts = np.cumsum([0, *sizes])
     return {p: update.record_component[cuts[i]:cuts[i + 1]] for i, p in enumerate(paths)}
 

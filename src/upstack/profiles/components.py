@@ -86,6 +86,18 @@ def file_occurrences(path: str, rows: np.ndarray | None = None, base: int = 0) -
                           store_keys(ids.filter(keep).cast(pa.string())))
 
 
+def files_occurrences(paths: list[str]) -> tuple[list[int], Occurrences]:
+    """(records per file, their identity occurrences) of whole lake files, records numbered across the files in
+    the order given."""
+    sizes, parts, base = [], [], 0
+    for path in paths:
+        n, occ = file_occurrences(path, base=base)
+        sizes.append(n)
+        parts.append(occ)
+        base += n
+    return sizes, Occurrences.concat(parts)
+
+
 @dataclass
 class Nodes:
     """The distinct identities of some occurrences: node i is (namespace[i], ids[i]); occurrence k is node

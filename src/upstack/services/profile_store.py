@@ -42,7 +42,14 @@ from sqlalchemy.orm import Session
 from upstack.jobs import queue
 from upstack.lake import Lake
 from upstack.profiles import DatasetInput
-from upstack.profiles.components import Occurrences, file_occurrences, number_nodes, store_key, union
+from upstack.profiles.components import (
+    Occurrences,
+    file_occurrences,
+    files_occurrences,
+    number_nodes,
+    store_key,
+    union,
+)
 from upstack.profiles.load import footer
 from upstack.storage import store_repo
 from upstack.tenant import Tenant
@@ -339,15 +346,10 @@ def _read_components(s: Session, lake: Lake, tid: int | None, inputs: list[Datas
         comp[_numbers(entry[1])] = _numbers(entry[2])
         out[path] = comp
     if dirty:
-        sizes, parts, base = [], [], 0
-        for path in dirty:
-            n, occ = file_occurrences(path, base=base)
-            sizes.append(n)
-            parts.append(occ)
-            base += n
+        sizes, occ = files_occurrences(dirty)
+        base = sum(sizes)
         if base > EXPORT_DELTA_RECORDS:
             return None
-        occ = Occurrences.concat(parts)
         nodes = number_nodes(occ)
         known = store_repo.components_by_key(s, tid, nodes.keys) if tid is not None else {}
         existing = {i: known[k] for i, k in enumerate(nodes.keys) if k in known}
