@@ -82,6 +82,9 @@ class Settings(BaseSettings):
                                    "items counted once) in one ingested record; wider records are row errors.")
     export_rows_per_file: int = Field(1_000_000, gt=0, description="Export Parquet files are split above this row count.")
     engine_memory_limit: str | None = Field(None, description="DuckDB memory_limit for merges (e.g. '2GB'); spills to DATA_DIR/tmp above it.")
+    export_by_component: bool = Field(
+        True, description="Split exports too big to stitch in memory by the profile store's components "
+        "(each group merged alone, less memory) rather than by a whole-lake stitch.")
     engine: Literal["duckdb", "spark"] = Field(
         "duckdb", description="Merge engine of exports: duckdb (this machine) or spark "
         "(the same merge plan on Apache Spark; needs the `spark` extra and Java 17).")

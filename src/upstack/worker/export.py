@@ -158,7 +158,8 @@ class ExportHandler:
                                         temp_dir=jc.temp_dir,
                                         memory_limit=app.settings.engine_memory_limit,
                                         engine=app.settings.engine, spark_master=app.settings.spark_master,
-                                        components=lambda: self._components(app, tenant, inputs))
+                                        components=(lambda: self._components(app, tenant, inputs))
+                                        if app.settings.export_by_component else None)
             with closing(parts):
                 for part in parts:
                     part = profile_deletions.drop_deleted(part, deletions, spec.identity_graph)  # noqa: PLW2901
