@@ -1,0 +1,508 @@
+"""Parse PQL (the Profile Query Language subset of SEGMENTATION.md section 4) into a small typed AST."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lark import Lark, Token, Transformer_NonRecursive, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+MAX_TEXT_BYTES = 64 * 1024
+MAX_NESTING = 64
+
+
+class PqlError(ValueError):
+    """An invalid or unsupported PQL expression; line and column are 1-based (0 when not tied to a place)."""
+
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+# ---- AST -------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Lit:
+    value: str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class ArrayLit:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+
+
+@dataclass(frozen=True)
+class Dollar:
+    """`$1`: the profile itself."""
+
+
+@dataclass(frozen=True)
+class TimeWord:
+    word: str  # now | today | yesterday | tomorrow
+
+
+@dataclass(frozen=True)
+class Period:
+    rel: str  # this | last | next
+    unit: str
+
+
+@dataclass(frozen=True)
+class Member:
+    obj: Node
+    name: str
+
+
+@dataclass(frozen=True)
+class Method:
+    obj: Node
+    name: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Filter:
+    obj: Node
+    cond: Node
+
+
+@dataclass(frozen=True)
+class Not:
+    expr: Node
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # and | or
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class In:
+    negated: bool
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Like:
+    subject: Node
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Arith:
+    first: Node
+    rest: tuple[tuple[str, Node], ...]
+
+
+@dataclass(frozen=True)
+class Negate:
+    expr: Node
+
+
+@dataclass(frozen=True)
+class Occurs:
+    """`subject occurs ...`: kind is amount (op n unit direction ref), direction (before|after ref), on (ref) or
+    between (ref, ref2)."""
+
+    subject: Node
+    kind: str
+    ref: Node
+    ref2: Node | None = None
+    op: str = ""
+    amount: int = 0
+    unit: str = ""
+    direction: str = ""
+
+
+@dataclass(frozen=True)
+class Let:
+    name: str
+    value: Node
+    body: Node
+
+
+@dataclass(frozen=True)
+class Bind:
+    var: str
+    source: Node
+    cond: Node | None
+
+
+@dataclass(frozen=True)
+class Select:
+    binds: tuple[Bind, ...]
+
+
+@dataclass(frozen=True)
+class Quant:
+    kind: str  # exists | forall
+    binds: tuple[Bind, ...]
+
+
+@dataclass(frozen=True)
+class Over:
+    func: str  # sum | average | min | max
+    expr: Node
+    bind: Bind
+
+
+Node = (Lit | ArrayLit | Name | Dollar | TimeWord | Period | Member | Method | Call | Filter | Not | BoolOp | Compare
+        | In | Like | Arith | Negate | Occurs | Let | Select | Quant | Over)
+
+# ---- grammar ---------------------------------------------------------------------------------------------------
+
+UNITS = ("millisecond", "second", "minute", "hour", "day", "week", "month", "year", "decade", "century",
+         "millennium")
+_PLURAL = {"centuries": "century", "millennia": "millennium"}
+
+GRAMMAR = r"""
+?start: expr
+?expr: or_
+?or_: and_ ("or" and_)*
+?and_: neg ("and" neg)*
+?neg: ("not" | "!") neg -> not_
+    | cmp
+?cmp: add
+    | add CMPOP add -> compare
+    | add "in" add -> in_
+    | add "notIn" add -> not_in
+    | add "like" STRING -> like
+    | add "matches" STRING -> matches
+    | add "occurs" occurs
+occurs: CMPOP NUMBER UNIT DIRECTION time -> occ_amount
+      | DIRECTION time -> occ_direction
+      | "on"? time -> occ_on
+      | "between" time "and" time -> occ_between
+?time: add
+     | RELATIVE UNIT -> period
+?add: mul ((PLUS | MINUS) mul)*
+?mul: unary ((STAR | SLASH | PERCENT) unary)*
+?unary: MINUS unary -> negate
+      | post
+?post: prim postfix*
+postfix: "." NAME -> member
+       | "." NAME "(" [args] ")" -> method
+       | "[" expr "]" -> filter
+args: expr ("," expr)*
+?prim: STRING -> string
+     | NUMBER -> number
+     | "true" -> true
+     | "false" -> false
+     | "null" -> null
+     | TIMEWORD -> timeword
+     | NAME -> name
+     | DOLLAR -> dollar
+     | "(" expr ")"
+     | NAME "(" [args] ")" -> call
+     | "[" [args] "]" -> array
+     | "let" NAME CMPOP add "in" expr -> let
+     | "select" bind ("," bind)* -> select
+     | QUANT bind ("," bind)* -> quant
+     | AGG add "over" bind -> over
+bind: NAME "from" post (("where" | ":") expr)?
+
+CMPOP: "!=" | "<=" | ">=" | "=" | "<" | ">"
+PLUS: "+"
+MINUS: "-"
+STAR: "*"
+SLASH: "/"
+PERCENT: "%"
+TIMEWORD.2: /(now|today|yesterday|tomorrow)(?![A-Za-z0-9_])/
+RELATIVE.2: /(this|last|next)(?![A-Za-z0-9_])/
+DIRECTION.2: /(before|after)(?![A-Za-z0-9_])/
+QUANT.2: /(exists|forall)(?![A-Za-z0-9_])/
+AGG.2: /(sum|average|min|max)(?![A-Za-z0-9_])/
+UNIT.2: /(milliseconds?|seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|century|centuries|millennium|millennia)(?![A-Za-z0-9_])/
+NAME: /[A-Za-z_][A-Za-z0-9_]*/
+DOLLAR: /\$1(?![0-9])/
+NUMBER: /[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/
+STRING: /"(?:[^"\\]|\\.)*"/ | /'(?:[^'\\]|\\.)*'/
+%ignore /[ \t\r\n]+/
+"""
+
+_PARSER = Lark(GRAMMAR, parser="lalr", lexer="contextual", propagate_positions=False, maybe_placeholders=False)
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\", "/": "/"}
+
+
+def _unquote(token: str) -> str:
+    body, out, i = token[1:-1], [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        nxt = body[i + 1]
+        if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2:i + 6]):
+            out.append(chr(int(body[i + 2:i + 6], 16)))
+            i += 6
+        elif nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:  # unknown escapes keep the backslash (regex texts like "\d" stay as written)
+            out.append("\\" + nxt)
+            i += 2
+    return "".join(out)
+
+
+def unit_name(word: str) -> str:
+    word = _PLURAL.get(word, word)
+    return word[:-1] if word.endswith("s") else word
+
+
+class _ToAst(Transformer_NonRecursive):
+    def string(self, c):
+        return Lit(_unquote(str(c[0])))
+
+    def number(self, c):
+        text = str(c[0])
+        return Lit(int(text)) if re.fullmatch(r"[0-9]+", text) else Lit(float(text))
+
+    def true(self, _c):
+        return Lit(True)
+
+    def false(self, _c):
+        return Lit(False)
+
+    def null(self, _c):
+        return Lit(None)
+
+    def timeword(self, c):
+        return TimeWord(str(c[0]))
+
+    def name(self, c):
+        return Name(str(c[0]))
+
+    def dollar(self, _c):
+        return Dollar()
+
+    def args(self, c):
+        return tuple(c)
+
+    def call(self, c):
+        return Call(str(c[0]), c[1] if len(c) > 1 and c[1] is not None else ())
+
+    def array(self, c):
+        return ArrayLit(c[0] if c and c[0] is not None else ())
+
+    def member(self, c):
+        return ("member", str(c[0]))
+
+    def method(self, c):
+        return ("method", str(c[0]), c[1] if len(c) > 1 and c[1] is not None else ())
+
+    def filter(self, c):
+        return ("filter", c[0])
+
+    def post(self, c):
+        node = c[0]
+        for suffix in c[1:]:
+            if suffix[0] == "member":
+                node = Member(node, suffix[1])
+            elif suffix[0] == "method":
+                node = Method(node, suffix[1], suffix[2])
+            else:
+                node = Filter(node, suffix[1])
+        return node
+
+    def not_(self, c):
+        return Not(c[0])
+
+    def or_(self, c):
+        return BoolOp("or", tuple(c))
+
+    def and_(self, c):
+        return BoolOp("and", tuple(c))
+
+    def compare(self, c):
+        return Compare(str(c[1]), c[0], c[2])
+
+    def in_(self, c):
+        return In(False, c[0], c[1])
+
+    def not_in(self, c):
+        return In(True, c[0], c[1])
+
+    def like(self, c):
+        return Like(c[0], _unquote(str(c[1])))
+
+    def matches(self, c):
+        return Method(c[0], "matches", (Lit(_unquote(str(c[1]))),))
+
+    def _arith(self, c):
+        return Arith(c[0], tuple((str(c[i]), c[i + 1]) for i in range(1, len(c), 2)))
+
+    add = mul = _arith
+
+    def negate(self, c):
+        return Negate(c[1])
+
+    def period(self, c):
+        return Period(str(c[0]), unit_name(str(c[1])))
+
+    def occ_amount(self, c):
+        op, number, unit, direction, ref = c
+        if not re.fullmatch(r"[0-9]+", str(number)):
+            raise PqlError(f'occurs needs a whole number of units, not "{number}"', number.line, number.column)
+        return ("amount", ref, None, str(op), int(str(number)), unit_name(str(unit)), _direction(direction))
+
+    def occ_direction(self, c):
+        return ("direction", c[1], None, "", 0, "", _direction(c[0]))
+
+    def occ_on(self, c):
+        return ("on", c[0], None, "", 0, "", "")
+
+    def occ_between(self, c):
+        return ("between", c[0], c[1], "", 0, "", "")
+
+    def occurs(self, c):
+        return c[0]
+
+    def cmp(self, c):  # `add "occurs" occurs` keeps the rule name cmp
+        kind, ref, ref2, op, amount, unit, direction = c[1]
+        return Occurs(c[0], kind, ref, ref2, op, amount, unit, direction)
+
+    def let(self, c):
+        if str(c[1]) != "=":
+            raise PqlError(f'let needs "=", not "{c[1]}"', c[1].line, c[1].column)
+        return Let(str(c[0]), c[2], c[3])
+
+    def bind(self, c):
+        return Bind(str(c[0]), c[1], c[2] if len(c) > 2 else None)
+
+    def select(self, c):
+        return Select(tuple(c))
+
+    def quant(self, c):
+        return Quant(str(c[0]), tuple(c[1:]))
+
+    def over(self, c):
+        return Over(str(c[0]), c[1], c[2])
+
+
+def _direction(token: Token) -> str:
+    return "before" if str(token) == "before" else "after"
+
+
+_VALUE_TERMINALS = {"STRING", "NUMBER", "NAME", "LPAR", "LSQB", "DOLLAR", "TIMEWORD", "MINUS"}
+_FRIENDLY = {"RPAR": '")"', "RSQB": '"]"', "COMMA": '","', "CMPOP": "a comparison", "UNIT": "a time unit",
+             "DIRECTION": '"before" or "after"', "NUMBER": "a number", "NAME": "a name", "STRING": "a string",
+             "$END": "the end of the expression", "DOT": '"."', "COLON": '":"'}
+
+
+def _expected(expected: set[str]) -> str:
+    if expected & _VALUE_TERMINALS:
+        return "a value"
+    words = sorted({_FRIENDLY.get(t, f'"{t.lower()}"') for t in expected})
+    return " or ".join(words[:6]) if words else "nothing more"
+
+
+def _fail(text: str, err: UnexpectedInput) -> PqlError:
+    if _mentions_chain(text):
+        return PqlError("chain is not supported", 1, 1)
+    line, column = getattr(err, "line", 0), getattr(err, "column", 0)
+    if isinstance(err, UnexpectedToken) and err.token.type == "$END" or isinstance(err, UnexpectedEOF):
+        expected = getattr(err, "expected", None) or set()
+        lines = text.split("\n")
+        line, column = len(lines), len(lines[-1]) + 1
+        return PqlError(f"unexpected end of expression at line {line}, column {column}: "
+                        f"expected {_expected(set(expected))}", line, column)
+    if isinstance(err, UnexpectedToken):
+        return PqlError(f'unexpected "{err.token}" at line {line}, column {column}: '
+                        f"expected {_expected(set(err.expected))}", line, column)
+    if isinstance(err, UnexpectedCharacters):
+        char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        shown = char if char.isprintable() else f"\\u{ord(char):04x}"
+        return PqlError(f'unexpected character "{shown}" at line {line}, column {column}', line, column)
+    return PqlError(f"invalid expression at line {line}, column {column}", line, column)
+
+
+def _mentions_chain(text: str) -> bool:
+    stripped = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', text)
+    return re.search(r"(?i)(?<![A-Za-z0-9_.])chain\s*\(", stripped) is not None
+
+
+def _check_nesting(text: str) -> None:
+    """Bracket depth outside strings, before Lark builds a tree the transformer would have to walk."""
+    depth, line, column, quote, escaped = 0, 1, 0, "", False
+    for ch in text:
+        column += 1
+        if ch == "\n":
+            line, column = line + 1, 0
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise PqlError(f"expression nests deeper than {MAX_NESTING} levels at line {line}, column {column}",
+                               line, column)
+        elif ch in ")]":
+            depth -= 1
+
+
+def _tree_depth(tree: Tree) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return deepest
+
+
+def parse(text: str) -> Node:
+    """The AST of one PQL expression, or PqlError saying where and why it fails."""
+    if not isinstance(text, str):
+        raise PqlError("a PQL expression must be a text")
+    if len(text) > MAX_TEXT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        raise PqlError(f"expression longer than {MAX_TEXT_BYTES} bytes")
+    if "\x00" in text:
+        raise PqlError("expression contains a NUL character")
+    if not text.strip():
+        raise PqlError("empty expression", 1, 1)
+    _check_nesting(text)
+    try:
+        tree = _PARSER.parse(text)
+    except UnexpectedInput as err:
+        raise _fail(text, err) from None
+    if isinstance(tree, Tree) and _tree_depth(tree) > 4 * MAX_NESTING:
+        raise PqlError(f"expression nests deeper than {MAX_NESTING} levels")
+    try:
+        ast = _ToAst().transform(tree)
+    except VisitError as err:
+        if isinstance(err.orig_exc, PqlError):
+            raise err.orig_exc from None
+        raise
+    if isinstance(ast, Token):  # a lone terminal the ?rules inlined
+        ast = _ToAst().transform(Tree("name", [ast]))
+    return ast
