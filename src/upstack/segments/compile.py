@@ -31,8 +31,10 @@ class Ty:
 
     @property
     def noun(self) -> str:
-        return {"int": "number", "float": "number", "struct": "object", "list": "array", "time": "date-time",
-                "bool": "boolean"}.get(self.kind, self.kind)
+        """With its article: "a number", "an object"."""
+        word = {"int": "number", "float": "number", "struct": "object", "list": "array", "time": "date-time",
+                "bool": "boolean", "other": "value of an unsupported type"}.get(self.kind, self.kind)
+        return ("an " if word[0] in "aeiou" else "a ") + word
 
 
 NULL, BOOL, INT, FLOAT, STRING, TIME = (Ty(k) for k in ("null", "bool", "int", "float", "string", "time"))
@@ -140,7 +142,7 @@ class Compiler:
             return V(f"{obj.sql}[{self.dialect.string(name)}]", obj.ty.elem or NULL)
         if obj.ty.kind == "list":
             raise PqlError(f'cannot read field "{name}" of an array: reach its items with select, exists or [...]')
-        raise PqlError(f'cannot read field "{name}" of a {obj.ty.noun}')
+        raise PqlError(f'cannot read field "{name}" of {obj.ty.noun}')
 
     # ---- the walk ----------------------------------------------------------------------------------------------
 
@@ -220,7 +222,7 @@ class Compiler:
             return "false"
         if v.ty.kind == "list":  # a non-empty (filtered) array is true
             return _total(f"({self.dialect.size(v.sql)} > 0)")
-        raise PqlError(f"a {v.ty.noun} is not a condition")
+        raise PqlError(f"{v.ty.noun} is not a condition")
 
     # ---- operators ---------------------------------------------------------------------------------------------
 
@@ -232,7 +234,7 @@ class Compiler:
             return self.as_time(left), self.as_time(right)
         if kinds == {"struct"} and op in ("=", "!=") and left.ty == right.ty:
             return left, right
-        raise PqlError(f"cannot compare a {left.ty.noun} with a {right.ty.noun} using {op}")
+        raise PqlError(f"cannot compare {left.ty.noun} with {right.ty.noun} using {op}")
 
     def compare(self, op: str, left: V, right: V) -> str:
         if "null" in (left.ty.kind, right.ty.kind):
@@ -280,23 +282,23 @@ class Compiler:
     def number(self, v: V, op: str) -> V:
         if v.ty.kind in NUMERIC or v.ty.kind == "null":
             return v
-        raise PqlError(f"{op} needs numbers, not a {v.ty.noun}")
+        raise PqlError(f"{op} needs numbers, not {v.ty.noun}")
 
     def string(self, v: V, what: str) -> V:
         if v.ty.kind in ("string", "null"):
             return v
-        raise PqlError(f"{what} needs a string, not a {v.ty.noun}")
+        raise PqlError(f"{what} needs a string, not {v.ty.noun}")
 
     def need_list(self, v: V, what: str) -> None:
         if v.ty.kind != "list":
-            raise PqlError(f"{what} needs an array, not a {v.ty.noun}")
+            raise PqlError(f"{what} needs an array, not {v.ty.noun}")
 
     def as_time(self, v: V) -> V:
         if v.ty.kind in ("time", "null"):
             return v
         if v.ty.kind == "string":
             return V(f"TRY_CAST({v.sql} AS {self.dialect.timestamp_type})", TIME)
-        raise PqlError(f"expected a date-time, not a {v.ty.noun}")
+        raise PqlError(f"expected a date-time, not {v.ty.noun}")
 
     # ---- functions and methods ---------------------------------------------------------------------------------
 
@@ -369,7 +371,7 @@ class Compiler:
             if obj.ty.kind == "null" or key.ty.kind == "null":
                 return V("NULL", NULL)
             if obj.ty.kind != "map":
-                raise PqlError(f"get needs a map, not a {obj.ty.noun}")
+                raise PqlError(f"get needs a map, not {obj.ty.noun}")
             return V(f"{obj.sql}[{key.sql}]", obj.ty.elem or NULL)
         if name in ("count", "sum", "average", "min", "max", "includes", "intersects"):
             return self.array_method(node, obj, env)
@@ -433,7 +435,7 @@ class Compiler:
         if not isinstance(node, pql.ArrayLit):
             v = self.value(node, env)
             if v.ty.kind not in ("list", "null"):
-                raise PqlError(f"expected an array, not a {v.ty.noun}")
+                raise PqlError(f"expected an array, not {v.ty.noun}")
             return v
         items = [self.value(item, env) for item in node.items]
         kinds = {item.ty.kind for item in items} - {"null"}
