@@ -236,7 +236,7 @@ DIRECTION.2: /(before|after)(?![A-Za-z0-9_])/
 QUANT.2: /(exists|forall)(?![A-Za-z0-9_])/
 AGG.2: /(sum|average|min|max)(?![A-Za-z0-9_])/
 UNIT.2: /(milliseconds?|seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|century|centuries|millennium|millennia)(?![A-Za-z0-9_])/
-NAME: /[A-Za-z_][A-Za-z0-9_]*/
+NAME: /(?!(and|or|not|in|notIn|like|occurs|true|false|null|select|let|from|where|over)(?![A-Za-z0-9_]))[A-Za-z_][A-Za-z0-9_]*/
 DOLLAR: /\$1(?![0-9])/
 NUMBER: /[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/
 STRING: /"(?:[^"\\]|\\.)*"/ | /'(?:[^'\\]|\\.)*'/
@@ -319,6 +319,8 @@ class _ToAst(Transformer_NonRecursive):
         return ("filter", c[0])
 
     def post(self, c):
+        if len(c) > 4 * MAX_NESTING:  # each suffix nests the AST one level deeper
+            raise PqlError(f"expression nests deeper than {MAX_NESTING} levels ({len(c) - 1} fields or calls in a row)")
         node = c[0]
         for suffix in c[1:]:
             if suffix[0] == "member":
@@ -415,6 +417,8 @@ _FRIENDLY = {"RPAR": '")"', "RSQB": '"]"', "COMMA": '","', "CMPOP": "a compariso
 
 
 def _expected(expected: set[str]) -> str:
+    if expected == {"NAME"}:
+        return "a field name"
     if expected & _VALUE_TERMINALS:
         return "a value"
     words = sorted({_FRIENDLY.get(t, f'"{t.lower()}"') for t in expected})
@@ -425,6 +429,8 @@ def _fail(text: str, err: UnexpectedInput) -> PqlError:
     if _mentions_chain(text):
         return PqlError("chain is not supported", 1, 1)
     line, column = getattr(err, "line", 0), getattr(err, "column", 0)
+    if "=>" in _without_strings(text):
+        return PqlError("lambda fields ((P) => P.field) are not supported: write the path, or $1.path", line, column)
     if isinstance(err, UnexpectedToken) and err.token.type == "$END" or isinstance(err, UnexpectedEOF):
         expected = getattr(err, "expected", None) or set()
         lines = text.split("\n")
@@ -436,14 +442,20 @@ def _fail(text: str, err: UnexpectedInput) -> PqlError:
                         f"expected {_expected(set(err.expected))}", line, column)
     if isinstance(err, UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        if char == "^":
+            return PqlError(f"^ (the parent of a filter item) is not supported, at line {line}, column {column}",
+                            line, column)
         shown = char if char.isprintable() else f"\\u{ord(char):04x}"
         return PqlError(f'unexpected character "{shown}" at line {line}, column {column}', line, column)
     return PqlError(f"invalid expression at line {line}, column {column}", line, column)
 
 
+def _without_strings(text: str) -> str:
+    return re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', text)
+
+
 def _mentions_chain(text: str) -> bool:
-    stripped = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', text)
-    return re.search(r"(?i)(?<![A-Za-z0-9_.])chain\s*\(", stripped) is not None
+    return re.search(r"(?i)(?<![A-Za-z0-9_.])chain\s*\(", _without_strings(text)) is not None
 
 
 def _check_nesting(text: str) -> None:
