@@ -183,6 +183,9 @@ class Reference:
                                               "getDayOfMonth": when.day}[name]
         if name == "count":
             return 0 if obj is None else len(obj)
+        if name == "get":
+            holder = _mapping(obj)
+            return None if holder is None else holder.get(self.val(args[0], sc))
         if name == "includes":
             return self.in_(False, self.val(args[0], sc), node.obj, sc)
         if name == "intersects":

@@ -259,7 +259,7 @@ class Compiler:
         if "null" in (subject.ty.kind, values.ty.kind):
             return "false"
         self.need_list(values, "in")
-        self.comparable("in", subject, values.ty.elem or NULL)
+        self.comparable("in", subject, V("", values.ty.elem or NULL))
         found = f"coalesce(array_contains({values.sql}, {subject.sql}), false)"
         if node.negated:
             return f"({subject.sql} IS NOT NULL AND {values.sql} IS NOT NULL AND NOT {found})"
