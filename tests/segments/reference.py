@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from upstack.segments import pql, timeunits
+from upstack.segments import nodes, pql, timeunits
 
 _OPS = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -48,35 +48,35 @@ class Reference:
     def __init__(self, profile: dict, now: datetime) -> None:
         self.profile, self.now = profile, timeunits.utc(now)
 
-    def holds(self, node: pql.Node) -> bool:
+    def holds(self, node: nodes.Node) -> bool:
         return self.cond(node, Scope((), ()))
 
     # ---- conditions --------------------------------------------------------------------------------------------
 
-    def cond(self, node: pql.Node, sc: Scope) -> bool:
+    def cond(self, node: nodes.Node, sc: Scope) -> bool:
         match node:
-            case pql.BoolOp("and", items):
+            case nodes.BoolOp("and", items):
                 return all(self.cond(i, sc) for i in items)
-            case pql.BoolOp("or", items):
+            case nodes.BoolOp("or", items):
                 return any(self.cond(i, sc) for i in items)
-            case pql.Not(expr):
+            case nodes.Not(expr):
                 return not self.cond(expr, sc)
-            case pql.Compare(op, left, right):
+            case nodes.Compare(op, left, right):
                 return self.compare(op, self.val(left, sc), self.val(right, sc))
-            case pql.In(negated, left, right):
+            case nodes.In(negated, left, right):
                 return self.in_(negated, self.val(left, sc), right, sc)
-            case pql.Like(subject, pattern):
+            case nodes.Like(subject, pattern):
                 text = self.val(subject, sc)
                 regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
                 return text is not None and re.fullmatch(regex, text, re.S) is not None
-            case pql.Occurs():
+            case nodes.Occurs():
                 return self.occurs(node, sc)
-            case pql.Select(binds) | pql.Quant("exists", binds):
+            case nodes.Select(binds) | nodes.Quant("exists", binds):
                 return self.count(binds, sc) > 0
-            case pql.Quant("forall", (bind,)):
+            case nodes.Quant("forall", (bind,)):
                 items = self.val(bind.source, sc) or []
                 return all(bind.cond is None or self.cond(bind.cond, self.bind(sc, bind.var, it)) for it in items)
-            case pql.Let(name, value, body):
+            case nodes.Let(name, value, body):
                 return self.cond(body, Scope(sc.vars + ((name, self.val(value, sc)),), sc.items))
         value = self.val(node, sc)
         if isinstance(value, list):
@@ -92,8 +92,8 @@ class Reference:
                 return False
         return _OPS[op](a, b)
 
-    def in_(self, negated: bool, subject: object, right: pql.Node, sc: Scope) -> bool:
-        if isinstance(right, pql.ArrayLit):
+    def in_(self, negated: bool, subject: object, right: nodes.Node, sc: Scope) -> bool:
+        if isinstance(right, nodes.ArrayLit):
             items = [v for v in (self.val(i, sc) for i in right.items) if v is not None]
         else:
             items = self.val(right, sc)
@@ -118,59 +118,59 @@ class Reference:
                 return item[name]
         return self.profile.get(name)
 
-    def val(self, node: pql.Node, sc: Scope) -> object:  # noqa: C901 - one case per node kind
+    def val(self, node: nodes.Node, sc: Scope) -> object:  # noqa: C901 - one case per node kind
         match node:
-            case pql.Lit(value):
+            case nodes.Lit(value):
                 return value
-            case pql.Name(name):
+            case nodes.Name(name):
                 return self.name(name, sc)
-            case pql.Dollar():
+            case nodes.Dollar():
                 return self.profile
-            case pql.Member(obj, name):
+            case nodes.Member(obj, name):
                 holder = _mapping(self.val(obj, sc))
                 return None if holder is None else holder.get(name)
-            case pql.TimeWord(word):
+            case nodes.TimeWord(word):
                 return self.word(word)
-            case pql.Arith(first, rest):
+            case nodes.Arith(first, rest):
                 result = self.val(first, sc)
                 for op, operand in rest:
                     result = _arith(op, result, self.val(operand, sc))
                 return result
-            case pql.Negate(expr):
+            case nodes.Negate(expr):
                 value = self.val(expr, sc)
                 return None if value is None else -value
-            case pql.Call("date", args):
+            case nodes.Call("date", args):
                 return datetime(*(a.value for a in args), tzinfo=UTC)
-            case pql.Call("currentMonth"):
+            case nodes.Call("currentMonth"):
                 return self.now.month
-            case pql.Call("currentYear"):
+            case nodes.Call("currentYear"):
                 return self.now.year
-            case pql.Call("currentDayOfMonth"):
+            case nodes.Call("currentDayOfMonth"):
                 return self.now.day
-            case pql.Call("inSegment", (pql.Lit(segment),)):
+            case nodes.Call("inSegment", (nodes.Lit(segment),)):
                 ups = _mapping((_mapping(self.profile.get("segmentMembership")) or {}).get("ups")) or {}
                 entry = ups.get(segment) or {}
                 return entry.get("status") in ("realized", "existing")
-            case pql.Call("if", (test, then, other)):
+            case nodes.Call("if", (test, then, other)):
                 return self.val(then, sc) if self.cond(test, sc) else self.val(other, sc)
-            case pql.Method():
+            case nodes.Method():
                 return self.method(node, sc)
-            case pql.Filter(obj, test):
+            case nodes.Filter(obj, test):
                 items = self.val(obj, sc)
                 if items is None:
                     return None
                 return [it for it in items if self.cond(test, Scope(sc.vars, sc.items + (it,)))]
-            case pql.Let(name, value, body):
+            case nodes.Let(name, value, body):
                 return self.val(body, Scope(sc.vars + ((name, self.val(value, sc)),), sc.items))
-            case pql.Over(func, expr, bind):
+            case nodes.Over(func, expr, bind):
                 items = self.val(bind.source, sc) or []
                 kept = [it for it in items if bind.cond is None or self.cond(bind.cond, self.bind(sc, bind.var, it))]
                 return _aggregate(func, [self.val(expr, self.bind(sc, bind.var, it)) for it in kept])
         return self.cond(node, sc)
 
-    def method(self, node: pql.Method, sc: Scope) -> object:
+    def method(self, node: nodes.Method, sc: Scope) -> object:
         name, args = node.name, node.args
-        if name == "count" and isinstance(node.obj, pql.Select):
+        if name == "count" and isinstance(node.obj, nodes.Select):
             return self.count(node.obj.binds, sc)
         obj = self.val(node.obj, sc)
         if name == "isNull":
@@ -189,7 +189,7 @@ class Reference:
         if name == "includes":
             return self.in_(False, self.val(args[0], sc), node.obj, sc)
         if name == "intersects":
-            other = [v for v in (self.val(a, sc) for a in args[0].items)] if isinstance(args[0], pql.ArrayLit) \
+            other = [v for v in (self.val(a, sc) for a in args[0].items)] if isinstance(args[0], nodes.ArrayLit) \
                 else self.val(args[0], sc)
             return obj is not None and other is not None and any(v is not None and v in other for v in obj)
         if name in ("sum", "average", "min", "max"):
@@ -215,7 +215,7 @@ class Reference:
             return not tests["equals"]
         return tests[name]
 
-    def count(self, binds: tuple[pql.Bind, ...], sc: Scope) -> int:
+    def count(self, binds: tuple[nodes.Bind, ...], sc: Scope) -> int:
         bind, total = binds[0], 0
         for item in self.val(bind.source, sc) or []:
             inner = self.bind(sc, bind.var, item)
@@ -230,20 +230,20 @@ class Reference:
         return {"now": self.now, "today": today, "yesterday": timeunits.add(today, -1, "day"),
                 "tomorrow": timeunits.add(today, 1, "day")}[word]
 
-    def period(self, node: pql.Node, sc: Scope) -> tuple[datetime | None, datetime | None]:
+    def period(self, node: nodes.Node, sc: Scope) -> tuple[datetime | None, datetime | None]:
         """[start, end) of a time word, date() or this/last/next unit; a point has end == start."""
-        if isinstance(node, pql.TimeWord) and node.word != "now":
+        if isinstance(node, nodes.TimeWord) and node.word != "now":
             start = self.word(node.word)
             return start, timeunits.add(start, 1, "day")
-        if isinstance(node, pql.Call) and node.name == "date":
+        if isinstance(node, nodes.Call) and node.name == "date":
             start = self.val(node, sc)
             return start, timeunits.add(start, 1, "day")
-        if isinstance(node, pql.Period):
+        if isinstance(node, nodes.Period):
             return timeunits.period(node.rel, node.unit, self.now)
         point = _time(self.val(node, sc))
         return point, point
 
-    def occurs(self, node: pql.Occurs, sc: Scope) -> bool:
+    def occurs(self, node: nodes.Occurs, sc: Scope) -> bool:
         t = _time(self.val(node.subject, sc))
         start, end = self.period(node.ref, sc)
         if t is None or start is None:

@@ -13,85 +13,31 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from upstack.segments import pql, timeunits
+from upstack.segments import nodes, pql, timeunits
 from upstack.segments.dialect import DIALECTS, Dialect
 from upstack.segments.pql import PqlError
-
-NUMERIC = ("int", "float")
-
-
-@dataclass(frozen=True)
-class Ty:
-    kind: str  # null bool int float string time list struct map
-    fields: tuple[tuple[str, Ty], ...] = ()
-    elem: Ty | None = None  # list item, map value
-
-    def field(self, name: str) -> Ty | None:
-        return dict(self.fields).get(name)
-
-    @property
-    def noun(self) -> str:
-        """With its article: "a number", "an object"."""
-        word = {"int": "number", "float": "number", "struct": "object", "list": "array", "time": "date-time",
-                "bool": "boolean", "other": "value of an unsupported type"}.get(self.kind, self.kind)
-        return ("an " if word[0] in "aeiou" else "a ") + word
-
-
-NULL, BOOL, INT, FLOAT, STRING, TIME = (Ty(k) for k in ("null", "bool", "int", "float", "string", "time"))
-
-
-def arrow_type(t: pa.DataType) -> Ty:
-    if pa.types.is_struct(t):
-        return Ty("struct", tuple((t.field(i).name, arrow_type(t.field(i).type)) for i in range(t.num_fields)))
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return Ty("list", elem=arrow_type(t.value_type))
-    if pa.types.is_map(t):
-        return Ty("map", elem=arrow_type(t.item_type))
-    if pa.types.is_boolean(t):
-        return BOOL
-    if pa.types.is_integer(t):
-        return INT
-    if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return FLOAT
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return STRING
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return TIME
-    if pa.types.is_null(t):
-        return NULL
-    return Ty("other")
-
-
-@dataclass(frozen=True)
-class V:
-    sql: str
-    ty: Ty
-    total: bool = False  # a boolean already made two-valued
-
-
-FALSE, TRUE = V("false", BOOL, True), V("true", BOOL, True)
-
-
-@dataclass(frozen=True)
-class Frame:
-    """A list item in scope: named by a select/quantifier variable, or implicit inside `arr[cond]`."""
-
-    var: str | None
-    sql: str
-    ty: Ty
-
-
-@dataclass(frozen=True)
-class Env:
-    frames: tuple[Frame, ...] = ()
-    lets: tuple[tuple[str, V], ...] = ()
-
-    def push(self, frame: Frame) -> Env:
-        return Env(self.frames + (frame,), self.lets)
+from upstack.segments.timeexpr import TimeCompiling
+from upstack.segments.values import (
+    BOOL,
+    FALSE,
+    FLOAT,
+    INT,
+    NULL,
+    NUMERIC,
+    STRING,
+    TIME,
+    TRUE,
+    Env,
+    Frame,
+    Ty,
+    V,
+    arrow_type,
+    total,
+)
 
 
 @dataclass
-class Compiler:
+class Compiler(TimeCompiling):
     root: Ty
     now: datetime
     dialect: Dialect
@@ -146,32 +92,32 @@ class Compiler:
 
     # ---- the walk ----------------------------------------------------------------------------------------------
 
-    def value(self, node: pql.Node, env: Env) -> V:
+    def value(self, node: nodes.Node, env: Env) -> V:
         match node:
-            case pql.Lit(value):
+            case nodes.Lit(value):
                 return self.literal(value)
-            case pql.ArrayLit():
+            case nodes.ArrayLit():
                 raise PqlError("an array literal can only be the right side of in/notIn or an argument")
-            case pql.Name(name):
+            case nodes.Name(name):
                 return self.name(name, env)
-            case pql.Dollar():
+            case nodes.Dollar():
                 return V(self.dialect.ident(self.alias), self.root)
-            case pql.Member(obj, name):
+            case nodes.Member(obj, name):
                 return self.member(self.value(obj, env), name)
-            case pql.TimeWord(word):
+            case nodes.TimeWord(word):
                 return self.literal(self.time_word(word))
-            case pql.Period():
+            case nodes.Period():
                 raise PqlError("this/last/next <unit> is only a time after occurs")
-            case pql.Arith():
+            case nodes.Arith():
                 return self.arith(node, env)
-            case pql.Negate(expr):
+            case nodes.Negate(expr):
                 operand = self.number(self.value(expr, env), "-")
                 return operand if operand.ty.kind == "null" else V(f"(- {operand.sql})", operand.ty)
-            case pql.Call():
+            case nodes.Call():
                 return self.call(node, env)
-            case pql.Method():
+            case nodes.Method():
                 return self.method(node, env)
-            case pql.Filter(obj, cond):
+            case nodes.Filter(obj, cond):
                 items = self.value(obj, env)
                 if items.ty.kind == "null":
                     return items
@@ -179,9 +125,9 @@ class Compiler:
                 var = self.fresh()
                 test = self.condition(cond, env.push(Frame(None, var, items.ty.elem or NULL)))
                 return V(self.dialect.filter(items.sql, var, test), items.ty)
-            case pql.Let(name, value, body):
+            case nodes.Let(name, value, body):
                 return self.value(body, Env(env.frames, env.lets + ((name, self.value(value, env)),)))
-            case pql.Over(func, expr, bind):
+            case nodes.Over(func, expr, bind):
                 items, var, frame_env = self.bound(bind, env)
                 if items is None:
                     return V("0E0", FLOAT) if func == "sum" else V("NULL", NULL)
@@ -189,39 +135,39 @@ class Compiler:
             case _:
                 return self.condition(node, env)
 
-    def condition(self, node: pql.Node, env: Env) -> str:
+    def condition(self, node: nodes.Node, env: Env) -> str:
         """A two-valued SQL boolean (never NULL)."""
         match node:
-            case pql.BoolOp(op, items):
+            case nodes.BoolOp(op, items):
                 return _balanced([self.condition(item, env) for item in items], op.upper())
-            case pql.Not(expr):
+            case nodes.Not(expr):
                 return f"(NOT {self.condition(expr, env)})"
-            case pql.Compare(op, left, right):
+            case nodes.Compare(op, left, right):
                 return self.compare(op, self.value(left, env), self.value(right, env))
-            case pql.In():
+            case nodes.In():
                 return self.in_(node, env)
-            case pql.Like(subject, pattern):
+            case nodes.Like(subject, pattern):
                 text = self.string(self.value(subject, env), "like")
                 if text.ty.kind == "null":
                     return "false"
-                return _total(self.dialect.regex(text.sql, self.dialect.string(like_regex(pattern))))
-            case pql.Occurs():
+                return total(self.dialect.regex(text.sql, self.dialect.string(like_regex(pattern))))
+            case nodes.Occurs():
                 return self.occurs(node, env)
-            case pql.Select(binds):
+            case nodes.Select(binds):
                 return f"({self.count(binds, env)} > 0)"
-            case pql.Quant(kind, binds):
+            case nodes.Quant(kind, binds):
                 return self.quantifier(kind, binds, env)
-            case pql.Let(name, value, body):
+            case nodes.Let(name, value, body):
                 return self.condition(body, Env(env.frames, env.lets + ((name, self.value(value, env)),)))
         return self.truth(self.value(node, env))
 
     def truth(self, v: V) -> str:
         if v.ty.kind == "bool":
-            return v.sql if v.total else _total(v.sql)
+            return v.sql if v.total else total(v.sql)
         if v.ty.kind == "null":
             return "false"
         if v.ty.kind == "list":  # a non-empty (filtered) array is true
-            return _total(f"({self.dialect.size(v.sql)} > 0)")
+            return total(f"({self.dialect.size(v.sql)} > 0)")
         raise PqlError(f"{v.ty.noun} is not a condition")
 
     # ---- operators ---------------------------------------------------------------------------------------------
@@ -240,11 +186,11 @@ class Compiler:
         if "null" in (left.ty.kind, right.ty.kind):
             return "false"
         left, right = self.comparable(op, left, right)
-        return _total(f"({left.sql} {'<>' if op == '!=' else op} {right.sql})")
+        return total(f"({left.sql} {'<>' if op == '!=' else op} {right.sql})")
 
-    def in_(self, node: pql.In, env: Env) -> str:
+    def in_(self, node: nodes.In, env: Env) -> str:
         subject = self.value(node.left, env)
-        if isinstance(node.right, pql.ArrayLit):
+        if isinstance(node.right, nodes.ArrayLit):
             items = [self.value(item, env) for item in node.right.items]
             items = [item for item in items if item.ty.kind != "null"]
             if subject.ty.kind == "null":
@@ -254,7 +200,7 @@ class Compiler:
             if not items:
                 return "false" if not node.negated else f"({subject.sql} IS NOT NULL)"
             listed = ", ".join(item.sql for item in items)
-            return _total(f"({subject.sql} {'NOT IN' if node.negated else 'IN'} ({listed}))")
+            return total(f"({subject.sql} {'NOT IN' if node.negated else 'IN'} ({listed}))")
         values = self.value(node.right, env)
         if "null" in (subject.ty.kind, values.ty.kind):
             return "false"
@@ -265,7 +211,7 @@ class Compiler:
             return f"({subject.sql} IS NOT NULL AND {values.sql} IS NOT NULL AND NOT {found})"
         return found
 
-    def arith(self, node: pql.Arith, env: Env) -> V:
+    def arith(self, node: nodes.Arith, env: Env) -> V:
         result = self.number(self.value(node.first, env), node.rest[0][0])
         for op, operand_node in node.rest:
             operand = self.number(self.value(operand_node, env), op)
@@ -302,10 +248,10 @@ class Compiler:
 
     # ---- functions and methods ---------------------------------------------------------------------------------
 
-    def call(self, node: pql.Call, env: Env) -> V:
+    def call(self, node: nodes.Call, env: Env) -> V:
         name, args = node.name, node.args
         if name == "date":
-            parts = [a.value for a in args if isinstance(a, pql.Lit) and type(a.value) is int]
+            parts = [a.value for a in args if isinstance(a, nodes.Lit) and type(a.value) is int]
             if len(parts) != 3 or len(args) != 3:
                 raise PqlError("date() needs three whole numbers: date(year, month, day)")
             return self.literal(self.date(parts))
@@ -316,7 +262,7 @@ class Compiler:
                 raise PqlError(f"{name}() takes no arguments")
             return self.literal(constants[name])
         if name == "inSegment":
-            if len(args) != 1 or not isinstance(args[0], pql.Lit) or not isinstance(args[0].value, str):
+            if len(args) != 1 or not isinstance(args[0], nodes.Lit) or not isinstance(args[0].value, str):
                 raise PqlError('inSegment() needs one segment id text: inSegment("id")')
             return V(self.in_segment(args[0].value), BOOL, True)
         if name == "if":
@@ -345,11 +291,11 @@ class Compiler:
             raise PqlError("segmentMembership is not a map of namespace to segment id to {status}")
         ref = (f"{self.dialect.ident(self.alias)}.{self.dialect.ident('segmentMembership')}"
                f"[{self.dialect.string('ups')}][{self.dialect.string(segment_id)}].{self.dialect.ident('status')}")
-        return _total(f"({ref} IN ('realized', 'existing'))")
+        return total(f"({ref} IN ('realized', 'existing'))")
 
-    def method(self, node: pql.Method, env: Env) -> V:
+    def method(self, node: nodes.Method, env: Env) -> V:
         name, args = node.name, node.args
-        if name == "count" and isinstance(node.obj, pql.Select):
+        if name == "count" and isinstance(node.obj, nodes.Select):
             self.arity(node, 0)
             return V(self.count(node.obj.binds, env), INT)
         obj = self.value(node.obj, env)
@@ -377,11 +323,11 @@ class Compiler:
             return self.array_method(node, obj, env)
         raise PqlError(f"method {name}() is not supported")
 
-    def arity(self, node: pql.Method, *allowed: int) -> None:
+    def arity(self, node: nodes.Method, *allowed: int) -> None:
         if len(node.args) not in allowed:
             raise PqlError(f"{node.name}() takes {' or '.join(map(str, allowed))} argument(s), not {len(node.args)}")
 
-    def string_method(self, node: pql.Method, obj: V, env: Env) -> str:
+    def string_method(self, node: nodes.Method, obj: V, env: Env) -> str:
         name = node.name
         self.arity(node, 1) if name == "matches" else self.arity(node, 1, 2)
         text = self.string(obj, name)
@@ -389,24 +335,24 @@ class Compiler:
         sensitive = True
         if len(node.args) == 2:
             flag = node.args[1]
-            if not isinstance(flag, pql.Lit) or not isinstance(flag.value, bool):
+            if not isinstance(flag, nodes.Lit) or not isinstance(flag.value, bool):
                 raise PqlError(f"the case-sensitivity of {name}() must be true or false")
             sensitive = flag.value
         if "null" in (text.ty.kind, arg.ty.kind):
             return "false"
         if name == "matches":
-            return _total(self.dialect.regex(text.sql, arg.sql))
+            return total(self.dialect.regex(text.sql, arg.sql))
         s, p = (text.sql, arg.sql) if sensitive else (f"lower({text.sql})", f"lower({arg.sql})")
         positive = {"startsWith": f"(left({s}, length({p})) = {p})", "endsWith": f"(right({s}, length({p})) = {p})",
                     "contains": f"(instr({s}, {p}) > 0)", "equals": f"({s} = {p})"}
         base = STRING_METHODS[name]
         if base == name:
-            return _total(positive[name])
+            return total(positive[name])
         if name == "notEqualTo":
-            return _total(f"({s} <> {p})")
-        return f"({s} IS NOT NULL AND {p} IS NOT NULL AND NOT {_total(positive[base])})"
+            return total(f"({s} <> {p})")
+        return f"({s} IS NOT NULL AND {p} IS NOT NULL AND NOT {total(positive[base])})"
 
-    def array_method(self, node: pql.Method, items: V, env: Env) -> V:
+    def array_method(self, node: nodes.Method, items: V, env: Env) -> V:
         name, args = node.name, node.args
         if items.ty.kind == "null":
             return {"count": V("0", INT), "sum": V("0E0", FLOAT), "includes": FALSE,
@@ -418,21 +364,21 @@ class Compiler:
             return V(f"(CASE WHEN {items.sql} IS NULL THEN 0 ELSE {self.dialect.size(items.sql)} END)", INT)
         if name == "includes":
             self.arity(node, 1)
-            return V(self.in_(pql.In(False, args[0], node.obj), env), BOOL, True)
+            return V(self.in_(nodes.In(False, args[0], node.obj), env), BOOL, True)
         if name == "intersects":
             self.arity(node, 1)
             other = self.array_arg(args[0], env)
             if other.ty.kind == "null":
                 return FALSE
             self.comparable("intersects", V("", elem), V("", other.ty.elem or NULL))
-            return V(_total(self.dialect.overlaps(items.sql, other.sql)), BOOL, True)
+            return V(total(self.dialect.overlaps(items.sql, other.sql)), BOOL, True)
         self.arity(node, 0, 1)
         var = self.fresh()
         value = V(var, elem) if not args else self.value(args[0], env.push(Frame(None, var, elem)))
         return self.aggregate(name, items.sql, var, value)
 
-    def array_arg(self, node: pql.Node, env: Env) -> V:
-        if not isinstance(node, pql.ArrayLit):
+    def array_arg(self, node: nodes.Node, env: Env) -> V:
+        if not isinstance(node, nodes.ArrayLit):
             v = self.value(node, env)
             if v.ty.kind not in ("list", "null"):
                 raise PqlError(f"expected an array, not {v.ty.noun}")
@@ -464,7 +410,7 @@ class Compiler:
 
     # ---- select, quantifiers -----------------------------------------------------------------------------------
 
-    def bound(self, bind: pql.Bind, env: Env) -> tuple[str | None, str, Env]:
+    def bound(self, bind: nodes.Bind, env: Env) -> tuple[str | None, str, Env]:
         """The SQL list of the items that pass the bind's where (None when the source is missing)."""
         source = self.value(bind.source, env)
         var = self.fresh()
@@ -476,7 +422,7 @@ class Compiler:
             return source.sql, var, inner
         return self.dialect.filter(source.sql, var, self.condition(bind.cond, inner)), var, inner
 
-    def count(self, binds: tuple[pql.Bind, ...], env: Env) -> str:
+    def count(self, binds: tuple[nodes.Bind, ...], env: Env) -> str:
         """Tuples of items (one per bind, later binds may use earlier ones) passing every where."""
         items, var, inner = self.bound(binds[0], env)
         if items is None:
@@ -486,7 +432,7 @@ class Compiler:
         per_item = self.dialect.transform(items, var, self.count(binds[1:], inner))
         return f"CAST(coalesce({self.dialect.sum(per_item, self.fresh(), self.fresh())}, 0) AS BIGINT)"
 
-    def quantifier(self, kind: str, binds: tuple[pql.Bind, ...], env: Env) -> str:
+    def quantifier(self, kind: str, binds: tuple[nodes.Bind, ...], env: Env) -> str:
         if kind == "exists":
             return f"({self.count(binds, env)} > 0)"
         if len(binds) != 1:
@@ -502,97 +448,10 @@ class Compiler:
         failing = self.dialect.size(self.dialect.filter(source.sql, var, f"NOT {test}"))
         return f"coalesce({failing} = 0, true)"
 
-    # ---- time --------------------------------------------------------------------------------------------------
-
-    def time_word(self, word: str) -> datetime:
-        today = timeunits.day_start(timeunits.utc(self.now))
-        return {"now": timeunits.utc(self.now), "today": today, "yesterday": timeunits.add(today, -1, "day"),
-                "tomorrow": timeunits.add(today, 1, "day")}[word]
-
-    def span(self, node: pql.Node, env: Env) -> tuple[datetime, datetime] | V:
-        """A time word, date() or this/last/next unit as a [start, end) period; `now` and fields as points."""
-        match node:
-            case pql.TimeWord("now"):  # a point: a period that ends where it starts
-                return self.time_word("now"), self.time_word("now")
-            case pql.TimeWord(word):
-                start = self.time_word(word)
-                return start, timeunits.add(start, 1, "day")
-            case pql.Period(rel, unit):
-                return timeunits.period(rel, unit, timeunits.utc(self.now))
-            case pql.Call("date"):
-                start = self.date([a.value for a in node.args]) if len(node.args) == 3 else None
-                if start is None:
-                    self.call(node, env)  # raises the arity error
-                return start, timeunits.add(start, 1, "day")
-        point = self.as_time(self.value(node, env))
-        return point
-
-    def occurs(self, node: pql.Occurs, env: Env) -> str:
-        subject = self.as_time(self.value(node.subject, env))
-        ref = self.span(node.ref, env)
-        if subject.ty.kind == "null" or isinstance(ref, V) and ref.ty.kind == "null":
-            return "false"
-        t, lit = subject.sql, self.literal
-        if node.kind == "between":
-            upper = self.span(node.ref2, env) if node.ref2 is not None else ref
-            if isinstance(upper, V) and upper.ty.kind == "null":
-                return "false"
-            low = ref.sql if isinstance(ref, V) else lit(ref[0]).sql
-            if isinstance(upper, V) or upper[0] == upper[1]:
-                high = f"{t} <= {upper.sql if isinstance(upper, V) else lit(upper[0]).sql}"
-            else:
-                high = f"{t} < {lit(upper[1]).sql}"
-            return _total(f"({low} <= {t} AND {high})")
-        if node.kind == "amount":
-            return self.occurs_amount(node, t, ref)
-        if not isinstance(ref, V) and ref[0] == ref[1]:
-            ref = lit(ref[0])
-        if node.kind == "on":
-            if isinstance(ref, V):
-                return _total(f"({t} = {ref.sql})")
-            return _total(f"({lit(ref[0]).sql} <= {t} AND {t} < {lit(ref[1]).sql})")
-        if node.kind == "direction":
-            if isinstance(ref, V):
-                return _total(f"({t} {'<' if node.direction == 'before' else '>'} {ref.sql})")
-            if node.direction == "before":
-                return _total(f"({t} < {lit(ref[0]).sql})")
-        return _total(f"({t} >= {lit(ref[1]).sql})")
-
-    def occurs_amount(self, node: pql.Occurs, t: str, ref: tuple[datetime, datetime] | V) -> str:
-        """`op N unit before|after R`, R a point or the start of a period; bounds folded when R is a literal."""
-        n, unit, op = node.amount, node.unit, node.op
-        sign = -1 if node.direction == "before" else 1
-        if op == "!=":
-            raise PqlError("occurs != is not supported")
-        if op == "=":
-            if isinstance(ref, V):
-                raise PqlError("occurs = N units before/after a field is not supported (only now, today, date())")
-            anchor = ref[0] if not isinstance(ref, V) else None
-            start = timeunits.add(timeunits.truncate(anchor, unit), sign * n, unit)
-            return _total(f"({self.literal(start).sql} <= {t} AND {t} < "
-                          f"{self.literal(timeunits.add(start, 1, unit)).sql})")
-        if isinstance(ref, V):
-            r = ref.sql
-            shifted = f"({r} {'-' if sign < 0 else '+'} {timeunits.sql_interval(n, unit)})"
-        else:
-            r = self.literal(ref[0]).sql
-            shifted = self.literal(timeunits.add(ref[0], sign * n, unit)).sql
-        if sign < 0:
-            text = {"<=": f"({shifted} <= {t} AND {t} <= {r})", "<": f"({shifted} < {t} AND {t} <= {r})",
-                    ">": f"({t} < {shifted})", ">=": f"({t} <= {shifted})"}[op]
-        else:
-            text = {"<=": f"({r} <= {t} AND {t} <= {shifted})", "<": f"({r} <= {t} AND {t} < {shifted})",
-                    ">": f"({t} > {shifted})", ">=": f"({t} >= {shifted})"}[op]
-        return _total(text)
-
 
 STRING_METHODS = {"startsWith": "startsWith", "endsWith": "endsWith", "contains": "contains", "equals": "equals",
                   "doesNotStartWith": "startsWith", "doesNotEndWith": "endsWith", "doesNotContain": "contains",
                   "notEqualTo": "equals", "matches": "matches"}
-
-
-def _total(sql: str) -> str:
-    return f"coalesce({sql}, false)"
 
 
 def _balanced(parts: list[str], op: str) -> str:
@@ -614,7 +473,7 @@ def like_regex(pattern: str) -> str:
     return "".join(out) + "$"
 
 
-def compile_pql(expression: str | pql.Node, schema: pa.Schema, now: datetime, dialect: str = "duckdb",
+def compile_pql(expression: str | nodes.Node, schema: pa.Schema, now: datetime, dialect: str = "duckdb",
                 alias: str = "profile") -> str:
     """One SQL boolean (never NULL) over `alias`, a row of a table with this schema; now is the evaluation instant."""
     if dialect not in DIALECTS:
