@@ -330,6 +330,8 @@ class Compiler(TimeCompiling):
     def string_method(self, node: nodes.Method, obj: V, env: Env) -> str:
         name = node.name
         self.arity(node, 1) if name == "matches" else self.arity(node, 1, 2)
+        if name == "matches":
+            check_regex(node.args[0])
         text = self.string(obj, name)
         arg = self.string(self.value(node.args[0], env), name)
         sensitive = True
@@ -361,7 +363,7 @@ class Compiler(TimeCompiling):
         elem = items.ty.elem or NULL
         if name == "count":
             self.arity(node, 0)
-            return V(f"(CASE WHEN {items.sql} IS NULL THEN 0 ELSE {self.dialect.size(items.sql)} END)", INT)
+            return V(f"coalesce({self.dialect.size(items.sql)}, 0)", INT)
         if name == "includes":
             self.arity(node, 1)
             return V(self.in_(nodes.In(False, args[0], node.obj), env), BOOL, True)
@@ -452,6 +454,23 @@ class Compiler(TimeCompiling):
 STRING_METHODS = {"startsWith": "startsWith", "endsWith": "endsWith", "contains": "contains", "equals": "equals",
                   "doesNotStartWith": "startsWith", "doesNotEndWith": "endsWith", "doesNotContain": "contains",
                   "notEqualTo": "equals", "matches": "matches"}
+
+
+_NOT_PORTABLE = re.compile(r"\(\?<?[=!]|\\[1-9]|[*+?}][+]|\\[pPQE]|\(\?[a-z]*[^a-z:)]")
+
+
+def check_regex(pattern: nodes.Node) -> None:
+    """matches() takes a literal regex in the syntax RE2 (DuckDB) and java.util.regex (Spark) share, so it fails
+    here rather than in the engine."""
+    if not isinstance(pattern, nodes.Lit) or not isinstance(pattern.value, str):
+        raise PqlError("matches() needs a literal regular expression text")
+    if _NOT_PORTABLE.search(pattern.value):
+        raise PqlError(f'regular expression "{pattern.value}" uses lookaround, backreferences, possessive '
+                       "quantifiers or other syntax not supported on every engine")
+    try:
+        re.compile(pattern.value)
+    except re.error as err:
+        raise PqlError(f'invalid regular expression "{pattern.value}": {err}') from None
 
 
 def _balanced(parts: list[str], op: str) -> str:

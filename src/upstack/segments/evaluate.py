@@ -47,5 +47,6 @@ def _run_spark(spark: Any, table: pa.Table, sql: str) -> pa.Table:
     if spark is None:
         raise ValueError("engine='spark' needs the caller's SparkSession")
     spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.legacy.sizeOfNull", "false")  # size(NULL) is NULL (coalesced to 0), never -1
     spark.createDataFrame(table).createOrReplaceTempView(VIEW)
     return spark.sql(sql).toArrow()
