@@ -160,6 +160,19 @@ def test_the_result_is_one_two_valued_boolean_on_each_dialect():
         compile_pql("n = 1", SCHEMA, NOW, "oracle")
 
 
+def test_nested_lets_cannot_blow_the_sql_up():
+    text = "".join(f"let v{i} = v{i - 1} + v{i - 1} in " for i in range(1, 40)).replace("v0", "n") + "v39 > 1"
+    with pytest.raises(PqlError, match="compiles to more than 1048576 characters of SQL"):
+        compile_pql(text, SCHEMA, NOW)
+
+
+def test_select_binds_are_bounded():
+    text = "select " + ", ".join(f"X{i} from tags" for i in range(9))
+    with pytest.raises(PqlError, match="more than 8 bindings in one select"):
+        compile_pql(text, SCHEMA, NOW)
+    assert compile_pql("select " + ", ".join(f"X{i} from tags" for i in range(8)), SCHEMA, NOW)
+
+
 def test_a_long_or_chain_nests_logarithmically_and_runs():
     text = " or ".join(f"n = {i}" for i in range(3000))
     sql = compile_pql(text, SCHEMA, NOW)

@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import pyarrow as pa
 
@@ -93,6 +94,13 @@ class Compiler(TimeCompiling):
     # ---- the walk ----------------------------------------------------------------------------------------------
 
     def value(self, node: nodes.Node, env: Env) -> V:
+        return _bounded(self._value(node, env))
+
+    def condition(self, node: nodes.Node, env: Env) -> str:
+        """A two-valued SQL boolean (never NULL)."""
+        return _bounded(self._condition(node, env))
+
+    def _value(self, node: nodes.Node, env: Env) -> V:
         match node:
             case nodes.Lit(value):
                 return self.literal(value)
@@ -135,8 +143,7 @@ class Compiler(TimeCompiling):
             case _:
                 return self.condition(node, env)
 
-    def condition(self, node: nodes.Node, env: Env) -> str:
-        """A two-valued SQL boolean (never NULL)."""
+    def _condition(self, node: nodes.Node, env: Env) -> str:
         match node:
             case nodes.BoolOp(op, items):
                 return _balanced([self.condition(item, env) for item in items], op.upper())
@@ -426,6 +433,8 @@ class Compiler(TimeCompiling):
 
     def count(self, binds: tuple[nodes.Bind, ...], env: Env) -> str:
         """Tuples of items (one per bind, later binds may use earlier ones) passing every where."""
+        if len(binds) > MAX_BINDS:
+            raise PqlError(f"more than {MAX_BINDS} bindings in one select")
         items, var, inner = self.bound(binds[0], env)
         if items is None:
             return "0"
@@ -471,6 +480,20 @@ def check_regex(pattern: nodes.Node) -> None:
         re.compile(pattern.value)
     except re.error as err:
         raise PqlError(f'invalid regular expression "{pattern.value}": {err}') from None
+
+
+MAX_SQL_CHARS = 1 << 20
+MAX_BINDS = 8
+
+
+_Compiled = TypeVar("_Compiled", str, V)
+
+
+def _bounded(compiled: _Compiled) -> _Compiled:
+    """let inlines its value wherever the name is used, so nested lets could double the text at every level."""
+    if len(compiled.sql if isinstance(compiled, V) else compiled) > MAX_SQL_CHARS:
+        raise PqlError(f"expression compiles to more than {MAX_SQL_CHARS} characters of SQL")
+    return compiled
 
 
 def _balanced(parts: list[str], op: str) -> str:
