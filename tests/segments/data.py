@@ -60,7 +60,8 @@ ROWS = [
      "xEvent": [_event("a1", datetime(2024, 6, 10, 10, tzinfo=UTC), "commerce.purchases", "FLIGHT", 600.0, "USD",
                        ["PS", "XB", "ZZ"], "MO"),
                 _event("a2", datetime(2024, 5, 1, tzinfo=UTC), "commerce.purchases", "FLIGHT", 500.0, "USD", ["A"],
-                       "KS")]},
+                       "KS"),
+                _event("a3", datetime(2024, 1, 1, tzinfo=UTC), "addToCart", None, None, None, [], None)]},
     {"id": "bob",
      "person": {"name": {"firstName": "joey", "lastName": None}, "birthYear": 1985, "birthMonth": 3,
                 "birthday": date(2024, 6, 12), "favoriteColors": ["Blue"], "homeAddress": None},
@@ -68,7 +69,13 @@ ROWS = [
      "workAddress": {"stateProvince": "QC"}, "workEmail": {"address": "bob@school.edu"}, "city": "Dresden",
      "stateProvinceISO": "MO", "segmentMembership": _membership("exited"),
      "xEvent": [_event(f"b{d}", datetime(2024, 6, d, 10, tzinfo=UTC), "transaction", None, 30.0, "USD",
-                       ["B1", "B2", "B3"], None) for d in range(9, 15)]},
+                       ["B1", "B2", "B3"], None) for d in range(9, 15)]
+     # checkout before the email click, and four home page views in the last 24 h
+     + [_event("bx1", datetime(2024, 6, 15, 6, tzinfo=UTC), "Commerce.Checkouts", None, None, None, [], None),
+        _event("bx2", datetime(2024, 6, 15, 11, tzinfo=UTC), "directMarketing.emailClicked", None, None, None, [],
+               None)]
+     + [_event(f"bh{h}", datetime(2024, 6, 14, h, tzinfo=UTC), "homePageView", None, None, None, [], None)
+        for h in range(13, 17)]},
     {"id": "cat",
      "person": {"name": None, "birthYear": 2000, "birthMonth": 9, "birthday": date(1993, 1, 1),
                 "favoriteColors": ["green"], "homeAddress": None},
@@ -83,7 +90,13 @@ ROWS = [
                 "birthday": None, "favoriteColors": None, "homeAddress": {"city": None}},
      "homeAddress": {"countryCode": "us", "countryISO": None, "country": None, "stateProvince": "MO", "city": None},
      "workAddress": {"stateProvince": "MO"}, "workEmail": {"address": "dan@corp.com"}, "city": None,
-     "stateProvinceISO": None, "segmentMembership": None, "xEvent": []},
+     "stateProvinceISO": None, "segmentMembership": None,
+     "xEvent": [_event("d1", datetime(2024, 6, 15, 8, tzinfo=UTC), "addToCart", None, None, None, [], None),
+                _event("d2", datetime(2024, 6, 15, 9, tzinfo=UTC), "directMarketing.emailClicked", None, None, None,
+                       [], None),
+                _event("d3", datetime(2024, 6, 15, 10, tzinfo=UTC), "commerce.checkouts", None, None, None, [], None)]
+     + [_event(f"dh{h}", datetime(2024, 6, 15, h, tzinfo=UTC), "homePageView", None, None, None, [], None)
+        for h in range(1, 6)]},
     {"id": "eve", "person": None, "homeAddress": None, "workAddress": None, "workEmail": None, "city": None,
      "stateProvinceISO": None, "segmentMembership": None, "xEvent": None},
 ]

@@ -79,7 +79,6 @@ def test_errors_say_where_and_what_was_expected(text, message, line, column):
 
 
 @pytest.mark.parametrize(("text", "construct"), [
-    ('chain(xEvent, timestamp, [A: WHAT(eventType = "x")])', "chain is not supported"),
     ("(P) => P.homeAddress.city = 1", "lambda fields"),
     ('xEvent[^.city = "x"]', "^ (the parent of a filter item) is not supported"),
 ])
@@ -88,9 +87,16 @@ def test_unsupported_syntax_is_named(text, construct):
         parse(text)
 
 
-def test_chain_inside_a_string_is_not_chain():
-    with pytest.raises(PqlError, match="unexpected"):
-        parse('s = "chain(" and')
+def test_chain_is_the_select_it_means():
+    one = parse('chain(xEvent, ts, [A: WHAT(k = "a") WHEN(today) COUNT(2)])')
+    assert one == nodes.Compare(">=", nodes.Method(nodes.Filter(nodes.Name("xEvent"), nodes.BoolOp("and", (
+        nodes.Compare("=", nodes.Name("k"), nodes.Lit("a")),
+        nodes.Occurs(nodes.Name("ts"), "on", nodes.TimeWord("today"))))), "count", ()), nodes.Lit(2))
+    two = parse('CHAIN(xEvent, ts, [A: WHAT(k = "a"), B: WHERE(k = "b")])')
+    assert [b.var for b in two.binds] == ["#step0", "#step1"]
+    assert two.binds[1].cond == nodes.Compare(">", nodes.Member(nodes.Name("#step1"), "ts"),
+                                              nodes.Member(nodes.Name("#step0"), "ts"))
+    assert parse("x.chain = 1").left == nodes.Member(nodes.Name("x"), "chain")
 
 
 def _bounded(text: str, match: str) -> None:

@@ -98,7 +98,13 @@ args: expr ("," expr)*
      | "select" bind ("," bind)* -> select
      | QUANT bind ("," bind)* -> quant
      | AGG add "over" bind -> over
+     | CHAIN "(" post "," NAME "," "[" step ("," step)* "]" ")" -> chain
 bind: NAME "from" post (("where" | ":") expr)?
+step: NAME ":" clause+
+clause: "WHAT" "(" expr ")" -> what
+      | "WHEN" "(" occurs ")" -> when
+      | "COUNT" "(" NUMBER ")" -> count
+      | "WHERE" "(" expr ")" -> what
 
 CMPOP: "!=" | "<=" | ">=" | "=" | "<" | ">"
 PLUS: "+"
@@ -111,6 +117,7 @@ RELATIVE.2: /(this|last|next)(?![A-Za-z0-9_])/
 DIRECTION.2: /(before|after)(?![A-Za-z0-9_])/
 QUANT.2: /(exists|forall)(?![A-Za-z0-9_])/
 AGG.2: /(sum|average|min|max)(?![A-Za-z0-9_])/
+CHAIN.3: /(chain|CHAIN)(?![A-Za-z0-9_])/
 UNIT.2: /(milliseconds?|seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|century|centuries|millennium|millennia)(?![A-Za-z0-9_])/
 NAME: /(?!(and|or|not|in|notIn|like|occurs|true|false|null|select|let|from|where|over)(?![A-Za-z0-9_]))[A-Za-z_][A-Za-z0-9_]*/
 DOLLAR: /\$1(?![0-9])/
@@ -281,13 +288,54 @@ class _ToAst(Transformer_NonRecursive):
     def over(self, c):
         return Over(str(c[0]), c[1], c[2])
 
+    def what(self, c):
+        return ("what", c[0])
+
+    def when(self, c):
+        return ("when", c[0])
+
+    def count(self, c):
+        if not re.fullmatch(r"[1-9][0-9]{0,5}", str(c[0])):
+            raise PqlError(f'COUNT needs a whole number from 1, not "{c[0]}"', c[0].line, c[0].column)
+        return ("count", int(str(c[0])))
+
+    def step(self, c):
+        return (str(c[0]), tuple(c[1:]))
+
+    def chain(self, c):
+        return desugar_chain(c[1], str(c[2]), c[3:])
+
+
+def desugar_chain(source: Node, ts_field: str, steps: list[tuple[str, tuple]]) -> Node:
+    """chain(source, ts, [L: WHAT(c) WHEN(w) COUNT(n) WHERE(c), ...]) as the select it means: one step is at least
+    n events passing c and w (fields relative to the event); several steps are events in strictly increasing ts."""
+    conditions = []
+    for label, clauses in steps:
+        kinds = [clause[0] for clause in clauses]
+        if kinds.count("when") > 1 or kinds.count("count") > 1:
+            raise PqlError(f"chain step {label} has more than one WHEN or COUNT")
+        parts = [c[1] for c in clauses if c[0] == "what"]
+        parts += [Occurs(Name(ts_field), *c[1]) for c in clauses if c[0] == "when"]
+        counts = [c[1] for c in clauses if c[0] == "count"]
+        conditions.append((label, BoolOp("and", tuple(parts)) if len(parts) > 1 else parts[0] if parts else
+                           Lit(True), counts[0] if counts else 1))
+    if len(conditions) == 1:
+        _, cond, at_least = conditions[0]
+        return Compare(">=", Method(Filter(source, cond), "count", ()), Lit(at_least))
+    if any(at_least != 1 for _, _, at_least in conditions):
+        raise PqlError("COUNT in a chain of several steps is not supported")
+    binds = []
+    for i, (_, cond, _) in enumerate(conditions):
+        order = Compare(">", Member(Name(f"#step{i}"), ts_field), Member(Name(f"#step{i - 1}"), ts_field))
+        binds.append(Bind(f"#step{i}", Filter(source, cond), order if i else None))
+    return Select(tuple(binds))
+
 
 def _direction(token: Token) -> str:
     return "before" if str(token) == "before" else "after"
 
 
-_VALUE_TERMINALS = {"STRING", "NUMBER", "NAME", "LPAR", "LSQB", "DOLLAR", "TIMEWORD", "MINUS"}
-_FRIENDLY = {"RPAR": '")"', "RSQB": '"]"', "COMMA": '","', "CMPOP": "a comparison", "UNIT": "a time unit",
+_FRIENDLY = {"LPAR": '"("', "LSQB": '"["', "RPAR": '")"', "RSQB": '"]"', "COMMA": '","', "CMPOP": "a comparison", "UNIT": "a time unit",
              "DIRECTION": '"before" or "after"', "NUMBER": "a number", "NAME": "a name", "STRING": "a string",
              "$END": "the end of the expression", "DOT": '"."', "COLON": '":"'}
 
@@ -295,15 +343,15 @@ _FRIENDLY = {"RPAR": '")"', "RSQB": '"]"', "COMMA": '","', "CMPOP": "a compariso
 def _expected(expected: set[str]) -> str:
     if expected == {"NAME"}:
         return "a field name"
-    if expected & _VALUE_TERMINALS:
+    if expected & {"STRING", "NUMBER", "NAME"}:
         return "a value"
     words = sorted({_FRIENDLY.get(t, f'"{t.lower()}"') for t in expected})
-    return " or ".join(words[:6]) if words else "nothing more"
+    if len(words) > 6:
+        return "an operator or the end of the expression"
+    return " or ".join(words) if words else "nothing more"
 
 
 def _fail(text: str, err: UnexpectedInput) -> PqlError:
-    if _mentions_chain(text):
-        return PqlError("chain is not supported", 1, 1)
     line, column = getattr(err, "line", 0), getattr(err, "column", 0)
     if "=>" in _without_strings(text):
         return PqlError("lambda fields ((P) => P.field) are not supported: write the path, or $1.path", line, column)
@@ -328,10 +376,6 @@ def _fail(text: str, err: UnexpectedInput) -> PqlError:
 
 def _without_strings(text: str) -> str:
     return re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', text)
-
-
-def _mentions_chain(text: str) -> bool:
-    return re.search(r"(?i)(?<![A-Za-z0-9_.])chain\s*\(", _without_strings(text)) is not None
 
 
 def _check_nesting(text: str) -> None:
