@@ -136,6 +136,7 @@ def test_arrays_maps_and_if():
     ("age(s) > 3", "age() is not supported"),
     ("t occurs = 1 day before t", "occurs = N units before/after a field is not supported"),
     ("date(2024, 2, 30) < t", "date(2024, 2, 30) is not a date"),
+    ("t occurs on date(2024, n, 1)", "date() needs three whole numbers: date(year, month, day)"),
     ("t < last week", 'unexpected "week" at line 1, column 10: expected an operator or the end of the expression'),
     ("forall X from tags, Y from tags: X = Y", "forall over several bindings is not supported"),
     ('inSegment(s)', 'inSegment() needs one segment id text'),

@@ -258,10 +258,7 @@ class Compiler(TimeCompiling):
     def call(self, node: nodes.Call, env: Env) -> V:
         name, args = node.name, node.args
         if name == "date":
-            parts = [a.value for a in args if isinstance(a, nodes.Lit) and type(a.value) is int]
-            if len(parts) != 3 or len(args) != 3:
-                raise PqlError("date() needs three whole numbers: date(year, month, day)")
-            return self.literal(self.date(parts))
+            return self.literal(self.date(node))
         now = timeunits.utc(self.now)
         constants = {"currentMonth": now.month, "currentYear": now.year, "currentDayOfMonth": now.day}
         if name in constants:
@@ -282,7 +279,11 @@ class Compiler(TimeCompiling):
             return V(f"(CASE WHEN {self.condition(args[0], env)} THEN {then.sql} ELSE {other.sql} END)", ty)
         raise PqlError(f"{name}() is not supported")
 
-    def date(self, parts: list[int]) -> datetime:
+    def date(self, node: nodes.Call) -> datetime:
+        """date(y, m, d): midnight UTC of that day."""
+        parts = [a.value for a in node.args if isinstance(a, nodes.Lit) and type(a.value) is int]
+        if len(parts) != 3 or len(node.args) != 3:
+            raise PqlError("date() needs three whole numbers: date(year, month, day)")
         try:
             return datetime(parts[0], parts[1], parts[2], tzinfo=timeunits.UTC)
         except ValueError as err:

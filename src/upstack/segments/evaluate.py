@@ -9,12 +9,13 @@ import pyarrow as pa
 
 from upstack.segments.compile import compile_pql
 from upstack.segments.dialect import DIALECTS
+from upstack.segments.nodes import Node
 
 VIEW = "pql_profiles"
 ALIAS = "profile"
 
 
-def select_text(table: pa.Table | pa.Schema, definitions: dict[str, str], now: datetime, engine: str) -> str:
+def select_text(table: pa.Table | pa.Schema, definitions: dict[str, str | Node], now: datetime, engine: str) -> str:
     """`SELECT <predicate> AS "<id>", ... FROM pql_profiles AS profile`, one boolean column per definition."""
     schema = table if isinstance(table, pa.Schema) else table.schema
     dialect = DIALECTS[engine]
@@ -23,7 +24,7 @@ def select_text(table: pa.Table | pa.Schema, definitions: dict[str, str], now: d
     return f"SELECT {', '.join(columns) or 'true AS _'} FROM {VIEW} AS {dialect.ident(ALIAS)}"
 
 
-def qualifying(table: pa.Table, definitions: dict[str, str], now: datetime, engine: str = "duckdb",
+def qualifying(table: pa.Table, definitions: dict[str, str | Node], now: datetime, engine: str = "duckdb",
                spark: Any = None) -> dict[str, pa.Array]:
     """Per definition id, one boolean per profile row (in the table's order): does the profile qualify."""
     sql = select_text(table, definitions, now, engine)

@@ -264,10 +264,7 @@ class _ToAst(Transformer_NonRecursive):
     def occ_between(self, c):
         return ("between", c[0], c[1], "", 0, "", "")
 
-    def occurs(self, c):
-        return c[0]
-
-    def cmp(self, c):  # `add "occurs" occurs` keeps the rule name cmp
+    def cmp(self, c):  # `add "occurs" occurs`, the one unaliased cmp form; c[1] is an occ_* tuple
         kind, ref, ref2, op, amount, unit, direction = c[1]
         return Occurs(c[0], kind, ref, ref2, op, amount, unit, direction)
 

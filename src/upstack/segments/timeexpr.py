@@ -31,12 +31,9 @@ class TimeCompiling:
             case nodes.Period(rel, unit):
                 return timeunits.period(rel, unit, timeunits.utc(self.now))
             case nodes.Call("date"):
-                start = self.date([a.value for a in node.args]) if len(node.args) == 3 else None
-                if start is None:
-                    self.call(node, env)  # raises the arity error
+                start = self.date(node)
                 return start, timeunits.add(start, 1, "day")
-        point = self.as_time(self.value(node, env))
-        return point
+        return self.as_time(self.value(node, env))
 
     def occurs(self, node: nodes.Occurs, env: Env) -> str:
         subject = self.as_time(self.value(node.subject, env))
@@ -62,11 +59,11 @@ class TimeCompiling:
             if isinstance(ref, V):
                 return total(f"({t} = {ref.sql})")
             return total(f"({lit(ref[0]).sql} <= {t} AND {t} < {lit(ref[1]).sql})")
-        if node.kind == "direction":
-            if isinstance(ref, V):
-                return total(f"({t} {'<' if node.direction == 'before' else '>'} {ref.sql})")
-            if node.direction == "before":
-                return total(f"({t} < {lit(ref[0]).sql})")
+        # direction: before a period is before its start, after it is from its end on
+        if isinstance(ref, V):
+            return total(f"({t} {'<' if node.direction == 'before' else '>'} {ref.sql})")
+        if node.direction == "before":
+            return total(f"({t} < {lit(ref[0]).sql})")
         return total(f"({t} >= {lit(ref[1]).sql})")
 
     def occurs_amount(self, node: nodes.Occurs, t: str, ref: tuple[datetime, datetime] | V) -> str:
@@ -78,8 +75,7 @@ class TimeCompiling:
         if op == "=":
             if isinstance(ref, V):
                 raise PqlError("occurs = N units before/after a field is not supported (only now, today, date())")
-            anchor = ref[0] if not isinstance(ref, V) else None
-            start = timeunits.add(timeunits.truncate(anchor, unit), sign * n, unit)
+            start = timeunits.add(timeunits.truncate(ref[0], unit), sign * n, unit)
             return total(f"({self.literal(start).sql} <= {t} AND {t} < "
                           f"{self.literal(timeunits.add(start, 1, unit)).sql})")
         if isinstance(ref, V):
