@@ -273,12 +273,11 @@ class Reference:
 def _arith(op: str, a: object, b: object) -> object:
     if a is None or b is None:
         return None
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
+    if op in "+-*":
+        result = a + b if op == "+" else a - b if op == "-" else a * b
+        if isinstance(result, int) and not -(1 << 63) <= result < 1 << 63:
+            return None  # 64-bit overflow is null
+        return result
     if b == 0:
         return None
     if op == "/":

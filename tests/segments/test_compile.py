@@ -59,6 +59,15 @@ def test_division_by_zero_is_null_and_modulo_follows_the_dividend():
     assert run("n % 4 = -3", rows) == [False, False, True]
 
 
+def test_integer_overflow_is_null_and_literals_are_64_bit():
+    rows = [{"n": 1 << 62}, {"n": 3}]
+    assert run("n * 4 > 0 or (n * 4).isNull() and n > 100", rows) == [True, True]
+    assert run("(n * 4).isNull()", rows) == [True, False]
+    assert run("100000 * 100000 = 10000000000 and n + 9223372036854775800 > 0", rows) == [False, True]
+    with pytest.raises(PqlError, match="whole number 9223372036854775808 is out of range"):
+        compile_pql("n = 9223372036854775808", SCHEMA, NOW)
+
+
 def test_strings_like_and_case_sensitivity():
     rows = [{"s": "Hello.World"}, {"s": "hello world"}, {"s": "a\nb"}]
     assert run('s like "H%.W_rld"', rows) == [True, False, False]

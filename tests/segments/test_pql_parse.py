@@ -139,5 +139,11 @@ def test_nul_unicode_and_non_text():
         parse("\u00f1ame = 1")
     with pytest.raises(PqlError, match=r'unexpected character "\\u200b"'):
         parse("a =\u200b1")
+    with pytest.raises(PqlError, match="lone surrogate at offset 5"):
+        parse('s = "\udcff"')
+    with pytest.raises(PqlError, match=r"\\ud800 is not a character"):
+        parse(r's = "\ud800"')
+    with pytest.raises(PqlError, match=r"\\u0000 is not a character"):
+        parse(r's = "a\u0000"')
     with pytest.raises(PqlError, match="must be a text"):
         parse(b"a = 1")  # type: ignore[arg-type]

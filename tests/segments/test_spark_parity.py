@@ -59,6 +59,7 @@ EXPRESSIONS = {
     "text_as_time": "ts_text occurs = 3 days before today and ts_text.getDayOfMonth() = 12",
     "if_and_let": "let k = if(flag, n, 0 - n) in k > 0",
     "struct_equality": "o = o and o.a.isNotNull()",
+    "overflow": "(n * 2000000000000000000).isNull() and 100000 * 100000 = 10000000000",
 }
 
 

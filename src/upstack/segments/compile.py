@@ -57,6 +57,8 @@ class Compiler(TimeCompiling):
         if isinstance(value, bool):
             return TRUE if value else FALSE
         if isinstance(value, int):
+            if not -(1 << 63) <= value < 1 << 63:
+                raise PqlError(f"whole number {value} is out of range (64 bits)")
             return V(str(value), INT)
         if isinstance(value, float):
             if not math.isfinite(value):
@@ -227,9 +229,10 @@ class Compiler(TimeCompiling):
             elif op in "/%":  # PQL: division by zero is null
                 ty = FLOAT if op == "/" or FLOAT in (result.ty, operand.ty) else INT
                 result = V(f"({result.sql} {op} NULLIF({operand.sql}, 0))", ty)
-            else:
-                ty = FLOAT if FLOAT in (result.ty, operand.ty) else INT
-                result = V(f"({result.sql} {op} {operand.sql})", ty)
+            elif FLOAT in (result.ty, operand.ty):
+                result = V(f"({result.sql} {op} {operand.sql})", FLOAT)
+            else:  # BIGINT arithmetic; an overflow is null, like /0, instead of failing the whole evaluation
+                result = V(self.dialect.checked(op, f"CAST({result.sql} AS BIGINT)", operand.sql), INT)
         return result
 
     def number(self, v: V, op: str) -> V:

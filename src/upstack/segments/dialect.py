@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+_SPARK_TRY = {"+": "try_add", "-": "try_subtract", "*": "try_multiply"}
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -47,6 +49,12 @@ class Dialect:
         if self.name == "spark":
             return f"aggregate({items}, CAST(0 AS DOUBLE), ({acc}, {var}) -> {acc} + coalesce({var}, 0))"
         return f"CAST(list_sum({items}) AS DOUBLE)"
+
+    def checked(self, op: str, left: str, right: str) -> str:
+        """Integer + - * that answers NULL on overflow."""
+        if self.name == "spark":
+            return f"{_SPARK_TRY[op]}({left}, {right})"
+        return f"TRY({left} {op} {right})"
 
     def min(self, items: str) -> str:
         return f"array_min({items})" if self.name == "spark" else f"list_min({items})"

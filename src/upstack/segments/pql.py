@@ -141,7 +141,10 @@ def _unquote(token: str) -> str:
             continue
         nxt = body[i + 1]
         if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2:i + 6]):
-            out.append(chr(int(body[i + 2:i + 6], 16)))
+            code = int(body[i + 2:i + 6], 16)
+            if 0xD800 <= code <= 0xDFFF or code == 0:
+                raise PqlError(f"\\u{body[i + 2:i + 6]} is not a character a text can hold")
+            out.append(chr(code))
             i += 6
         elif nxt in _ESCAPES:
             out.append(_ESCAPES[nxt])
@@ -417,6 +420,10 @@ def parse(text: str) -> Node:
         raise PqlError(f"expression longer than {MAX_TEXT_BYTES} bytes")
     if "\x00" in text:
         raise PqlError("expression contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise PqlError(f"expression is not valid Unicode (a lone surrogate at offset {err.start})") from None
     if not text.strip():
         raise PqlError("empty expression", 1, 1)
     _check_nesting(text)
