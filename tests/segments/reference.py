@@ -137,8 +137,7 @@ class Reference:
                     result = _arith(op, result, self.val(operand, sc))
                 return result
             case nodes.Negate(expr):
-                value = self.val(expr, sc)
-                return None if value is None else -value
+                return _arith("-", 0, self.val(expr, sc))
             case nodes.Call("date", args):
                 return datetime(*(a.value for a in args), tzinfo=UTC)
             case nodes.Call("currentMonth"):

@@ -63,6 +63,7 @@ def test_integer_overflow_is_null_and_literals_are_64_bit():
     rows = [{"n": 1 << 62}, {"n": 3}]
     assert run("n * 4 > 0 or (n * 4).isNull() and n > 100", rows) == [True, True]
     assert run("(n * 4).isNull()", rows) == [True, False]
+    assert run("(-(n - n - n - n - 1)).isNull() and -n < 0", rows) == [True, False]
     assert run("100000 * 100000 = 10000000000 and n + 9223372036854775800 > 0", rows) == [False, True]
     with pytest.raises(PqlError, match="whole number 9223372036854775808 is out of range"):
         compile_pql("n = 9223372036854775808", SCHEMA, NOW)

@@ -122,7 +122,9 @@ class Compiler(TimeCompiling):
                 return self.arith(node, env)
             case nodes.Negate(expr):
                 operand = self.number(self.value(expr, env), "-")
-                return operand if operand.ty.kind == "null" else V(f"(- {operand.sql})", operand.ty)
+                if operand.ty.kind != "int":
+                    return operand if operand.ty.kind == "null" else V(f"(- {operand.sql})", operand.ty)
+                return V(self.dialect.checked("-", "CAST(0 AS BIGINT)", operand.sql), INT)
             case nodes.Call():
                 return self.call(node, env)
             case nodes.Method():
