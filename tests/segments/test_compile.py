@@ -9,9 +9,10 @@ import pyarrow as pa
 import pytest
 
 from tests.segments.reference import evaluate
-from upstack.segments.compile import compile_pql, like_regex
+from upstack.segments.compile import compile_pql
 from upstack.segments.evaluate import qualifying, select_text
 from upstack.segments.pql import PqlError
+from upstack.segments.regex import like_regex
 
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)  # a Saturday; this week began Monday 2024-06-10
 TS = pa.timestamp("us", tz="UTC")

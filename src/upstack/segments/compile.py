@@ -7,16 +7,15 @@ boolean position and becomes false there; `not` of a false predicate is then tru
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
 
 import pyarrow as pa
 
 from upstack.segments import nodes, pql, timeunits
 from upstack.segments.dialect import DIALECTS, Dialect
 from upstack.segments.pql import PqlError
+from upstack.segments.regex import check_regex, like_regex
 from upstack.segments.timeexpr import TimeCompiling
 from upstack.segments.values import (
     BOOL,
@@ -33,6 +32,8 @@ from upstack.segments.values import (
     Ty,
     V,
     arrow_type,
+    balanced,
+    bounded,
     total,
 )
 
@@ -96,11 +97,11 @@ class Compiler(TimeCompiling):
     # ---- the walk ----------------------------------------------------------------------------------------------
 
     def value(self, node: nodes.Node, env: Env) -> V:
-        return _bounded(self._value(node, env))
+        return bounded(self._value(node, env))
 
     def condition(self, node: nodes.Node, env: Env) -> str:
         """A two-valued SQL boolean (never NULL)."""
-        return _bounded(self._condition(node, env))
+        return bounded(self._condition(node, env))
 
     def _value(self, node: nodes.Node, env: Env) -> V:
         match node:
@@ -150,7 +151,7 @@ class Compiler(TimeCompiling):
     def _condition(self, node: nodes.Node, env: Env) -> str:
         match node:
             case nodes.BoolOp(op, items):
-                return _balanced([self.condition(item, env) for item in items], op.upper())
+                return balanced([self.condition(item, env) for item in items], op.upper())
             case nodes.Not(expr):
                 return f"(NOT {self.condition(expr, env)})"
             case nodes.Compare(op, left, right):
@@ -466,59 +467,11 @@ class Compiler(TimeCompiling):
         return f"coalesce({failing} = 0, true)"
 
 
+MAX_BINDS = 8
+
 STRING_METHODS = {"startsWith": "startsWith", "endsWith": "endsWith", "contains": "contains", "equals": "equals",
                   "doesNotStartWith": "startsWith", "doesNotEndWith": "endsWith", "doesNotContain": "contains",
                   "notEqualTo": "equals", "matches": "matches"}
-
-
-_NOT_PORTABLE = re.compile(r"\(\?<?[=!]|\\[1-9]|[*+?}][+]|\\[pPQE]|\(\?[a-z]*[^a-z:)]")
-
-
-def check_regex(pattern: nodes.Node) -> None:
-    """matches() takes a literal regex in the syntax RE2 (DuckDB) and java.util.regex (Spark) share, so it fails
-    here rather than in the engine."""
-    if not isinstance(pattern, nodes.Lit) or not isinstance(pattern.value, str):
-        raise PqlError("matches() needs a literal regular expression text")
-    if _NOT_PORTABLE.search(pattern.value):
-        raise PqlError(f'regular expression "{pattern.value}" uses lookaround, backreferences, possessive '
-                       "quantifiers or other syntax not supported on every engine")
-    try:
-        re.compile(pattern.value)
-    except re.error as err:
-        raise PqlError(f'invalid regular expression "{pattern.value}": {err}') from None
-
-
-MAX_SQL_CHARS = 1 << 20
-MAX_BINDS = 8
-
-
-_Compiled = TypeVar("_Compiled", str, V)
-
-
-def _bounded(compiled: _Compiled) -> _Compiled:
-    """let inlines its value wherever the name is used, so nested lets could double the text at every level."""
-    if len(compiled.sql if isinstance(compiled, V) else compiled) > MAX_SQL_CHARS:
-        raise PqlError(f"expression compiles to more than {MAX_SQL_CHARS} characters of SQL")
-    return compiled
-
-
-def _balanced(parts: list[str], op: str) -> str:
-    """`a OP b OP c ...` as a balanced tree, so a long chain nests log2(n) deep in the engines' parsers."""
-    while len(parts) > 1:
-        parts = [f"({parts[i]} {op} {parts[i + 1]})" if i + 1 < len(parts) else parts[i]
-                 for i in range(0, len(parts), 2)]
-    return parts[0]
-
-
-_REGEX_SPECIAL = re.compile(r"([\\.^$|?*+()\[\]{}])")
-
-
-def like_regex(pattern: str) -> str:
-    """PQL like (% any run, _ one character) as an anchored regex both RE2 and java.util.regex read."""
-    out = ["(?s)^"]
-    for ch in pattern:
-        out.append(".*" if ch == "%" else "." if ch == "_" else _REGEX_SPECIAL.sub(r"\\\1", ch))
-    return "".join(out) + "$"
 
 
 def compile_pql(expression: str | nodes.Node, schema: pa.Schema, now: datetime, dialect: str = "duckdb",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pyarrow as pa
+
+from upstack.segments.pql import PqlError
 
 NUMERIC = ("int", "float")
 
@@ -84,3 +87,24 @@ class Env:
 def total(sql: str) -> str:
     """A predicate made two-valued: null becomes false where it stands."""
     return f"coalesce({sql}, false)"
+
+
+MAX_SQL_CHARS = 1 << 20
+
+
+_Compiled = TypeVar("_Compiled", str, V)
+
+
+def bounded(compiled: _Compiled) -> _Compiled:
+    """let inlines its value wherever the name is used, so nested lets could double the text at every level."""
+    if len(compiled.sql if isinstance(compiled, V) else compiled) > MAX_SQL_CHARS:
+        raise PqlError(f"expression compiles to more than {MAX_SQL_CHARS} characters of SQL")
+    return compiled
+
+
+def balanced(parts: list[str], op: str) -> str:
+    """`a OP b OP c ...` as a balanced tree, so a long chain nests log2(n) deep in the engines' parsers."""
+    while len(parts) > 1:
+        parts = [f"({parts[i]} {op} {parts[i + 1]})" if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    return parts[0]
