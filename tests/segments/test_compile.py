@@ -199,3 +199,19 @@ def max_depth(sql: str) -> int:
         depth -= ch == ")"
         deepest = max(deepest, depth)
     return deepest
+
+
+def test_a_condition_compared_as_a_value_is_a_boolean_or_a_clean_error():
+    """Found by fuzzing: `select X from a = 1` is `(select X from a) = 1`; comparing its boolean with a number
+    answered an AttributeError instead of a PqlError."""
+    import datetime
+
+    import pyarrow as pa
+
+    from upstack.segments.compile import compile_pql
+    from upstack.segments.pql import PqlError
+
+    now = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    with pytest.raises(PqlError, match="cannot compare a boolean with a number"):
+        compile_pql("select X from a = 1", pa.schema([]), now)
+    assert "= true" in compile_pql("(select X from xEvent where X.a = 1) = true", pa.schema([]), now)

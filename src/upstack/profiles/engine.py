@@ -154,7 +154,8 @@ def iter_merge_profiles(
         needed = [*profile_inputs(inputs, policy), *linking_inputs(inputs, policy), *event_inputs]
         found = components()
         if found is not None and all(p in found for d in needed for p in d.files):
-            groups = math.ceil(parts * GROUP_MARGIN)
+            records = sum(len(c) for c in found.values())
+            groups = max(1, min(math.ceil(parts * GROUP_MARGIN), records))  # never more groups than records
             log.debug("merge planned by component", extra={"groups": groups, "leaf_bytes": leaf_bytes,
                                                            "budget_bytes": budget})
             yield from grouped_export(

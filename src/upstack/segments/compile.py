@@ -145,8 +145,8 @@ class Compiler(TimeCompiling):
                 if items is None:
                     return V("0E0", FLOAT) if func == "sum" else V("NULL", NULL)
                 return self.aggregate(func, items, var, self.value(expr, frame_env))
-            case _:
-                return self.condition(node, env)
+            case _:  # a condition used as a value: a two-valued boolean
+                return V(self.condition(node, env), BOOL, True)
 
     def _condition(self, node: nodes.Node, env: Env) -> str:
         match node:
