@@ -1,0 +1,63 @@
+"""SQL for segment definitions: one tenant's rows, by id or name, and keyset-free pages (offset, a short list)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from upstack.storage.dialect import storable
+from upstack.storage.models import SegmentDefinition
+from upstack.tenant import Tenant
+
+SORT_COLUMNS = {"creationTime": SegmentDefinition.created_ms, "updateTime": SegmentDefinition.updated_ms,
+                "name": SegmentDefinition.name, "id": SegmentDefinition.id}
+MODE_COLUMNS = {"batch": SegmentDefinition.batch, "continuous": SegmentDefinition.continuous,
+                "synchronous": SegmentDefinition.synchronous}
+
+
+def _in(t: Tenant) -> tuple:
+    return SegmentDefinition.org == t.org, SegmentDefinition.sandbox == t.sandbox
+
+
+def get_definition(s: Session, t: Tenant, rid: str) -> SegmentDefinition | None:
+    if not storable(rid):
+        return None
+    return s.get(SegmentDefinition, (t.org, t.sandbox, rid))
+
+
+def name_taken(s: Session, t: Tenant, name: str, *, other_than: str | None = None) -> bool:
+    q = select(SegmentDefinition.id).where(*_in(t), SegmentDefinition.name == name)
+    if other_than is not None:
+        q = q.where(SegmentDefinition.id != other_than)
+    return s.scalar(q.limit(1)) is not None
+
+
+def save(s: Session, row: SegmentDefinition) -> bool:
+    """Flush a new or changed row; False when the tenant's unique name was taken meanwhile (a concurrent create
+    with the same name: PostgreSQL makes the later one fail here, inside the savepoint, so the caller answers it)."""
+    try:
+        with s.begin_nested():
+            s.add(row)
+            s.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def delete(s: Session, row: SegmentDefinition) -> None:
+    s.delete(row)
+    s.flush()
+
+
+def page(s: Session, t: Tenant, *, modes: dict[str, bool], order: Sequence[tuple[str, bool]], skip: int,
+         limit: int) -> tuple[int, Sequence[SegmentDefinition]]:
+    """(rows matching `modes` {mode: enabled}, one page of them ordered by `order` [(field, descending)], id last)."""
+    where = [*_in(t), *(MODE_COLUMNS[m] == enabled for m, enabled in modes.items())]
+    total = s.scalar(select(func.count()).select_from(SegmentDefinition).where(*where)) or 0
+    by = [SORT_COLUMNS[f].desc() if desc else SORT_COLUMNS[f].asc() for f, desc in order]
+    rows = s.scalars(select(SegmentDefinition).where(*where).order_by(*by, SegmentDefinition.id)
+                     .offset(skip).limit(limit)).all()
+    return total, rows
