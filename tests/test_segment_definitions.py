@@ -379,3 +379,36 @@ def test_a_big_valid_or_chain_is_accepted(client):
     assert len(value.encode()) < 65_536
     d = create(client, expression={"type": "PQL", "format": "pql/text", "value": value})
     assert client.get(f"{SD}/{d['id']}").json()["expression"]["value"] == value
+
+
+# ---- the document says what the routes answer ----------------------------------------------------------
+
+def test_the_answers_are_what_openapi_declares(client):
+    from upstack.schemas import segment_definitions as sds
+
+    d = create(client, ttlInDays=30)
+    sds.SegmentDefinition.model_validate(d)
+    sds.SegmentDefinitionList.model_validate(client.get(SD, params={"limit": 1}).json())
+    create(client, name="other")
+    sds.SegmentDefinitionList.model_validate(client.get(SD, params={"limit": 1}).json())
+    bulk = client.post(f"{SD}/bulk-get", json={"ids": [{"id": d["id"]}, {"id": "nope"}]}).json()
+    sds.SegmentDefinitionBulkGetAnswer.model_validate(bulk)
+    sds.SegmentDefinitionDeleted.model_validate(client.delete(f"{SD}/{d['id']}").json())
+    for example in sds.SegmentDefinition.model_config["json_schema_extra"]["examples"]:
+        sds.SegmentDefinition.model_validate(example)
+    for example in sds.CreateSegmentDefinition.model_config["json_schema_extra"]["examples"]:
+        sds.CreateSegmentDefinition.model_validate(example)
+    for example in sds.PatchSegmentDefinition.model_config["json_schema_extra"]["examples"]:
+        sds.PatchSegmentDefinition.model_validate(example)
+
+    spec = client.get("/openapi.json").json()
+    ops = {(m, p) for p, item in spec["paths"].items() if p.startswith(SD) for m in item}
+    assert ops == {("get", SD), ("post", SD), ("post", f"{SD}/bulk-get"), ("get", f"{SD}/{{definition_id}}"),
+                   ("patch", f"{SD}/{{definition_id}}"), ("delete", f"{SD}/{{definition_id}}")}
+    post = spec["paths"][SD]["post"]
+    assert {"200", "400", "422"} <= set(post["responses"]) and "X-Location" in post["responses"]["200"]["headers"]
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CreateSegmentDefinition"}
+    assert "207" in spec["paths"][f"{SD}/bulk-get"]["post"]["responses"]
+    params = {p["name"] for p in spec["paths"][SD]["get"]["parameters"]}
+    assert {"start", "limit", "page", "sort", "evaluationInfo.batch.enabled"} <= params
