@@ -3,6 +3,7 @@ policy it is evaluated with, a name unique per tenant, and the list's filters, s
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -31,6 +32,7 @@ from upstack.tenant import Tenant
 
 MODES = ("batch", "continuous", "synchronous")
 SORT_FIELDS = ("creationTime", "updateTime", "name", "id")
+log = logging.getLogger("upstack.segments")
 NO_SCHEMA = pa.schema([])  # every path is unknown, so NULL: only what PQL itself refuses fails
 
 
@@ -68,6 +70,10 @@ def check_expression(expression: SegmentExpression) -> dict[str, str]:
         where = f" (line {e.line}, column {e.column})" if e.line and f"line {e.line}" not in e.message else ""
         raise Invalid(f"Invalid segment definition: 'expression.value' is not valid PQL: {e.message}{where}.") \
             from None
+    except Exception as e:  # noqa: BLE001 - a compiler gap (e.g. `select X from a = 1`) is the client's 400, not a 500
+        log.warning("segment expression could not be compiled", extra={"error": type(e).__name__})  # the PQL is client data: not logged
+        raise Invalid("Invalid segment definition: 'expression.value' could not be compiled; this server does not "
+                      "support this expression.") from None
     return {"type": "PQL", "format": "pql/text", "value": expression.value}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from upstack.api.bodies import request_body, typed_body
-from upstack.api.deps import RequestIdDep, SessionDep, TenantDep
+from upstack.api.deps import ReadSessionDep, RequestIdDep, SessionDep, TenantDep
 from upstack.api.openapi import GATEWAY, answers, query
 from upstack.api.paging import offset_link, offset_query
 from upstack.api.responses import Json
@@ -49,10 +49,10 @@ def _location(definition: dict) -> dict[str, str]:
 
 
 @router.get("", response_model=None, openapi_extra=LIST_QUERY, responses=answers(
-    400, *GATEWAY, 507, ok={200: {"model": SegmentDefinitionList, "description": "One page of the sandbox's "
+    400, *GATEWAY, ok={200: {"model": SegmentDefinitionList, "description": "One page of the sandbox's "
                                                                                  "definitions."}}))
 @router.get("/", include_in_schema=False)
-def list_definitions(request: Request, s: SessionDep, t: TenantDep):
+def list_definitions(request: Request, s: ReadSessionDep, t: TenantDep):
     q = request.query_params
     skip, limit = offset_query(q)
     segments, page, more = sd.list_page(s, t, filters={m: q.get(f"evaluationInfo.{m}.enabled") for m in sd.MODES},
@@ -71,16 +71,16 @@ def create_definition(body: CreateBody, s: SessionDep, t: TenantDep):
 
 
 @router.post("/bulk-get", status_code=207, response_model=None, openapi_extra=request_body(SegmentDefinitionBulkGet),
-             responses=answers(*BODY, 404, *GATEWAY, 507, said={404: "None of the ids names a definition."}, ok={
+             responses=answers(*BODY, 404, *GATEWAY, said={404: "None of the ids names a definition."}, ok={
                  207: {"model": SegmentDefinitionBulkGetAnswer, "description": "Each id with its definition or its "
                                                                                "404."}}))
-def bulk_get(body: BulkGetBody, s: SessionDep, t: TenantDep, request_id: RequestIdDep):
+def bulk_get(body: BulkGetBody, s: ReadSessionDep, t: TenantDep, request_id: RequestIdDep):
     return Json(sd.bulk_get(s, t, body, request_id), status_code=207)
 
 
 @router.get("/{definition_id}", response_model=None, responses=answers(
-    404, *GATEWAY, 507, said=NOT_FOUND, ok={200: {"model": SegmentDefinition, "description": "The definition."}}))
-def get_definition(definition_id: str, s: SessionDep, t: TenantDep):
+    404, *GATEWAY, said=NOT_FOUND, ok={200: {"model": SegmentDefinition, "description": "The definition."}}))
+def get_definition(definition_id: str, s: ReadSessionDep, t: TenantDep):
     return Json(sd.definition_view(sd.get_definition(s, t, definition_id)))
 
 
