@@ -156,6 +156,26 @@ def test_the_same_name_twice_is_a_422(client):
     create(client, headers=OTHER_ORG)
 
 
+def test_a_sandbox_holds_a_bounded_number_of_definitions(client, monkeypatch):
+    from upstack.services import segment_definitions as sd
+
+    monkeypatch.setattr(sd, "MAX_DEFINITIONS", 2)
+    a = create(client, name="a")
+    create(client, name="b")
+    assert "at most 2" in assert_ups_error(client.post(SD, json=body(name="c")), 400)
+    create(client, headers=DEV, name="c")  # per sandbox
+    client.delete(f"{SD}/{a['id']}")
+    create(client, name="c")
+
+
+def test_bulk_get_takes_1500_ids(client):
+    d = create(client)
+    ids = [{"id": d["id"]}] + [{"id": f"nope-{i}"} for i in range(1_499)]
+    r = client.post(f"{SD}/bulk-get", json={"ids": ids})
+    assert r.status_code == 207 and len(r.json()["results"]) == 1_500
+    assert r.json()["results"][d["id"]] == d
+
+
 def test_unknown_members_are_ignored_and_named(client):
     r = client.post(SD, json=body(color="red"))
     assert r.status_code == 200 and "color" not in r.json()

@@ -31,6 +31,7 @@ from upstack.storage.models import SegmentDefinition
 from upstack.tenant import Tenant
 
 MODES = ("batch", "continuous", "synchronous")
+MAX_DEFINITIONS = 4_000  # per sandbox: AEP's guardrail for audiences (SEGMENTATION.md §5); bounds the table too
 SORT_FIELDS = ("creationTime", "updateTime", "name", "id")
 log = logging.getLogger("upstack.segments")
 NO_SCHEMA = pa.schema([])  # every path is unknown, so NULL: only what PQL itself refuses fails
@@ -130,6 +131,8 @@ def get_definition(s: Session, t: Tenant, definition_id: str) -> SegmentDefiniti
 def create_definition(s: Session, t: Tenant, body: CreateSegmentDefinition) -> SegmentDefinition:
     expression = check_expression(body.expression)
     _check_name(s, t, body.name)
+    if repo.count(s, t) >= MAX_DEFINITIONS:
+        raise Invalid(f"A sandbox can have at most {MAX_DEFINITIONS} segment definitions; delete one first.")
     policy_id = _check_policy(s, t, body.mergePolicyId)
     now = _now_ms()
     modes = _modes(body.evaluationInfo, None)
@@ -177,16 +180,13 @@ def bulk_get(s: Session, t: Tenant, body: SegmentDefinitionBulkGet, request_id: 
     """{"results": {id: definition | per-id 404}}, as merge policies' bulk-get answers (the same service family,
     so a client reads both alike): an id no definition has gets its own error entry rather than being left out,
     so every id asked for is answered; NotFound when none exists."""
+    ids = [item.id for item in body.ids]
+    found = repo.get_many(s, t, ids)
     results: dict[str, Any] = {}
-    found = 0
-    for sid in dict.fromkeys(item.id for item in body.ids):
-        d = repo.get_definition(s, t, sid)
-        if d is None:
-            results[sid] = {"requestId": request_id, "errors": {"404": [
-                {"code": "UPAPI-113430-404", "message": f"Segment definition '{sid}' not found."}]}}
-        else:
-            results[sid] = definition_view(d)
-            found += 1
+    for sid in dict.fromkeys(ids):
+        d = found.get(sid)
+        results[sid] = definition_view(d) if d is not None else {"requestId": request_id, "errors": {"404": [
+            {"code": "UPAPI-113430-404", "message": f"Segment definition '{sid}' not found."}]}}
     if not found:
         raise NotFound("None of the segment definitions asked for exists in this sandbox.")
     return {"results": results}

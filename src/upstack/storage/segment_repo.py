@@ -28,6 +28,21 @@ def get_definition(s: Session, t: Tenant, rid: str) -> SegmentDefinition | None:
     return s.get(SegmentDefinition, (t.org, t.sandbox, rid))
 
 
+def get_many(s: Session, t: Tenant, ids: Sequence[str]) -> dict[str, SegmentDefinition]:
+    """The tenant's definitions among `ids` (bulk-get: up to 1,500), by id; a few statements, not one per id."""
+    wanted = [i for i in dict.fromkeys(ids) if storable(i)]
+    found: dict[str, SegmentDefinition] = {}
+    for at in range(0, len(wanted), 500):
+        chunk = wanted[at:at + 500]
+        found.update((d.id, d) for d in s.scalars(select(SegmentDefinition).where(
+            *_in(t), SegmentDefinition.id.in_(chunk))))
+    return found
+
+
+def count(s: Session, t: Tenant) -> int:
+    return s.scalar(select(func.count()).select_from(SegmentDefinition).where(*_in(t))) or 0
+
+
 def name_taken(s: Session, t: Tenant, name: str, *, other_than: str | None = None) -> bool:
     q = select(SegmentDefinition.id).where(*_in(t), SegmentDefinition.name == name)
     if other_than is not None:
