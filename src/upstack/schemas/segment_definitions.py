@@ -14,7 +14,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from upstack.schemas.errors import UpsErrorItem
 from upstack.schemas.export_jobs import ID, Member, upstack_error
-from upstack.schemas.merge_policies import PROFILE_SCHEMA, MergePolicySandbox, read_only
+from upstack.schemas.merge_policies import (  # the member checks of the same service family, messages alike
+    PROFILE_SCHEMA,
+    MergePolicySandbox,
+    _got,
+    _name,
+    _object,
+    _schema_name,
+    read_only,
+)
 
 NAME = 512  # characters of a name (the column: unique per tenant, so bounded for PostgreSQL's index)
 DESCRIPTION = 8_192
@@ -24,28 +32,6 @@ TTL_DAYS = 36_500
 BULK_IDS = 1_500  # as many ids as a segment job takes before `segmentId:"*"` (SEGMENTATION.md §5)
 FORMATS = ("pql/text", "pql/json")
 EXAMPLE_PQL = 'homeAddress.countryCode = "US"'
-
-
-def _got(value: Any) -> str:
-    return repr(value)[:100]
-
-
-def _object(value: Any, what: str = "{loc}") -> dict:
-    if not isinstance(value, dict):
-        raise upstack_error("object", f"'{what}' must be an object.")
-    return value
-
-
-def _name(value: Any) -> Any:
-    if not isinstance(value, str) or not value.strip():
-        raise upstack_error("string", "'{loc}' must be a non-empty string.")
-    return value
-
-
-def _schema_name(value: Any) -> Any:
-    if value != PROFILE_SCHEMA:
-        raise upstack_error("schema", "'{loc}' must be '{schema}', got {got}.", schema=PROFILE_SCHEMA, got=_got(value))
-    return value
 
 
 def _expression_type(value: Any) -> Any:
