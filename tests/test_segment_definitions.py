@@ -248,6 +248,12 @@ def test_list_pages_and_sorts(client):
     assert client.get(SD, params={"limit": 10**9}).json()["page"]["limit"] == 1000
 
 
+def test_names_sort_in_code_point_order_on_every_database(client):
+    for name in ("b", "B", "a", "A", "é", "Z"):
+        create(client, name=name)
+    assert _names(client.get(SD, params={"sort": "name:asc"}).json()) == ["A", "B", "Z", "a", "b", "é"]
+
+
 def test_list_sorts_by_update_time(client):
     a = create(client, name="a")
     create(client, name="b")

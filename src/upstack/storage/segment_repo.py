@@ -67,12 +67,21 @@ def delete(s: Session, row: SegmentDefinition) -> None:
     s.flush()
 
 
+def _column(s: Session, field: str):
+    """Texts in code point order on both databases: PostgreSQL's default collation follows the locale ("a" before
+    "B"), SQLite's is binary ("B" before "a"); "C" is PostgreSQL's binary one."""
+    column = SORT_COLUMNS[field]
+    if field in ("name", "id") and s.get_bind().dialect.name == "postgresql":
+        return column.collate("C")
+    return column
+
+
 def page(s: Session, t: Tenant, *, modes: dict[str, bool], order: Sequence[tuple[str, bool]], skip: int,
          limit: int) -> tuple[int, Sequence[SegmentDefinition]]:
     """(rows matching `modes` {mode: enabled}, one page of them ordered by `order` [(field, descending)], id last)."""
     where = [*_in(t), *(MODE_COLUMNS[m] == enabled for m, enabled in modes.items())]
     total = s.scalar(select(func.count()).select_from(SegmentDefinition).where(*where)) or 0
-    by = [SORT_COLUMNS[f].desc() if desc else SORT_COLUMNS[f].asc() for f, desc in order]
-    rows = s.scalars(select(SegmentDefinition).where(*where).order_by(*by, SegmentDefinition.id)
+    by = [_column(s, f).desc() if desc else _column(s, f).asc() for f, desc in order]
+    rows = s.scalars(select(SegmentDefinition).where(*where).order_by(*by, _column(s, "id"))
                      .offset(skip).limit(limit)).all()
     return total, rows
