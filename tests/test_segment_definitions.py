@@ -439,3 +439,17 @@ def test_the_answers_are_what_openapi_declares(client):
     assert "207" in spec["paths"][f"{SD}/bulk-get"]["post"]["responses"]
     params = {p["name"] for p in spec["paths"][SD]["get"]["parameters"]}
     assert {"start", "limit", "page", "sort", "evaluationInfo.batch.enabled"} <= params
+
+
+def test_a_name_taken_between_the_check_and_the_write_is_still_a_422(client, monkeypatch):
+    """Two creates of one name racing (PostgreSQL): the unique constraint answers the later one, not a 500."""
+    from upstack.storage import segment_repo
+
+    create(client)
+    monkeypatch.setattr(segment_repo, "name_taken", lambda *a, **k: False)
+    assert "already exists" in assert_ups_error(client.post(SD, json=body()), 422)
+    other = create(client, name="other")
+    r = client.patch(f"{SD}/{other['id']}", json={"name": "US residents"})
+    assert "already exists" in assert_ups_error(r, 422)
+    assert client.get(f"{SD}/{other['id']}").json() == other
+    assert client.get(SD).json()["page"]["totalCount"] == 2

@@ -113,9 +113,9 @@ def _modes(info: SegmentEvaluationInfo | None, current: dict[str, bool] | None) 
     return out
 
 
-def _save(s: Session, d: SegmentDefinition) -> SegmentDefinition:
-    if not repo.save(s, d):
-        raise _exists(d.name)
+def _save(s: Session, d: SegmentDefinition, changes: dict[str, Any] | None, name: str) -> SegmentDefinition:
+    if not repo.save(s, d, changes):
+        raise _exists(name)
     return d
 
 
@@ -141,33 +141,33 @@ def create_definition(s: Session, t: Tenant, body: CreateSegmentDefinition) -> S
     d = SegmentDefinition(id=str(uuid.uuid4()), org=t.org, sandbox=t.sandbox, name=body.name,
                           body={k: v for k, v in stored.items() if v is not None}, version=1, created_ms=now,
                           updated_ms=now, **modes)
-    return _save(s, d)
+    return _save(s, d, None, d.name)
 
 
 def patch_definition(s: Session, t: Tenant, definition_id: str, body: PatchSegmentDefinition) -> SegmentDefinition:
     """Each member sent replaces the stored one (null or absent members are left as they are); the version goes
-    up when the expression changes, the update times on every PATCH."""
+    up when the expression changes, the update times on every PATCH. Nothing of the row changes before every
+    check passed."""
     d = get_definition(s, t, definition_id)
     stored = dict(d.body)
+    changes: dict[str, Any] = {}
     sent = body.model_fields_set
     if body.expression is not None:
         expression = check_expression(body.expression)
         if expression != stored["expression"]:
             stored["expression"] = expression
-            d.version += 1
+            changes["version"] = d.version + 1
     if body.name is not None and body.name != d.name:
         _check_name(s, t, body.name, other_than=d.id)
-        d.name = body.name
+        changes["name"] = body.name
     if body.mergePolicyId is not None:
         stored["mergePolicyId"] = _check_policy(s, t, body.mergePolicyId)
     for member in ("description", "ttlInDays", "payloadSchema"):
         if member in sent and getattr(body, member) is not None:
             stored[member] = getattr(body, member)
-    for mode, enabled in _modes(body.evaluationInfo, {m: getattr(d, m) for m in MODES}).items():
-        setattr(d, mode, enabled)
-    d.body = stored
-    d.updated_ms = max(_now_ms(), d.updated_ms)
-    return _save(s, d)
+    changes.update(_modes(body.evaluationInfo, {m: getattr(d, m) for m in MODES}))
+    changes.update(body=stored, updated_ms=max(_now_ms(), d.updated_ms))
+    return _save(s, d, changes, changes.get("name", d.name))
 
 
 def delete_definition(s: Session, t: Tenant, definition_id: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -50,12 +51,16 @@ def name_taken(s: Session, t: Tenant, name: str, *, other_than: str | None = Non
     return s.scalar(q.limit(1)) is not None
 
 
-def save(s: Session, row: SegmentDefinition) -> bool:
-    """Flush a new or changed row; False when the tenant's unique name was taken meanwhile (a concurrent create
-    with the same name: PostgreSQL makes the later one fail here, inside the savepoint, so the caller answers it)."""
+def save(s: Session, row: SegmentDefinition, changes: dict[str, Any] | None = None) -> bool:
+    """Add a new row, or apply `changes` (attribute: value) to a stored one, and flush; False when the tenant's
+    unique name was taken meanwhile (a concurrent create or rename: PostgreSQL makes the later one fail here). The
+    changes are made inside the savepoint, so that its rollback takes them back and leaves the session usable
+    (opening a savepoint flushes what is pending first, outside of it)."""
     try:
         with s.begin_nested():
             s.add(row)
+            for name, value in (changes or {}).items():
+                setattr(row, name, value)
             s.flush()
     except IntegrityError:
         return False
