@@ -71,8 +71,10 @@ def check_expression(expression: SegmentExpression) -> dict[str, str]:
         where = f" (line {e.line}, column {e.column})" if e.line and f"line {e.line}" not in e.message else ""
         raise Invalid(f"Invalid segment definition: 'expression.value' is not valid PQL: {e.message}{where}.") \
             from None
-    except Exception as e:  # noqa: BLE001 - a compiler gap (e.g. `select X from a = 1`) is the client's 400, not a 500
-        log.warning("segment expression could not be compiled", extra={"error": type(e).__name__})  # the PQL is client data: not logged
+    except Exception as e:  # noqa: BLE001
+        # A gap of the compiler (`select X from a = 1` fails inside it) is still the client's 400, never a 500.
+        # The PQL is client data: only the kind of failure is logged.
+        log.warning("segment expression could not be compiled", extra={"error": type(e).__name__})
         raise Invalid("Invalid segment definition: 'expression.value' could not be compiled; this server does not "
                       "support this expression.") from None
     return {"type": "PQL", "format": "pql/text", "value": expression.value}
@@ -130,6 +132,7 @@ def get_definition(s: Session, t: Tenant, definition_id: str) -> SegmentDefiniti
 
 def create_definition(s: Session, t: Tenant, body: CreateSegmentDefinition) -> SegmentDefinition:
     expression = check_expression(body.expression)
+    mp.ensure_tenant(s, t, lock=True)  # one create or rename of the tenant at a time: its count and names hold
     _check_name(s, t, body.name)
     if repo.count(s, t) >= MAX_DEFINITIONS:
         raise Invalid(f"A sandbox can have at most {MAX_DEFINITIONS} segment definitions; delete one first.")
@@ -158,6 +161,7 @@ def patch_definition(s: Session, t: Tenant, definition_id: str, body: PatchSegme
             stored["expression"] = expression
             changes["version"] = d.version + 1
     if body.name is not None and body.name != d.name:
+        mp.ensure_tenant(s, t, lock=True)
         _check_name(s, t, body.name, other_than=d.id)
         changes["name"] = body.name
     if body.mergePolicyId is not None:
