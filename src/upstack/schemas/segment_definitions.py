@@ -24,7 +24,9 @@ from upstack.schemas.merge_policies import (  # the member checks of the same se
     read_only,
 )
 
-NAME = 512  # characters of a name (the column: unique per tenant, so bounded for PostgreSQL's index)
+# Characters of a name. The name is unique per tenant: PostgreSQL's B-tree entry for (org, sandbox, name) must stay
+# under 2,704 bytes, and org and sandbox headers may take 510 UTF-8 bytes each; 400 characters are at most 1,600.
+NAME = 400
 DESCRIPTION = 8_192
 EXPRESSION = 65_536  # characters of a PQL text; the parser also caps it at 64 KiB of UTF-8
 PAYLOAD_SCHEMA = 1_024

@@ -201,7 +201,7 @@ class SegmentDefinition(Base):
     org: Mapped[str] = mapped_column(String(255), primary_key=True)
     sandbox: Mapped[str] = mapped_column(String(255), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # 512 characters are at most 2,048 UTF-8 bytes: within PostgreSQL's B-tree entry limit for the unique index
+    # at most 400 characters (schemas/segment_definitions.py NAME: the unique index's entry fits PostgreSQL's B-tree)
     name: Mapped[str] = mapped_column(String(512))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
