@@ -178,9 +178,11 @@ def test_swagger_ui_sends_the_prefilled_headers(bare, tmp_path, kept):
     assert bare.get(CATALOG, headers=expected).status_code == 200
 
 
-# The one 422 the server gives: a profile whose identity graph is too large to merge (CONTRACT §9), in the UPS
-# error shape; never FastAPI's validation error, which is a 400 here.
-GIVES_422 = [("get", "/data/core/ups/access/entities")]
+# The 422s the server gives, in the UPS error shape: a profile whose identity graph is too large to merge
+# (CONTRACT §9), and a segment definition whose name the sandbox already has (AEP: "exists, use PATCH"). Never
+# FastAPI's validation error, which is a 400 here.
+GIVES_422 = [("get", "/data/core/ups/access/entities"), ("post", "/data/core/ups/segment/definitions"),
+             ("patch", "/data/core/ups/segment/definitions/{definition_id}")]
 
 
 def test_no_operation_lists_a_422_the_server_never_gives(bare):

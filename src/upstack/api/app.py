@@ -20,7 +20,7 @@ from upstack.services.journal import Journal
 
 # Routers in the order a reader meets the export loop.
 ROUTERS = ("ims", "admin", "catalog", "ingestion", "data_access", "merge_policies", "export_jobs", "entities",
-           "console")
+           "segment_definitions", "console")
 
 
 def _fault_book(ctx: AppContext) -> controls.FaultBook:
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None,
     app = FastAPI(title="upstack", version=__version__, default_response_class=Json, **_NO_TELEMETRY,
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,  # api/docs.py serves them
                   description="Local Adobe Experience Platform export-loop APIs (Catalog, Batch Ingestion, "
-                              "Data Access, merge policies, Profile export jobs, Profile access).")
+                              "Data Access, merge policies, Profile export jobs, Profile access, segment definitions).")
     app.state.ctx = ctx
     errors.install(app)
     docs.install(app, settings)

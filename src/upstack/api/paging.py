@@ -166,3 +166,26 @@ def children_page(params: QueryParams, rows: Sequence[dict[str, Any]], path: str
     return {"_page": {"totalCount": len(rows), "pageSize": limit, "count": len(page),
                       "next": str(start + limit) if more else ""},
             "children": page, "_links": {"next": {"href": href}}}
+
+
+# ---- Segmentation lists (`/segment/definitions`): start/page/limit, `{"<items>","page","link"}` ---------------
+
+SEGMENT_MAX_LIMIT = 1000
+
+
+def offset_query(params: QueryParams, *, default_limit: int = 100) -> tuple[int, int]:
+    """(rows to skip, limit): `limit` clamped to 1..1000 (never an error), `start` rows to skip, `page` 0-based
+    pages of `limit` after it."""
+    limit = int_param(params, "limit", default_limit, lo=1, hi=SEGMENT_MAX_LIMIT, clamp=True)
+    start = int_param(params, "start", 0, lo=0, hi=SQL_INT_MAX, clamp=True)
+    page = int_param(params, "page", 0, lo=0, hi=SQL_INT_MAX, clamp=True)
+    return _sql_int(start + page * limit), limit
+
+
+def offset_link(params: QueryParams, path: str, skip: int, limit: int, shown: int, more: bool,
+                *, keep: tuple[str, ...] = ()) -> dict[str, str]:
+    """`{"next": href}` to the page after this one (with the filters in `keep`), `{}` on the last page."""
+    if not more:
+        return {}
+    extra = [(k, params.getlist(k)[-1]) for k in keep if params.getlist(k)]
+    return {"next": f"{path}?{urlencode([('start', skip + shown), ('limit', limit), *extra])}"}

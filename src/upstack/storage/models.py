@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Constraint names are fixed so migrations are stable across SQLite and PostgreSQL.
@@ -191,6 +191,26 @@ class MergePolicyVersion(Base):
     policy_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SegmentDefinition(Base):
+    """A segment definition (PQL over merged profiles), keyed by tenant and id; its name is unique per tenant. The
+    evaluation modes are columns so that the list filters on them in SQL; the rest of the definition is `body`."""
+
+    __tablename__ = "segment_definitions"
+    org: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sandbox: Mapped[str] = mapped_column(String(255), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # at most 400 characters (schemas/segment_definitions.py NAME: the unique index's entry fits PostgreSQL's B-tree)
+    name: Mapped[str] = mapped_column(String(512))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    batch: Mapped[bool] = mapped_column(Boolean)
+    continuous: Mapped[bool] = mapped_column(Boolean)
+    synchronous: Mapped[bool] = mapped_column(Boolean)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (UniqueConstraint("org", "sandbox", "name", name="uq_segment_definitions_name"),)
 
 
 class ImsToken(Base):
