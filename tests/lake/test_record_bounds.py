@@ -161,7 +161,7 @@ def test_schema_paths_count_parquet_nodes():
 def test_the_checks_are_linear_in_the_record():
     def seconds(value: dict) -> float:
         best = float("inf")
-        for _ in range(3):
+        for _ in range(5):  # the best of five: a loaded machine slows single runs, never speeds them up
             start = time.perf_counter()
             violation(value, Bounds(fields=10**7))
             best = min(best, time.perf_counter() - start)
@@ -170,6 +170,7 @@ def test_the_checks_are_linear_in_the_record():
     def items(n: int) -> dict:
         return {"identityMap": IDS, "items": [{f"k{i % 50}": [i]} for i in range(n)]}
 
-    # 10x the values: about 10x the time, nowhere near 100x.
-    assert seconds(wide(200_000)) < 30 * seconds(wide(20_000))
-    assert seconds(items(200_000)) < 30 * seconds(items(20_000))
+    # 10x the values: about 10x the time, nowhere near the 100x of a quadratic check (40x leaves room for a
+    # machine loaded by other work, which failed this at 30x once).
+    assert seconds(wide(200_000)) < 40 * seconds(wide(20_000))
+    assert seconds(items(200_000)) < 40 * seconds(items(20_000))
