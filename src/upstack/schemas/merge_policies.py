@@ -12,11 +12,12 @@ Members a model does not know are kept aside (`extra="allow"`) and named in `x-u
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, RootModel, model_validator
 from pydantic_core import PydanticCustomError
 
+from upstack.schemas.base import Answer
 from upstack.schemas.errors import UpsErrorItem
 from upstack.schemas.export_jobs import ID, MAX_VERSION, Member, upstack_error
 
@@ -250,8 +251,8 @@ class MergePolicyPatch(RootModel[Annotated[list[MergePolicyPatchOperation],
     model_config = ConfigDict(json_schema_extra=_one_or_many)
 
 
-class MergePolicyBulkGetId(Member):
-    id: PolicyId
+class BulkGetId(Member):
+    """One entry of a bulk-get's `ids` (merge policies, segment definitions): subclasses type `id`."""
 
     @model_validator(mode="before")
     @classmethod
@@ -261,7 +262,26 @@ class MergePolicyBulkGetId(Member):
         return data
 
 
-class MergePolicyBulkGet(Member):
+class BulkGet(Member):
+    """A bulk-get body `{"ids": [{"id": ...}]}` of 1 to `max_ids` entries: subclasses type `ids`."""
+
+    max_ids: ClassVar[int] = BULK_IDS
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids(cls, data: Any) -> Any:
+        ids = _object(data, "body").get("ids")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= cls.max_ids:
+            raise upstack_error("ids", "'ids' must be an array of 1 to {max} objects {\"id\": \"...\"}.",
+                                max=cls.max_ids)
+        return data
+
+
+class MergePolicyBulkGetId(BulkGetId):
+    id: PolicyId
+
+
+class MergePolicyBulkGet(BulkGet):
     """POST /data/core/ups/config/mergePolicies/bulk-get."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"ids": [
@@ -269,20 +289,10 @@ class MergePolicyBulkGet(Member):
 
     ids: Annotated[list[MergePolicyBulkGetId], Field(min_length=1, max_length=BULK_IDS)]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _ids(cls, data: Any) -> Any:
-        ids = _object(data, "body").get("ids")
-        if not isinstance(ids, list) or not 1 <= len(ids) <= BULK_IDS:
-            raise upstack_error("ids", "'ids' must be an array of 1 to {max} objects {\"id\": \"...\"}.",
-                                max=BULK_IDS)
-        return data
-
 
 # ---- the answers ---------------------------------------------------------------------------------------
 
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="allow")
+_Answer = Answer
 
 
 class MergePolicySandbox(_Answer):

@@ -8,14 +8,17 @@ does not know are kept aside (`extra="allow"`) and named in `x-upstack-warning` 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
+from upstack.schemas.base import Answer
 from upstack.schemas.errors import UpsErrorItem
 from upstack.schemas.export_jobs import ID, Member, upstack_error
 from upstack.schemas.merge_policies import (  # the member checks of the same service family, messages alike
     PROFILE_SCHEMA,
+    BulkGet,
+    BulkGetId,
     MergePolicySandbox,
     _got,
     _name,
@@ -173,39 +176,23 @@ class PatchSegmentDefinition(_DefinitionMembers):
         return _object(data, "body")
 
 
-class SegmentDefinitionBulkGetId(Member):
+class SegmentDefinitionBulkGetId(BulkGetId):
     id: SegmentId
 
-    @model_validator(mode="before")
-    @classmethod
-    def _has_id(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
-            raise upstack_error("ids", "Every entry of 'ids' must be an object with a string 'id'.")
-        return data
 
-
-class SegmentDefinitionBulkGet(Member):
+class SegmentDefinitionBulkGet(BulkGet):
     """POST /data/core/ups/segment/definitions/bulk-get."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"ids": [
         {"id": "54669488-03ab-4e0d-a694-37fe49e32be8"}, {"id": "c527dc3f-07fe-4b96-be4e-23f38e734ff8"}]}]})
 
+    max_ids: ClassVar[int] = BULK_IDS
     ids: Annotated[list[SegmentDefinitionBulkGetId], Field(min_length=1, max_length=BULK_IDS)]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _ids(cls, data: Any) -> Any:
-        ids = _object(data, "body").get("ids")
-        if not isinstance(ids, list) or not 1 <= len(ids) <= BULK_IDS:
-            raise upstack_error("ids", "'ids' must be an array of 1 to {max} objects {\"id\": \"...\"}.",
-                                max=BULK_IDS)
-        return data
 
 
 # ---- the answers ---------------------------------------------------------------------------------------
 
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="allow")
+_Answer = Answer
 
 
 class SegmentDataGovernancePolicy(_Answer):
