@@ -20,10 +20,10 @@ from upstack.schemas.merge_policies import (  # the member checks of the same se
     BulkGet,
     BulkGetId,
     MergePolicySandbox,
+    MergePolicySchemaClass,
     _got,
     _name,
     _object,
-    _schema_name,
     read_only,
 )
 
@@ -85,17 +85,8 @@ class SegmentExpression(Member):
         return data
 
 
-class SegmentSchemaClass(Member):
+class SegmentSchemaClass(MergePolicySchemaClass):
     """The XDM class the definition is evaluated on (`SchemaClass`): only the profile class."""
-
-    name: Annotated[Literal["_xdm.context.profile"], BeforeValidator(_schema_name)]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _has_name(cls, data: Any) -> Any:
-        if "name" not in _object(data):
-            raise upstack_error("schema", "'{loc}.name' must be '{schema}', got None.", schema=PROFILE_SCHEMA)
-        return data
 
 
 class SegmentEvaluationMode(Member):
