@@ -72,7 +72,8 @@ def check_expression(expression: SegmentExpression) -> dict[str, str]:
         raise Invalid(f"Invalid segment definition: 'expression.value' is not valid PQL: {e.message}{where}.") \
             from None
     except Exception as e:  # noqa: BLE001
-        # A gap of the compiler (`select X from a = 1` fails inside it) is still the client's 400, never a 500.
+        # A gap of the compiler (fuzzing once found `select X from a = 1` failing inside it; fixed, with a test in
+        # tests/segments/test_compile.py) is still the client's 400, never a 500.
         # The PQL is client data: only the kind of failure is logged.
         log.warning("segment expression could not be compiled", extra={"error": type(e).__name__})
         raise Invalid("Invalid segment definition: 'expression.value' could not be compiled; this server does not "
